@@ -1,0 +1,59 @@
+# gaggle_room(NAME DEPS dep... [TORCH])
+#   One static library per room of lib/ (design.md §3), from lib/NAME/*.cpp. A room
+#   with no sources yet is an INTERFACE library so that dependents still link.
+function(gaggle_room name)
+  cmake_parse_arguments(ROOM "TORCH" "" "DEPS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/lib/${name}/*.cpp
+                                      ${PROJECT_SOURCE_DIR}/lib/${name}/detail/*.cpp)
+  if(sources)
+    add_library(gaggle_${name} STATIC ${sources})
+    target_include_directories(gaggle_${name} PUBLIC ${PROJECT_SOURCE_DIR}/lib)
+    target_link_libraries(gaggle_${name} PUBLIC ${ROOM_DEPS})
+    set_target_properties(gaggle_${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    if(ROOM_TORCH AND GAGGLE_TORCH_PCH)
+      target_precompile_headers(gaggle_${name} PRIVATE <torch/torch.h>)
+    endif()
+  else()
+    add_library(gaggle_${name} INTERFACE)
+    target_include_directories(gaggle_${name} INTERFACE ${PROJECT_SOURCE_DIR}/lib)
+    target_link_libraries(gaggle_${name} INTERFACE ${ROOM_DEPS})
+  endif()
+endfunction()
+
+# LibTorch follows torch::set_num_threads only with the OpenMP build of OpenBLAS; if the
+# pthread build is also installed it may win the alternatives link. Pin the OpenMP one.
+function(gaggle_pin_openblas target)
+  set(dir /usr/lib/x86_64-linux-gnu/openblas-openmp)
+  if(EXISTS ${dir}/libblas.so.3)
+    target_link_options(${target} PRIVATE "LINKER:--disable-new-dtags,-rpath,${dir}")
+  endif()
+endfunction()
+
+# gaggle_test_room(NAME [TORCH] DEPS ...)
+#   tests/NAME/*_test.cpp -> one executable gaggle_test_NAME. Torch-free executables are
+#   registered test case by test case; torch ones once per executable, because every
+#   torch process pays ~0.9 s before main (build-notes.md).
+function(gaggle_test_room name)
+  cmake_parse_arguments(T "TORCH" "" "DEPS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/${name}/*_test.cpp)
+  if(NOT sources)
+    return()
+  endif()
+  add_executable(gaggle_test_${name} ${sources} ${PROJECT_SOURCE_DIR}/tests/support/catch_main.cpp
+                                     ${PROJECT_SOURCE_DIR}/tests/support/test_support.cpp)
+  target_include_directories(gaggle_test_${name} PRIVATE ${PROJECT_SOURCE_DIR}/lib ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(gaggle_test_${name} PRIVATE Catch2::Catch2 ${T_DEPS})
+  target_compile_definitions(gaggle_test_${name} PRIVATE
+    GAGGLE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    GAGGLE_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"
+    GAGGLE_BINARY="$<TARGET_FILE:gaggle>"
+    GAGGLE_BUILD_DIR="${PROJECT_BINARY_DIR}")
+  add_dependencies(gaggle_test_${name} gaggle)
+  if(T_TORCH)
+    gaggle_pin_openblas(gaggle_test_${name})
+    add_test(NAME ${name} COMMAND gaggle_test_${name})
+    set_tests_properties(${name} PROPERTIES LABELS "torch;${name}" TIMEOUT 1200)
+  else()
+    catch_discover_tests(gaggle_test_${name} TEST_PREFIX "${name}: " PROPERTIES LABELS ${name} TIMEOUT 600)
+  endif()
+endfunction()

@@ -1,0 +1,27 @@
+#include "cli.h"
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include "io/error.h"
+
+namespace gaggle::cli {
+
+Runner not_built_yet(CLI::App& sub, const std::string& issue) {
+  sub.allow_extras();
+  std::string name = sub.get_name();
+  return [name, issue]() -> int {
+    throw Error(ErrorCode::usage, "cmd", "'gaggle " + name + "' is not built yet (" + issue + ")",
+                "see 'gaggle --help' for the verbs that work today");
+  };
+}
+
+void set_example(CLI::App& sub, const std::string& text) { sub.footer("\nExample:\n" + text); }
+
+void warn(const std::string& message) { std::cerr << "gaggle: warning: " << message << "\n"; }
+
+bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
+bool stdin_is_tty() { return ::isatty(STDIN_FILENO) == 1; }
+
+}  // namespace gaggle::cli

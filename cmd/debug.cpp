@@ -1,0 +1,38 @@
+// gaggle debug — developer tools: conformance runners, fixtures, the self-check. Each
+// tool is its own file (cmd/debug_<tool>.cpp); this table lists them.
+#include "verbs.h"
+
+namespace gaggle::cli {
+
+Runner setup_debug_selfcheck(CLI::App& sub);
+
+namespace {
+
+struct DebugTool {
+  const char* name;
+  const char* summary;
+  SetupFn setup;
+};
+
+const DebugTool kDebugTools[] = {
+    {"selfcheck", "Check the installation: libraries, threads, BLAS speed, crypto", setup_debug_selfcheck},
+};
+
+}  // namespace
+
+Runner setup_debug(CLI::App& sub) {
+  sub.require_subcommand(1);
+  auto runners = std::make_shared<std::vector<std::pair<CLI::App*, Runner>>>();
+  for (const DebugTool& tool : kDebugTools) {
+    CLI::App* t = sub.add_subcommand(tool.name, tool.summary);
+    runners->emplace_back(t, tool.setup(*t));
+  }
+  set_example(sub, "  gaggle debug selfcheck");
+  return [runners]() -> int {
+    for (auto& [t, runner] : *runners)
+      if (t->parsed()) return runner();
+    return kExitUsage;
+  };
+}
+
+}  // namespace gaggle::cli

@@ -1,0 +1,90 @@
+// gaggle inspect — describe what a path holds. Today: safetensors files. Base models,
+// bundles and routed models join as their issues land (dispatch on what the path is).
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "io/error.h"
+#include "io/safetensors.h"
+#include "verbs.h"
+
+namespace gaggle::cli {
+namespace {
+
+struct InspectOptions {
+  std::string path;
+  bool json = false;
+};
+
+std::string human_bytes(std::uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
+}
+
+int inspect_safetensors(const InspectOptions& opt) {
+  auto file = io::SafetensorsFile::open(opt.path);
+  std::uint64_t total_bytes = 0;
+  std::int64_t total_params = 0;
+  for (const auto& t : file.tensors()) {
+    total_bytes += t.nbytes();
+    total_params += t.numel();
+  }
+  if (opt.json) {
+    nlohmann::ordered_json out;
+    out["path"] = opt.path;
+    out["tensors"] = nlohmann::ordered_json::array();
+    for (const auto& t : file.tensors())
+      out["tensors"].push_back({{"name", t.name}, {"dtype", std::string(io::dtype_name(t.dtype))}, {"shape", t.shape},
+                                {"bytes", t.nbytes()}});
+    out["metadata"] = file.metadata();
+    out["total_tensors"] = file.tensors().size();
+    out["total_parameters"] = total_params;
+    out["total_bytes"] = total_bytes;
+    out["file_bytes"] = file.file_size();
+    std::cout << out.dump(2) << "\n";
+    return kExitSuccess;
+  }
+  std::size_t name_width = 4;
+  for (const auto& t : file.tensors()) name_width = std::max(name_width, t.name.size());
+  std::printf("%-*s  %-5s  %-20s  %12s\n", static_cast<int>(name_width), "name", "dtype", "shape", "bytes");
+  for (const auto& t : file.tensors())
+    std::printf("%-*s  %-5s  %-20s  %12llu\n", static_cast<int>(name_width), t.name.c_str(),
+                std::string(io::dtype_name(t.dtype)).c_str(), io::shape_to_string(t.shape).c_str(),
+                static_cast<unsigned long long>(t.nbytes()));
+  std::printf("\n%zu tensors, %lld parameters, %s of tensor data (%s file)\n", file.tensors().size(),
+              static_cast<long long>(total_params), human_bytes(total_bytes).c_str(),
+              human_bytes(file.file_size()).c_str());
+  for (const auto& [k, v] : file.metadata()) std::printf("metadata: %s = %s\n", k.c_str(), v.c_str());
+  return kExitSuccess;
+}
+
+}  // namespace
+
+Runner setup_inspect(CLI::App& sub) {
+  auto opt = std::make_shared<InspectOptions>();
+  sub.add_option("path", opt->path, "A .safetensors file")->required();
+  sub.add_flag("--json", opt->json, "Print JSON for scripts instead of a table");
+  set_example(sub,
+              "  gaggle inspect examples/base/model.safetensors\n"
+              "  gaggle inspect --json model.safetensors | jq '.tensors[].name'");
+  return [opt]() -> int {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(opt->path, ec))
+      throw Error(ErrorCode::usage, "cmd", "'" + opt->path + "' is a directory",
+                  "inspecting base models, bundles and routed models is not built yet; pass a .safetensors file");
+    return inspect_safetensors(*opt);
+  };
+}
+
+}  // namespace gaggle::cli

@@ -1,0 +1,11 @@
+// gaggle keygen — not built yet: issue #5 builds it and replaces this file.
+#include "verbs.h"
+
+namespace gaggle::cli {
+
+Runner setup_keygen(CLI::App& sub) {
+  set_example(sub, "  gaggle keygen -f ~/.config/gaggle/id_ed25519");
+  return not_built_yet(sub, "issue #5");
+}
+
+}  // namespace gaggle::cli

@@ -1,0 +1,11 @@
+// gaggle pool — not built yet: issue #6 builds it and replaces this file.
+#include "verbs.h"
+
+namespace gaggle::cli {
+
+Runner setup_pool(CLI::App& sub) {
+  set_example(sub, "  gaggle pool list --pool pool");
+  return not_built_yet(sub, "issue #6");
+}
+
+}  // namespace gaggle::cli

@@ -1,0 +1,29 @@
+#include "io/json_file.h"
+
+#include <nlohmann/json.hpp>
+
+#include "io/atomic_file.h"
+#include "io/error.h"
+
+namespace gaggle::io {
+
+nlohmann::json parse_json(std::string_view text, const std::string& source) {
+  try {
+    return nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string why = e.what();
+    // nlohmann's text is "[json.exception.parse_error.101] parse error at ...": keep the part after the tag.
+    if (auto pos = why.find("] "); pos != std::string::npos) why = why.substr(pos + 2);
+    throw_error(ErrorCode::invalid, "io", source + ": invalid JSON (byte " + std::to_string(e.byte) + "): " + why);
+  }
+}
+
+nlohmann::json read_json_file(const std::filesystem::path& path) {
+  return parse_json(read_file(path), path.string());
+}
+
+void write_json_file_atomic(const std::filesystem::path& path, const nlohmann::json& value) {
+  write_file_atomic(path, value.dump(2) + "\n");
+}
+
+}  // namespace gaggle::io
