@@ -12,4 +12,4 @@ clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Ilib \
   fuzz/safetensors_fuzz.cpp lib/io/safetensors.cpp lib/io/dtype.cpp lib/io/error.cpp \
   lib/io/mapped_file.cpp lib/io/atomic_file.cpp -lcrypto -o "$out/safetensors_fuzz"
 cp -n fuzz/corpus/safetensors/* "$out/corpus/" 2>/dev/null || true
-"$out/safetensors_fuzz" -max_total_time="$seconds" -max_len=4096 "$out/corpus"
+cd "$out" && ./safetensors_fuzz -max_total_time="$seconds" -max_len=4096 corpus

@@ -15,6 +15,9 @@ nlohmann::json parse_json(std::string_view text, const std::string& source) {
     // nlohmann's text is "[json.exception.parse_error.101] parse error at ...": keep the part after the tag.
     if (auto pos = why.find("] "); pos != std::string::npos) why = why.substr(pos + 2);
     throw_error(ErrorCode::invalid, "io", source + ": invalid JSON (byte " + std::to_string(e.byte) + "): " + why);
+  } catch (const nlohmann::json::exception& e) {
+    // out_of_range: a number too large for a double, e.g. 1e999
+    throw_error(ErrorCode::invalid, "io", source + ": invalid JSON: " + e.what());
   }
 }
 

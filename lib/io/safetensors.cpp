@@ -106,6 +106,9 @@ SafetensorsHeader SafetensorsHeader::parse(std::span<const std::byte> image, con
     header = nlohmann::json::parse(text, text + n);
   } catch (const nlohmann::json::parse_error& e) {
     bad(source, "header is not valid JSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception& e) {
+    // e.g. out_of_range for a number too large for a double (found by the fuzzer)
+    bad(source, std::string("header is not valid JSON: ") + e.what());
   }
   if (!header.is_object()) bad(source, "header is not a JSON object");
 

@@ -119,6 +119,9 @@ TEST_CASE("safetensors rejects malformed files with a clear error", "[io][safete
     CHECK_THAT(parse_error(img), Catch::Contains("exceeds the 100 MB limit"));
   }
   SECTION("header not JSON") { CHECK_THAT(parse_error(image("{\"a\":[1,", 0)), Catch::Contains("not valid JSON")); }
+  SECTION("a number too large for a double (found by the fuzzer)") {
+    CHECK_THAT(parse_error(image(R"({"__metadata__":{"f":1e999}})", 0)), Catch::Contains("not valid JSON"));
+  }
   SECTION("header not an object") { CHECK_THAT(parse_error(image("[1,2]", 0)), Catch::Contains("not a JSON object")); }
   SECTION("unknown dtype") {
     CHECK_THAT(parse_error(image(R"({"a":{"dtype":"F31","shape":[2],"data_offsets":[0,8]}})", 8)),
