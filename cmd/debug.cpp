@@ -5,6 +5,7 @@
 namespace gaggle::cli {
 
 Runner setup_debug_selfcheck(CLI::App& sub);
+Runner setup_debug_tokenize(CLI::App& sub);
 
 namespace {
 
@@ -16,6 +17,7 @@ struct DebugTool {
 
 const DebugTool kDebugTools[] = {
     {"selfcheck", "Check the installation: libraries, threads, BLAS speed, crypto", setup_debug_selfcheck},
+    {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
 };
 
 }  // namespace

@@ -54,17 +54,17 @@ class Tokenizer {
   std::shared_ptr<const Impl> impl_;
 };
 
-// Trains a SentencePiece unigram model on text files (one sentence per line) through the
-// shim, T5-style: pad=0, eos=1, unk=2, no BOS. Writes `<model_prefix>.model` (and
-// `.vocab`). Errors name the input or the option.
+// Trains a SentencePiece model on text files (one sentence per line, blank lines skipped)
+// through the shim, T5-style: <pad>=0, </s>=1, <unk>=2, no BOS, NFKC normalisation.
+// Writes the binary model to `output` (e.g. DIR/spiece.model) atomically. Errors name the
+// input or the option.
 struct TrainOptions {
   std::vector<std::filesystem::path> inputs;
-  std::filesystem::path model_prefix;  // e.g. out/spiece -> out/spiece.model
-  int vocab_size = 1000;
+  std::filesystem::path output;        // e.g. examples/base/spiece.model
+  int vocab_size = 1000;               // pieces, before the extra ids
   std::string model_type = "unigram";  // unigram | bpe | char | word
   double character_coverage = 1.0;
-  int input_sentence_size = 0;  // 0: every line
-  int seed = 0;                 // not used by SentencePiece itself; recorded for provenance
+  int input_sentence_size = 0;  // read at most this many lines (0: all), in file order
   int num_threads = 1;
 };
 void train_sentencepiece(const TrainOptions& options);
