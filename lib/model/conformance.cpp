@@ -1,0 +1,173 @@
+#include "model/conformance.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "io/error.h"
+#include "model/scoring.h"
+#include "model/t5.h"
+
+namespace gaggle::model {
+
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void bad(const std::string& source, const std::string& what) {
+  throw_error(ErrorCode::invalid, "model", source + ": " + what,
+              "a case holds input_ids and attention_mask as [B,S] lists (golden/README.md, case.json)");
+}
+
+void flatten(const json& j, std::size_t depth, std::vector<std::int64_t>& shape, std::vector<double>& values,
+             const std::string& source, const std::string& key) {
+  if (!j.is_array()) {
+    if (depth != shape.size() && !shape.empty()) bad(source, "'" + key + "' is not rectangular");
+    if (!j.is_number()) bad(source, "'" + key + "' holds a non-number");
+    if (shape.empty() && depth > 0) bad(source, "'" + key + "' is not rectangular");
+    values.push_back(j.get<double>());
+    return;
+  }
+  if (depth == shape.size()) {
+    if (!values.empty()) bad(source, "'" + key + "' is not rectangular");
+    shape.push_back(static_cast<std::int64_t>(j.size()));
+  } else if (depth > shape.size() || shape[depth] != static_cast<std::int64_t>(j.size())) {
+    bad(source, "'" + key + "' is not rectangular");
+  }
+  for (const auto& x : j) flatten(x, depth + 1, shape, values, source, key);
+}
+
+at::Tensor int_tensor(const json& j, const std::string& source, const std::string& key, std::int64_t dims) {
+  std::vector<std::int64_t> shape;
+  std::vector<double> values;
+  flatten(j, 0, shape, values, source, key);
+  if (static_cast<std::int64_t>(shape.size()) != dims)
+    bad(source, "'" + key + "' must be a " + std::to_string(dims) + "-dimensional list");
+  std::vector<std::int64_t> ints(values.begin(), values.end());
+  return at::tensor(ints, at::kLong).view(shape);
+}
+
+json to_json(const at::Tensor& t) {
+  at::Tensor c = t.to(at::kCPU).contiguous();
+  if (c.dim() == 0) return c.scalar_type() == at::kLong ? json(c.item<std::int64_t>()) : json(static_cast<double>(c.item<float>()));
+  json out = json::array();
+  for (std::int64_t i = 0; i < c.size(0); ++i) out.push_back(to_json(c[i]));
+  return out;
+}
+
+// log p of each label, null where the label is -100.
+json token_logprobs_json(const at::Tensor& nll, const at::Tensor& labels) {
+  at::Tensor n = nll.to(at::kCPU);
+  json out = json::array();
+  for (std::int64_t b = 0; b < labels.size(0); ++b) {
+    json row = json::array();
+    for (std::int64_t i = 0; i < labels.size(1); ++i)
+      row.push_back(labels[b][i].item<std::int64_t>() == -100 ? json(nullptr) : json(static_cast<double>(-n[b][i].item<float>())));
+    out.push_back(row);
+  }
+  return out;
+}
+
+const json* find_key(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it == j.end() || it->is_null() ? nullptr : &*it;
+}
+
+}  // namespace
+
+json run_t5_case(T5ModelImpl& model, const json& c, const std::string& source) {
+  if (!c.is_object()) bad(source, "not a JSON object");
+  const json* ids_j = find_key(c, "input_ids");
+  const json* mask_j = find_key(c, "attention_mask");
+  if (!ids_j) bad(source, "missing 'input_ids'");
+  at::Tensor input_ids = int_tensor(*ids_j, source, "input_ids", 2);
+  at::Tensor mask = mask_j ? int_tensor(*mask_j, source, "attention_mask", 2) : at::ones_like(input_ids);
+  if (!mask.sizes().equals(input_ids.sizes())) bad(source, "'attention_mask' and 'input_ids' differ in shape");
+  if (input_ids.numel() > 0 && (input_ids.min().item<std::int64_t>() < 0 ||
+                                input_ids.max().item<std::int64_t>() >= model.config().vocab_size))
+    bad(source, "'input_ids' holds an id outside the vocabulary (" + std::to_string(model.config().vocab_size) + ")");
+  const std::int64_t batch = input_ids.size(0);
+  const auto& cfg = model.config();
+
+  c10::InferenceMode guard;
+  json out;
+  out["format_version"] = 1;
+  out["generated_with"] = {{"tool", "gaggle debug forward"}};
+  at::Tensor enc = model.encode(input_ids, mask);
+  out["encoder_last_hidden_state"] = to_json(enc);
+
+  if (const json* dec_j = find_key(c, "decoder_input_ids")) {
+    at::Tensor dec = int_tensor(*dec_j, source, "decoder_input_ids", 2);
+    if (dec.size(0) != batch) bad(source, "'decoder_input_ids' has another batch size than 'input_ids'");
+    out["logits"] = to_json(model.decode(dec, enc, mask));
+  }
+
+  if (const json* lab_j = find_key(c, "labels")) {
+    at::Tensor labels = int_tensor(*lab_j, source, "labels", 2);
+    if (labels.size(0) != batch) bad(source, "'labels' has another batch size than 'input_ids'");
+    at::Tensor dec = shift_right(labels, cfg.decoder_start_token_id, cfg.pad_token_id);
+    out["labels_decoder_input_ids"] = to_json(dec);
+    out["label_logits"] = to_json(model.decode(dec, enc, mask));
+    at::Tensor nll = model.token_nll_from_encoded(enc, mask, labels).to(at::kCPU);
+    at::Tensor valid = (labels != -100).to(at::kFloat);
+    out["label_token_logprobs"] = token_logprobs_json(nll, labels);
+    out["label_nll_sum"] = to_json((nll * valid).sum(1));
+    out["label_nll_mean"] = to_json(sequence_mean_nll(nll, labels));
+    out["hf_loss_batch"] = to_json((nll * valid).sum() / valid.sum().clamp_min(1.0));
+  }
+
+  const json* rc_j = find_key(c, "rank_classification");
+  if (rc_j && find_key(*rc_j, "choices")) {
+    const json& ch = (*rc_j)["choices"];
+    if (!ch.is_array()) bad(source, "'rank_classification.choices' must be a list of token id lists");
+    std::vector<std::vector<std::int64_t>> choice_ids;
+    for (const auto& x : ch) {
+      if (!x.is_array() || x.empty()) bad(source, "'rank_classification.choices' must hold non-empty token id lists");
+      std::vector<std::int64_t> ids;
+      for (const auto& v : x) {
+        if (!v.is_number_integer()) bad(source, "'rank_classification.choices' holds a non-integer");
+        ids.push_back(v.get<std::int64_t>());
+      }
+      choice_ids.push_back(ids);
+    }
+    const std::int64_t n_choices = static_cast<std::int64_t>(choice_ids.size());
+    // The flattened batch of the reference: row b*C+c = input b with choice c.
+    std::vector<std::vector<std::int64_t>> inputs;
+    std::vector<std::vector<std::vector<std::int64_t>>> per_input;
+    std::vector<std::vector<std::int64_t>> flat_targets;
+    for (std::int64_t b = 0; b < batch; ++b) {
+      std::vector<std::int64_t> in;
+      for (std::int64_t s = 0; s < input_ids.size(1); ++s)
+        if (mask[b][s].item<std::int64_t>() != 0) in.push_back(input_ids[b][s].item<std::int64_t>());
+      inputs.push_back(in);
+      per_input.push_back(choice_ids);
+      for (const auto& cids : choice_ids) flat_targets.push_back(cids);
+    }
+    at::Tensor labels = make_batch(flat_targets, flat_targets, cfg.pad_token_id).labels;
+    at::Tensor rows = at::arange(batch, at::kLong).repeat_interleave(n_choices);
+    at::Tensor nll = model.token_nll_from_encoded(enc.index_select(0, rows.to(enc.device())), mask.index_select(0, rows), labels)
+                         .to(at::kCPU);
+    at::Tensor sums = (nll * (labels != -100).to(at::kFloat)).sum(1).view({batch, n_choices});
+    auto means = rank_classification_nll(model, inputs, per_input);
+    json rc;
+    rc["labels"] = to_json(labels);
+    rc["token_logprobs"] = token_logprobs_json(nll, labels);
+    rc["nll_sum"] = to_json(sums);
+    rc["nll_mean"] = means;
+    rc["pred_by_sum"] = to_json(sums.argmin(1));
+    rc["pred_by_mean"] = rank_predictions(means);
+    out["rank_classification"] = rc;
+  }
+
+  std::int64_t max_new = 5;
+  if (const json* g = find_key(c, "greedy"); g && find_key(*g, "max_new_tokens")) {
+    if (!(*g)["max_new_tokens"].is_number_integer() || (*g)["max_new_tokens"].get<std::int64_t>() < 0)
+      bad(source, "'greedy.max_new_tokens' must be a non-negative integer");
+    max_new = (*g)["max_new_tokens"].get<std::int64_t>();
+  }
+  out["greedy"] = {{"max_new_tokens", max_new},
+                   {"output_ids", to_json(model.greedy(input_ids, mask, max_new, true))},
+                   {"output_ids_ignore_eos", to_json(model.greedy(input_ids, mask, max_new, false))}};
+  return out;
+}
+
+}  // namespace gaggle::model
