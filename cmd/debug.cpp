@@ -5,6 +5,9 @@
 namespace gaggle::cli {
 
 Runner setup_debug_selfcheck(CLI::App& sub);
+#ifdef GAGGLE_WITH_TORCH
+Runner setup_debug_route(CLI::App& sub);
+#endif
 Runner setup_debug_tokenize(CLI::App& sub);
 
 namespace {
@@ -17,6 +20,9 @@ struct DebugTool {
 
 const DebugTool kDebugTools[] = {
     {"selfcheck", "Check the installation: libraries, threads, BLAS speed, crypto", setup_debug_selfcheck},
+#ifdef GAGGLE_WITH_TORCH
+    {"route", "Run one routed linear layer on a golden routing case", setup_debug_route},
+#endif
     {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
 };
 

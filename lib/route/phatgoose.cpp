@@ -1,0 +1,22 @@
+#include "route/phatgoose.h"
+
+#include <ATen/ATen.h>
+
+#include "io/error.h"
+
+namespace gaggle::route {
+
+at::Tensor layer_norm_no_affine(const at::Tensor& x, double eps) {
+  auto mean = x.mean(-1, /*keepdim=*/true);
+  auto centred = x - mean;
+  auto var = (centred * centred).mean(-1, /*keepdim=*/true);
+  return centred / at::sqrt(var + eps);
+}
+
+at::Tensor phatgoose_keys(const at::Tensor& gates) {
+  if (!gates.defined() || gates.dim() != 2)
+    throw_error(ErrorCode::invalid, "route", "phatgoose keys: gate vectors must be [N, d_in]");
+  return layer_norm_no_affine(gates.to(at::kDouble)).to(at::kFloat).contiguous();
+}
+
+}  // namespace gaggle::route

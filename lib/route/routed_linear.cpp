@@ -1,0 +1,293 @@
+#include "route/routed_linear.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "io/error.h"
+#include "route/detail/cblas.h"
+
+namespace gaggle::route {
+namespace {
+
+constexpr const char* kRoom = "route";
+constexpr std::int64_t kChunkRows = 128;  // rows of one expert's group processed at once (stays in L2)
+
+std::string shape_of(const at::Tensor& t) {
+  std::string s = "[";
+  for (std::int64_t i = 0; i < t.dim(); ++i) s += (i ? ", " : "") + std::to_string(t.size(i));
+  return s + "]";
+}
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw_error(ErrorCode::invalid, kRoom, "routed linear: " + message);
+}
+
+bool plain_cpu_f32(const at::Tensor& t) {
+  return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() && !t.requires_grad();
+}
+
+// Top-k of each row of the probabilities, descending (ties: the lower index first), and
+// the reference's renormalised weights p / (Σ_topk p + eps).
+void topk_rows(const at::Tensor& probs, int k, double renorm_eps, at::Tensor& index, at::Tensor& weight) {
+  const std::int64_t t_count = probs.size(0), n = probs.size(1);
+  index = at::empty({t_count, k}, probs.options().dtype(at::kLong));
+  weight = at::empty({t_count, k}, probs.options());
+  const float* p = probs.data_ptr<float>();
+  std::int64_t* idx = index.data_ptr<std::int64_t>();
+  float* w = weight.data_ptr<float>();
+  at::parallel_for(0, t_count, 256, [&](std::int64_t begin, std::int64_t end) {
+    std::vector<float> best_v(k);
+    std::vector<std::int64_t> best_i(k);
+    for (std::int64_t t = begin; t < end; ++t) {
+      const float* row = p + t * n;
+      std::fill(best_v.begin(), best_v.end(), -std::numeric_limits<float>::infinity());
+      std::fill(best_i.begin(), best_i.end(), -1);
+      for (std::int64_t j = 0; j < n; ++j) {
+        float v = row[j];
+        if (!(v > best_v[k - 1])) continue;
+        int pos = k - 1;
+        while (pos > 0 && v > best_v[pos - 1]) {
+          best_v[pos] = best_v[pos - 1];
+          best_i[pos] = best_i[pos - 1];
+          --pos;
+        }
+        best_v[pos] = v;
+        best_i[pos] = j;
+      }
+      // A row of NaNs (a NaN input) selects nothing: take the first experts so that the
+      // NaN reaches the output instead of an out-of-range index.
+      for (int s = 0, next = 0; s < k; ++s) {
+        if (best_i[s] >= 0) continue;
+        while (std::find(best_i.begin(), best_i.end(), next) != best_i.end()) ++next;
+        best_i[s] = next;
+        best_v[s] = row[next];
+      }
+      float sum = 0;
+      for (int s = 0; s < k; ++s) sum += best_v[s];
+      const float denom = sum + static_cast<float>(renorm_eps);
+      for (int s = 0; s < k; ++s) {
+        idx[t * k + s] = best_i[s];
+        w[t * k + s] = best_v[s] / denom;
+      }
+    }
+  });
+}
+
+// The grouped kernel: out = base + Σ_slots w · scale · B_e (A_e u). u [T, d_in],
+// base [T, d_out], all contiguous float32 on the CPU.
+at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, const at::Tensor& A, const at::Tensor& B,
+                               const Routing& routing, double scale, std::vector<std::int64_t>* trace,
+                               detail::SgemmFn sgemm) {
+  const std::int64_t t_count = u.size(0), d_in = u.size(1), d_out = base.size(1);
+  const std::int64_t n = A.size(0), r = A.size(1);
+  const std::int64_t k = routing.topk_index.size(1), slots = t_count * k;
+  auto index = routing.topk_index.contiguous();
+  auto weight = routing.topk_weight.to(at::kFloat).contiguous();
+  const std::int64_t* idx = index.data_ptr<std::int64_t>();
+  const float* w = weight.data_ptr<float>();
+
+  // One counting sort of the token slots by expert.
+  std::vector<std::int64_t> offset(n + 1, 0);
+  for (std::int64_t s = 0; s < slots; ++s) {
+    std::int64_t e = idx[s];
+    if (e < 0 || e >= n) throw_error(ErrorCode::invalid, kRoom, "routed linear: expert index " + std::to_string(e) +
+                                                                    " out of range for " + std::to_string(n) + " experts");
+    ++offset[e + 1];
+  }
+  struct Item {
+    std::int64_t expert, begin, rows;
+  };
+  std::vector<Item> items;
+  for (std::int64_t e = 0; e < n; ++e) {
+    const std::int64_t count = offset[e + 1];
+    if (trace && count) (*trace)[e] += count;
+    for (std::int64_t c = 0; c < count; c += kChunkRows) items.push_back({e, offset[e] + c, std::min(kChunkRows, count - c)});
+    offset[e + 1] += offset[e];
+  }
+  std::vector<std::int64_t> slot_token(slots), slot_pos(slots);
+  std::vector<float> slot_weight(slots);
+  {
+    std::vector<std::int64_t> cursor(offset.begin(), offset.end() - 1);
+    for (std::int64_t s = 0; s < slots; ++s) {
+      std::int64_t p = cursor[idx[s]]++;
+      slot_token[p] = s / k;
+      slot_weight[p] = static_cast<float>(w[s] * scale);
+      slot_pos[s] = p;
+    }
+  }
+
+  // The selected experts' products, one group (chunk) at a time, threads pulling groups.
+  auto y = at::empty({slots, d_out}, u.options());
+  const float* u_data = u.data_ptr<float>();
+  const float* a_data = A.data_ptr<float>();
+  const float* b_data = B.data_ptr<float>();
+  float* y_data = y.data_ptr<float>();
+  std::atomic<std::size_t> next{0};
+  const std::int64_t workers = std::min<std::int64_t>(at::get_num_threads(), static_cast<std::int64_t>(items.size()));
+  at::parallel_for(0, std::max<std::int64_t>(workers, 1), 1, [&](std::int64_t, std::int64_t) {
+    std::vector<float> gathered(kChunkRows * d_in), hidden(kChunkRows * r);
+    for (std::size_t i = next++; i < items.size(); i = next++) {
+      const Item& item = items[i];
+      for (std::int64_t row = 0; row < item.rows; ++row)
+        std::memcpy(gathered.data() + row * d_in, u_data + slot_token[item.begin + row] * d_in, d_in * sizeof(float));
+      sgemm(false, true, item.rows, r, d_in, 1.0f, gathered.data(), d_in, a_data + item.expert * r * d_in, d_in, 0.0f,
+            hidden.data(), r);
+      for (std::int64_t row = 0; row < item.rows; ++row) {
+        const float s = slot_weight[item.begin + row];
+        float* h = hidden.data() + row * r;
+        for (std::int64_t j = 0; j < r; ++j) h[j] *= s;
+      }
+      sgemm(false, true, item.rows, d_out, r, 1.0f, hidden.data(), r, b_data + item.expert * d_out * r, r, 0.0f,
+            y_data + item.begin * d_out, d_out);
+    }
+  });
+
+  // out[t] = base[t] + y[slot 0 of t] + y[slot 1 of t] + ... (a fixed order: deterministic).
+  auto out = at::empty({t_count, d_out}, u.options());
+  const float* base_data = base.data_ptr<float>();
+  float* out_data = out.data_ptr<float>();
+  at::parallel_for(0, t_count, 64, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t t = begin; t < end; ++t) {
+      float* __restrict o = out_data + t * d_out;
+      const float* __restrict b = base_data + t * d_out;
+      const float* __restrict y0 = y_data + slot_pos[t * k] * d_out;
+      for (std::int64_t c = 0; c < d_out; ++c) o[c] = b[c] + y0[c];
+      for (std::int64_t j = 1; j < k; ++j) {
+        const float* __restrict yj = y_data + slot_pos[t * k + j] * d_out;
+        for (std::int64_t c = 0; c < d_out; ++c) o[c] += yj[c];
+      }
+    }
+  });
+  return out;
+}
+
+// The same algorithm in LibTorch ops: any device, any float dtype, autograd.
+at::Tensor grouped_combine_generic(const at::Tensor& u, const at::Tensor& base, const at::Tensor& A,
+                                   const at::Tensor& B, const Routing& routing, double scale,
+                                   std::vector<std::int64_t>* trace) {
+  const std::int64_t n = A.size(0), k = routing.topk_index.size(1);
+  auto flat = routing.topk_index.reshape({-1});
+  auto sorted = at::sort(flat, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+  auto order = std::get<1>(sorted);
+  auto token = at::div(order, k, "floor");
+  auto counts = at::bincount(flat, {}, n).cpu();
+  const std::int64_t* count = counts.data_ptr<std::int64_t>();
+  auto gathered = u.index_select(0, token);
+  std::vector<at::Tensor> parts;
+  std::int64_t offset = 0;
+  auto selected = at::nonzero(counts).reshape({-1}).contiguous();
+  const std::int64_t* sel = selected.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < selected.size(0); ++i) {
+    const std::int64_t e = sel[i], c = count[e];
+    if (trace) (*trace)[e] += c;
+    auto h = at::mm(gathered.narrow(0, offset, c), A[e].t());
+    parts.push_back(at::mm(h, B[e].t()));
+    offset += c;
+  }
+  auto y = at::cat(parts, 0) * (routing.topk_weight.reshape({-1}).index_select(0, order).unsqueeze(1) * scale);
+  return base + at::zeros_like(base).index_add(0, token, y.to(base.scalar_type()));
+}
+
+}  // namespace
+
+RoutedLinear::RoutedLinear(at::Tensor A, at::Tensor B, at::Tensor keys, RoutedLinearOptions options)
+    : A_(std::move(A)), B_(std::move(B)), keys_(std::move(keys)), options_(options) {
+  require(A_.defined() && B_.defined() && keys_.defined(), "A, B and keys must all be given");
+  require(A_.dim() == 3, "A must be [N, r, d_in], got " + shape_of(A_));
+  n_ = A_.size(0);
+  r_ = A_.size(1);
+  d_in_ = A_.size(2);
+  require(B_.dim() == 3 && B_.size(0) == n_ && B_.size(2) == r_,
+          "B must be [N, d_out, r] = [" + std::to_string(n_) + ", d_out, " + std::to_string(r_) + "], got " + shape_of(B_));
+  d_out_ = B_.size(1);
+  require(keys_.dim() == 2 && keys_.size(0) == n_ && keys_.size(1) == d_in_,
+          "keys must be [N, d_in] = [" + std::to_string(n_) + ", " + std::to_string(d_in_) + "], got " + shape_of(keys_));
+  require(n_ >= 1 && r_ >= 1, "needs at least one expert of rank at least 1");
+  require(options_.top_k >= 1 && options_.top_k <= n_,
+          "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");
+  require(A_.device() == B_.device() && A_.device() == keys_.device(), "A, B and keys must be on one device");
+  scale_ = options_.lora_scale > 0 ? options_.lora_scale : 1.0 / static_cast<double>(r_);
+  ln_weight_ = at::full({d_in_}, 1.0 / std::sqrt(static_cast<double>(d_in_)), keys_.options().requires_grad(false));
+}
+
+void RoutedLinear::set_trace(std::vector<std::int64_t>* counts) {
+  if (counts && static_cast<std::int64_t>(counts->size()) != n_)
+    throw_error(ErrorCode::invalid, kRoom, "routed linear: trace holds " + std::to_string(counts->size()) +
+                                               " counts for " + std::to_string(n_) + " experts");
+  trace_ = counts;
+}
+
+Routing RoutedLinear::route(const at::Tensor& u) const {
+  require(u.size(-1) == d_in_, "input has width " + std::to_string(u.size(-1)) + ", expected d_in " + std::to_string(d_in_));
+  auto u2 = u.reshape({-1, d_in_});
+  Routing routing;
+  if (options_.score == ScoreKind::layer_norm_dot) {
+    auto x = at::layer_norm(u2, {d_in_}, ln_weight_.to(u2.scalar_type()), {}, options_.layer_norm_eps);
+    routing.scores = at::mm(x, keys_.to(x.scalar_type()).t());
+  } else {
+    routing.scores = at::mm(u2, keys_.to(u2.scalar_type()).t()).abs() *
+                     (1.0 / (options_.arrow_temperature * std::sqrt(static_cast<double>(d_in_))));
+  }
+  auto probs = at::softmax(routing.scores, 1);
+  if (plain_cpu_f32(probs) && !at::GradMode::is_enabled()) {
+    topk_rows(probs, options_.top_k, options_.renorm_eps, routing.topk_index, routing.topk_weight);
+  } else {
+    auto top = probs.topk(options_.top_k, 1, /*largest=*/true, /*sorted=*/true);
+    auto p = std::get<0>(top);
+    routing.topk_index = std::get<1>(top);
+    routing.topk_weight = p / (p.sum(1, /*keepdim=*/true) + options_.renorm_eps);
+  }
+  return routing;
+}
+
+bool RoutedLinear::fast_path(const at::Tensor& u) const {
+  if (options_.force_generic ||
+      (at::GradMode::is_enabled() && (u.requires_grad() || A_.requires_grad() || B_.requires_grad())))
+    return false;
+  return u.device().is_cpu() && u.scalar_type() == at::kFloat && A_.scalar_type() == at::kFloat &&
+         B_.scalar_type() == at::kFloat && A_.is_contiguous() && B_.is_contiguous() && detail::row_major_sgemm();
+}
+
+at::Tensor RoutedLinear::combine(const at::Tensor& u, const at::Tensor& base_out, const Routing& routing) const {
+  require(base_out.size(-1) == d_out_,
+          "base output has width " + std::to_string(base_out.size(-1)) + ", expected d_out " + std::to_string(d_out_));
+  auto u2 = u.reshape({-1, d_in_});
+  auto base2 = base_out.reshape({-1, d_out_});
+  require(u2.size(0) == base2.size(0), "input has " + std::to_string(u2.size(0)) + " tokens, base output " +
+                                           std::to_string(base2.size(0)));
+  if (u2.size(0) == 0) return base_out.clone();
+  at::Tensor out;
+  if (fast_path(u2) && base2.scalar_type() == at::kFloat && base2.device().is_cpu()) {
+    at::NoGradGuard no_grad;
+    out = grouped_combine_cpu(u2.contiguous(), base2.contiguous(), A_, B_, routing, scale_, trace_,
+                              detail::row_major_sgemm());
+  } else {
+    out = grouped_combine_generic(u2, base2, A_.to(u2.scalar_type()), B_.to(u2.scalar_type()), routing, scale_, trace_);
+  }
+  return out.reshape(base_out.sizes());
+}
+
+at::Tensor RoutedLinear::apply(const at::Tensor& u, const at::Tensor& base_out) {
+  return combine(u, base_out, route(u));
+}
+
+at::Tensor dense_routed_update(const at::Tensor& u, const at::Tensor& A, const at::Tensor& B, const Routing& routing,
+                               double lora_scale) {
+  const std::int64_t n = A.size(0), r = A.size(1), d_in = A.size(2), d_out = B.size(1);
+  auto u2 = u.reshape({-1, d_in});
+  const std::int64_t t_count = u2.size(0);
+  auto hidden = at::mm(u2, A.reshape({n * r, d_in}).t());  // every expert, every token: [T, N·r]
+  auto mask = at::zeros({t_count, n}, hidden.options()).scatter(1, routing.topk_index, routing.topk_weight);
+  hidden = (hidden.view({t_count, n, r}) * mask.unsqueeze(2)).view({t_count, n * r});
+  auto b_cat = B.permute({1, 0, 2}).reshape({d_out, n * r});
+  return at::mm(hidden, b_cat.t()) * lora_scale;
+}
+
+}  // namespace gaggle::route

@@ -1,0 +1,102 @@
+#pragma once
+// The routed linear layer (design.md §5): the hot path of a routed model.
+//
+// For T tokens u [T, d_in] and N experts with LoRA factors A [N, r, d_in], B [N, d_out, r]
+// and routing keys [N, d_in] (already prepared by a router: phatgoose.h, arrow.h, ...):
+//
+//   scores      = prep(u) · keysᵀ                       one [T, d_in] x [d_in, N] GEMM
+//   p           = softmax(scores) over all N experts
+//   topk_index  = the k largest p per token (descending)
+//   topk_weight = p_topk / (Σ_topk p + renorm_eps)      the reference's renormalisation
+//   y           = W u + Σ_topk w · B_e A_e u · lora_scale
+//
+// prep(u) = LN(u) / sqrt(d_in) (LayerNorm without affine, eps 1e-5) for PHATGOOSE and
+// average activation; u / (temperature · sqrt(d_in)) followed by |·| for Arrow.
+//
+// The LoRA products are computed for the selected (token, expert) slots only, grouped by
+// expert: one counting sort of the T·k slots, then per selected expert a gather of its
+// tokens and two small GEMMs. Experts that got no token are never read; there is no loop
+// over all N experts' tensors and no dense [T, N, r] product. On CPU float32 without
+// autograd the grouping runs in a dedicated kernel (BLAS per group, dynamic scheduling
+// over threads, deterministic output); otherwise (CUDA, other dtypes, autograd) the same
+// algorithm runs as LibTorch ops.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "model/linear_hook.h"
+
+namespace gaggle::route {
+
+enum class ScoreKind {
+  layer_norm_dot,  // PHATGOOSE, average activation: LN(u) · key / sqrt(d_in)
+  abs_dot,         // Arrow: |u · key| / temperature / sqrt(d_in)
+};
+
+struct RoutedLinearOptions {
+  int top_k = 2;
+  double lora_scale = 0;  // alpha / r; 0 means 1 / r (alpha = 1, design.md §2)
+  ScoreKind score = ScoreKind::layer_norm_dot;
+  double layer_norm_eps = 1e-5;
+  double arrow_temperature = 10.0;
+  double renorm_eps = 1e-6;
+  bool force_generic = false;  // tests and benchmarks: run the LibTorch-ops path on CPU too
+};
+
+// The routing decision for T tokens.
+struct Routing {
+  at::Tensor scores;       // [T, N] float
+  at::Tensor topk_index;   // [T, k] int64, in descending score order
+  at::Tensor topk_weight;  // [T, k] float
+};
+
+class RoutedLinear : public model::LinearAdapter {
+ public:
+  // Shares (does not copy) A, B and keys: they may be memory-mapped and read-only; the
+  // layer never writes to them. Throws Error{invalid} on inconsistent shapes, k < 1 or
+  // k > N, or tensors on different devices.
+  RoutedLinear(at::Tensor A, at::Tensor B, at::Tensor keys, RoutedLinearOptions options);
+
+  // u [..., d_in], base_out [..., d_out] -> base_out + routed update (a new tensor;
+  // base_out is not modified).
+  at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override;
+
+  // The routing decision alone (u is flattened to [T, d_in]).
+  Routing route(const at::Tensor& u) const;
+  // base_out + the update of the given routing (u and base_out flattened or not).
+  at::Tensor combine(const at::Tensor& u, const at::Tensor& base_out, const Routing& routing) const;
+
+  // When set, every apply() adds, per expert, how many token slots chose it (the
+  // routing trace, issue #7 item 6). The vector must hold N entries and outlive the layer.
+  void set_trace(std::vector<std::int64_t>* counts);
+
+  std::int64_t experts() const { return n_; }
+  std::int64_t rank() const { return r_; }
+  std::int64_t d_in() const { return d_in_; }
+  std::int64_t d_out() const { return d_out_; }
+  int top_k() const { return options_.top_k; }
+  double lora_scale() const { return scale_; }
+  const RoutedLinearOptions& options() const { return options_; }
+  const at::Tensor& A() const { return A_; }
+  const at::Tensor& B() const { return B_; }
+  const at::Tensor& keys() const { return keys_; }
+
+ private:
+  bool fast_path(const at::Tensor& u) const;
+
+  at::Tensor A_, B_, keys_;
+  RoutedLinearOptions options_;
+  std::int64_t n_ = 0, r_ = 0, d_in_ = 0, d_out_ = 0;
+  double scale_ = 0;
+  at::Tensor ln_weight_;  // [d_in] filled with 1/sqrt(d_in): folds the score scale into LN
+  std::vector<std::int64_t>* trace_ = nullptr;
+};
+
+// The update Σ_topk w · B_e A_e u · lora_scale computed densely: every expert's product
+// for every token, masked to the routing (the reference the grouped path is tested and
+// benchmarked against). u [T, d_in] -> [T, d_out]. Costs T·N·r·(d_in + d_out).
+at::Tensor dense_routed_update(const at::Tensor& u, const at::Tensor& A, const at::Tensor& B, const Routing& routing,
+                               double lora_scale);
+
+}  // namespace gaggle::route

@@ -1,0 +1,72 @@
+// The golden routing cases (tests/data/golden/README.md, "routing/"): computed with the
+// PHATGOOSE reference code's own operations. Indices exact, values within 1e-5.
+#include <ATen/ATen.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "io/json_file.h"
+#include "io/safetensors.h"
+#include "route/arrow.h"
+#include "route/merged.h"
+#include "route/phatgoose.h"
+#include "route/routed_linear.h"
+#include "route/tensor_file.h"
+#include "support/test_support.h"
+
+using namespace gaggle;
+namespace fs = std::filesystem;
+
+namespace {
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+}  // namespace
+
+TEST_CASE("every golden routing case matches the reference", "[route][golden]") {
+  const fs::path dir = test::data_dir() / "golden/routing";
+  const bool generic = GENERATE(false, true);
+  int cases = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().extension() != ".safetensors") continue;
+    DYNAMIC_SECTION(entry.path().filename().string() << (generic ? " (generic path)" : " (grouped kernel)")) {
+      ++cases;
+      auto meta = io::read_json_file(fs::path(entry.path()).replace_extension(".json"));
+      auto file = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(entry.path()));
+      auto u = route::read_tensor(file, "u");
+      auto a = route::read_tensor(file, "A");
+      auto b = route::read_tensor(file, "B");
+      auto w = route::read_tensor(file, "W");
+      route::RoutedLinearOptions options;
+      options.top_k = meta["top_k"].get<int>();
+      options.lora_scale = meta["lora_scale"].get<double>();
+      options.force_generic = generic;
+      at::Tensor keys;
+      if (meta["router"] == "arrow") {
+        options.score = route::ScoreKind::abs_dot;
+        keys = route::arrow_keys(a, b);
+        // The sign is arbitrary; the direction must be the reference's.
+        auto cos = (keys * route::read_tensor(file, "keys")).sum(1).abs();
+        CHECK(max_diff(cos, at::ones_like(cos)) < 1e-5);
+      } else {
+        keys = route::phatgoose_keys(route::read_tensor(file, "gates"));
+      }
+      route::RoutedLinear layer(a, b, keys, options);
+      auto base = at::mm(u, w.t());
+      auto routing = layer.route(u);
+      CHECK(at::equal(routing.topk_index, route::read_tensor(file, "topk_index")));
+      CHECK(max_diff(routing.scores, route::read_tensor(file, "scores")) < 1e-5);
+      CHECK(max_diff(routing.topk_weight, route::read_tensor(file, "topk_weight")) < 1e-5);
+      CHECK(max_diff(layer.apply(u, base), route::read_tensor(file, "y")) < 1e-5);
+      route::MergedLinear merged(a, b, options.lora_scale);
+      CHECK(max_diff(merged.apply(u, base), route::read_tensor(file, "y_merged")) < 1e-5);
+    }
+  }
+  CHECK(cases >= 1);
+  INFO("golden routing cases run: " << cases);
+}

@@ -1,0 +1,255 @@
+#include "route/routed_linear.h"
+
+#include <ATen/ATen.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "io/error.h"
+#include "route/arrow.h"
+#include "route/average_activation.h"
+#include "route/merged.h"
+#include "route/phatgoose.h"
+#include "route/router.h"
+
+using namespace gaggle;
+
+namespace {
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) {
+  REQUIRE(a.sizes() == b.sizes());
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+struct Experts {
+  at::Tensor A, B, gates;
+};
+
+Experts random_experts(std::int64_t n, std::int64_t r, std::int64_t d_in, std::int64_t d_out, std::uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  Experts e;
+  e.A = at::randn({n, r, d_in}, gen, at::kFloat) * 0.3;
+  e.B = at::randn({n, d_out, r}, gen, at::kFloat) * 0.3;
+  e.gates = at::randn({n, d_in}, gen, at::kFloat) + 0.5;
+  return e;
+}
+
+// The reference, written out independently: every expert computed for every token, then
+// masked to the top-k by the reference's own softmax-over-all, topk, renormalise.
+at::Tensor dense_reference(const at::Tensor& u, const at::Tensor& base, const Experts& e, const at::Tensor& raw_keys,
+                           route::ScoreKind kind, int k, double scale) {
+  const auto d_in = u.size(-1);
+  auto u2 = u.reshape({-1, d_in}).to(at::kDouble);
+  at::Tensor scores;
+  if (kind == route::ScoreKind::layer_norm_dot) {
+    auto ln = [](const at::Tensor& x) {
+      auto m = x.mean(-1, true);
+      auto v = (x - m).pow(2).mean(-1, true);
+      return (x - m) / at::sqrt(v + 1e-5);
+    };
+    scores = at::mm(ln(u2), ln(raw_keys.to(at::kDouble)).t()) * std::sqrt(1.0 / d_in);
+  } else {
+    scores = (at::mm(u2, raw_keys.to(at::kDouble).t()) / 10).abs() * std::sqrt(1.0 / d_in);
+  }
+  auto probs = at::softmax(scores, 1);
+  auto top = probs.topk(k, 1);
+  auto weight = std::get<0>(top) / (std::get<0>(top).sum(1, true) + 1e-6);
+  auto mask = at::zeros_like(probs).scatter(1, std::get<1>(top), weight);  // [T, N]
+  auto out = base.reshape({u2.size(0), -1}).to(at::kDouble).clone();
+  for (std::int64_t i = 0; i < e.A.size(0); ++i) {
+    auto y = at::mm(at::mm(u2, e.A[i].to(at::kDouble).t()), e.B[i].to(at::kDouble).t()) * scale;
+    out += mask.select(1, i).unsqueeze(1) * y;
+  }
+  return out.reshape(base.sizes());
+}
+
+}  // namespace
+
+TEST_CASE("routed layer equals the dense reference on random cases", "[route][routed_linear]") {
+  at::NoGradGuard no_grad;
+  const bool generic = GENERATE(false, true);
+  const int k = GENERATE(1, 2, 3);
+  const auto kind = GENERATE(route::ScoreKind::layer_norm_dot, route::ScoreKind::abs_dot);
+  const std::int64_t n = 9, r = 4, d_in = 24, d_out = 20;
+  auto e = random_experts(n, r, d_in, d_out, 17 + k);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(99);
+  auto u = at::randn({3, 11, d_in}, gen, at::kFloat);  // batch shape [B, S, d]
+  auto base = at::randn({3, 11, d_out}, gen, at::kFloat);
+  at::Tensor raw_keys = kind == route::ScoreKind::abs_dot ? route::arrow_keys(e.A, e.B) : e.gates;
+  at::Tensor keys = kind == route::ScoreKind::abs_dot ? raw_keys : route::phatgoose_keys(e.gates);
+  route::RoutedLinearOptions options;
+  options.top_k = k;
+  options.score = kind;
+  options.force_generic = generic;
+  route::RoutedLinear layer(e.A, e.B, keys, options);
+  auto y = layer.apply(u, base);
+  REQUIRE(y.sizes() == base.sizes());
+  CHECK(max_diff(y, dense_reference(u, base, e, raw_keys, kind, k, 1.0 / r)) < 1e-5);
+  // The library's dense implementation agrees too.
+  auto routing = layer.route(u);
+  auto dense = base.reshape({-1, d_out}) + route::dense_routed_update(u, e.A, e.B, routing, 1.0 / r);
+  CHECK(max_diff(y.reshape({-1, d_out}), dense) < 1e-5);
+  CHECK(routing.topk_index.sizes() == at::IntArrayRef{33, k});
+}
+
+TEST_CASE("grouped kernel handles groups larger than one chunk and many threads", "[route][routed_linear]") {
+  at::NoGradGuard no_grad;
+  const std::int64_t n = 3, r = 8, d_in = 32, d_out = 48, t = 700;  // > 128 rows per expert
+  auto e = random_experts(n, r, d_in, d_out, 5);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(6);
+  auto u = at::randn({t, d_in}, gen, at::kFloat);
+  auto base = at::randn({t, d_out}, gen, at::kFloat);
+  route::RoutedLinearOptions options;
+  route::RoutedLinear fast(e.A, e.B, route::phatgoose_keys(e.gates), options);
+  options.force_generic = true;
+  route::RoutedLinear generic(e.A, e.B, route::phatgoose_keys(e.gates), options);
+  auto y = fast.apply(u, base);
+  CHECK(max_diff(y, generic.apply(u, base)) < 1e-5);
+  CHECK(max_diff(y, dense_reference(u, base, e, e.gates, route::ScoreKind::layer_norm_dot, 2, 1.0 / r)) < 1e-5);
+  // Deterministic: the same input gives bit-identical output.
+  CHECK(at::equal(y, fast.apply(u, base)));
+}
+
+TEST_CASE("one expert with top-1 equals the plain LoRA layer", "[route][routed_linear]") {
+  at::NoGradGuard no_grad;
+  const std::int64_t r = 4, d_in = 16, d_out = 12;
+  auto e = random_experts(1, r, d_in, d_out, 3);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  auto u = at::randn({2, 5, d_in}, gen, at::kFloat);
+  auto W = at::randn({d_out, d_in}, gen, at::kFloat);
+  auto base = at::matmul(u, W.t());
+  auto lora = base + at::matmul(at::matmul(u, e.A[0].t()), e.B[0].t()) / r;
+  for (bool generic : {false, true}) {
+    route::RoutedLinearOptions options;
+    options.top_k = 1;
+    options.force_generic = generic;
+    route::RoutedLinear layer(e.A, e.B, route::phatgoose_keys(e.gates), options);
+    // The only difference is the reference's renormalisation 1 / (1 + 1e-6).
+    CHECK(max_diff(layer.apply(u, base), lora) < 1e-5);
+  }
+  route::MergedLinear single(e.A, e.B);
+  CHECK_FALSE(single.dense());
+  CHECK(max_diff(single.apply(u, base), lora) < 1e-5);
+}
+
+TEST_CASE("merged experts equal the mean of B_i A_i applied densely", "[route][merged]") {
+  at::NoGradGuard no_grad;
+  // (n, r): low-rank form for few experts, the dense matrix once N·r is large.
+  const auto [n, r] = GENERATE(std::pair<std::int64_t, std::int64_t>{2, 2}, std::pair<std::int64_t, std::int64_t>{12, 4});
+  const std::int64_t d_in = 20, d_out = 18;
+  auto e = random_experts(n, r, d_in, d_out, 11);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
+  auto u = at::randn({7, d_in}, gen, at::kFloat);
+  auto mean = at::zeros({d_out, d_in}, at::kDouble);
+  for (std::int64_t i = 0; i < n; ++i) mean += at::mm(e.B[i].to(at::kDouble), e.A[i].to(at::kDouble));
+  mean /= static_cast<double>(n);
+  route::MergedLinear merged(e.A, e.B);
+  CHECK(merged.dense() == (n * r * (d_in + d_out) > d_in * d_out));
+  CHECK(max_diff(merged.update(u), at::mm(u.to(at::kDouble), mean.t()) / r) < 1e-5);
+}
+
+TEST_CASE("experts that got no token are never read", "[route][routed_linear]") {
+  at::NoGradGuard no_grad;
+  const std::int64_t n = 40, r = 4, d_in = 16, d_out = 16;
+  auto e = random_experts(n, r, d_in, d_out, 21);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(22);
+  auto u = at::randn({6, d_in}, gen, at::kFloat);  // 12 slots: most of the 40 experts get none
+  auto base = at::zeros({6, d_out});
+  for (bool generic : {false, true}) {
+    auto A = e.A.clone(), B = e.B.clone();
+    route::RoutedLinearOptions options;
+    options.force_generic = generic;
+    route::RoutedLinear layer(A, B, route::phatgoose_keys(e.gates), options);
+    auto before = layer.apply(u, base);
+    auto chosen = at::zeros({n}, at::kBool).index_fill(0, layer.route(u).topk_index.reshape({-1}), true);
+    REQUIRE(chosen.sum().item<std::int64_t>() < n);
+    // Poison every unchosen expert: if the layer touched one, NaN would reach the output.
+    auto unchosen = at::logical_not(chosen).nonzero().reshape({-1});
+    A.index_fill_(0, unchosen, std::numeric_limits<float>::quiet_NaN());
+    B.index_fill_(0, unchosen, std::numeric_limits<float>::quiet_NaN());
+    auto after = layer.apply(u, base);
+    CHECK(at::isfinite(after).all().item<bool>());
+    CHECK(at::equal(before, after));
+  }
+}
+
+TEST_CASE("the routing trace counts each expert's token slots", "[route][routed_linear]") {
+  at::NoGradGuard no_grad;
+  const std::int64_t n = 5, r = 2, d = 8;
+  auto e = random_experts(n, r, d, d, 31);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(32);
+  auto u = at::randn({2, 10, d}, gen, at::kFloat);
+  for (bool generic : {false, true}) {
+    route::RoutedLinearOptions options;
+    options.force_generic = generic;
+    route::RoutedLinear layer(e.A, e.B, route::phatgoose_keys(e.gates), options);
+    std::vector<std::int64_t> counts(n, 0);
+    layer.set_trace(&counts);
+    layer.apply(u, at::zeros({2, 10, d}));
+    layer.apply(u, at::zeros({2, 10, d}));
+    auto expected = at::bincount(layer.route(u).topk_index.reshape({-1}), {}, n) * 2;
+    for (std::int64_t i = 0; i < n; ++i) CHECK(counts[i] == expected[i].item<std::int64_t>());
+    std::vector<std::int64_t> wrong(n + 1);
+    CHECK_THROWS_AS(layer.set_trace(&wrong), Error);
+  }
+}
+
+TEST_CASE("routed layer supports autograd through the generic path", "[route][routed_linear]") {
+  const std::int64_t n = 4, r = 2, d = 8;
+  auto e = random_experts(n, r, d, d, 41);
+  auto A = e.A.clone().requires_grad_(true);
+  route::RoutedLinear layer(A, e.B, route::phatgoose_keys(e.gates), {});
+  auto u = at::randn({5, d});
+  auto y = layer.apply(u, at::zeros({5, d}));
+  y.sum().backward();
+  REQUIRE(A.grad().defined());
+  CHECK(A.grad().abs().sum().item<double>() > 0);
+}
+
+TEST_CASE("routed layer rejects inconsistent shapes and k", "[route][routed_linear]") {
+  auto e = random_experts(3, 2, 8, 6, 51);
+  auto keys = route::phatgoose_keys(e.gates);
+  route::RoutedLinearOptions options;
+  options.top_k = 4;
+  CHECK_THROWS_AS(route::RoutedLinear(e.A, e.B, keys, options), Error);
+  options.top_k = 0;
+  CHECK_THROWS_AS(route::RoutedLinear(e.A, e.B, keys, options), Error);
+  CHECK_THROWS_AS(route::RoutedLinear(e.A, e.B.transpose(1, 2), keys, {}), Error);
+  CHECK_THROWS_AS(route::RoutedLinear(e.A, e.B, keys.narrow(1, 0, 7), {}), Error);
+  route::RoutedLinear layer(e.A, e.B, keys, {});
+  CHECK_THROWS_AS(layer.apply(at::zeros({2, 7}), at::zeros({2, 6})), Error);
+  CHECK_THROWS_AS(layer.apply(at::zeros({2, 8}), at::zeros({3, 6})), Error);
+  try {
+    route::RoutedLinear(e.A, e.B, keys.narrow(1, 0, 7), {});
+  } catch (const Error& err) {
+    CHECK_THAT(err.what(), Catch::Contains("keys must be [N, d_in] = [3, 8], got [3, 7]"));
+  }
+}
+
+TEST_CASE("router keys: PHATGOOSE and average activation normalised once, Arrow the top singular vector",
+          "[route][keys]") {
+  auto e = random_experts(6, 3, 20, 14, 61);
+  auto keys = route::phatgoose_keys(e.gates);
+  CHECK(keys.mean(1).abs().max().item<double>() < 1e-5);
+  CHECK(max_diff(keys.pow(2).mean(1), at::ones({6})) < 1e-3);  // var / (var + 1e-5)
+  CHECK(at::equal(route::average_activation_keys(e.gates), keys));
+  auto arrow = route::arrow_keys(e.A, e.B);
+  for (std::int64_t i = 0; i < 6; ++i) {
+    auto dense = at::mm(e.B[i].to(at::kDouble), e.A[i].to(at::kDouble));
+    auto v = std::get<2>(at::linalg_svd(dense, false))[0];
+    CHECK(std::abs(at::dot(v, arrow[i].to(at::kDouble)).item<double>()) == Approx(1.0).epsilon(1e-5));
+    CHECK(arrow[i].norm().item<double>() == Approx(1.0).epsilon(1e-5));
+    CHECK(arrow[i].abs().argmax().item<std::int64_t>() == arrow[i].argmax().item<std::int64_t>());  // sign fixed
+  }
+  CHECK_THROWS_AS(route::phatgoose_keys(at::zeros({3})), Error);
+  CHECK_THROWS_AS(route::arrow_keys(e.A, e.B.narrow(2, 0, 2)), Error);
+}
+
+TEST_CASE("routers are one explicit list", "[route][router]") {
+  for (auto kind : route::all_routers()) CHECK(route::parse_router(route::router_name(kind)) == kind);
+  CHECK(route::parse_router("average-activation") == route::RouterKind::average_activation);
+  CHECK_FALSE(route::parse_router("moe").has_value());
+  CHECK_THAT(route::router_names(), Catch::Contains("phatgoose, arrow"));
+}
