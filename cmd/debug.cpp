@@ -7,6 +7,7 @@ namespace gaggle::cli {
 Runner setup_debug_selfcheck(CLI::App& sub);
 #ifdef GAGGLE_WITH_TORCH
 Runner setup_debug_route(CLI::App& sub);
+Runner setup_debug_forward(CLI::App& sub);
 #endif
 Runner setup_debug_tokenize(CLI::App& sub);
 
@@ -22,6 +23,7 @@ const DebugTool kDebugTools[] = {
     {"selfcheck", "Check the installation: libraries, threads, BLAS speed, crypto", setup_debug_selfcheck},
 #ifdef GAGGLE_WITH_TORCH
     {"route", "Run one routed linear layer on a golden routing case", setup_debug_route},
+    {"forward", "Run a T5 conformance case through a base model (Hugging Face golden format)", setup_debug_forward},
 #endif
     {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
 };

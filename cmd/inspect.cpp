@@ -1,5 +1,6 @@
-// gaggle inspect — describe what a path holds. Today: safetensors files. Base models,
-// bundles and routed models join as their issues land (dispatch on what the path is).
+// gaggle inspect — describe what a path holds: safetensors files and base model
+// directories (model/base_info.h). Bundles and routed models join as their issues land
+// (dispatch on what the path is).
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -9,6 +10,9 @@
 #include "io/error.h"
 #include "io/safetensors.h"
 #include "verbs.h"
+#ifdef GAGGLE_WITH_TORCH
+#include "model/base_info.h"
+#endif
 
 namespace gaggle::cli {
 namespace {
@@ -68,21 +72,51 @@ int inspect_safetensors(const InspectOptions& opt) {
   return kExitSuccess;
 }
 
+#ifdef GAGGLE_WITH_TORCH
+int inspect_base(const InspectOptions& opt) {
+  auto info = model::describe_base(opt.path);
+  if (opt.json) {
+    std::cout << info.to_json().dump(2) << "\n";
+    return kExitSuccess;
+  }
+  std::printf("base model:    %s\n", opt.path.c_str());
+  std::printf("architecture:  %s\n", info.architecture.c_str());
+  std::printf("parameters:    %lld (%.1f M)\n", static_cast<long long>(info.num_parameters), info.num_parameters / 1e6);
+  std::printf("dtype:         %s\n", info.dtype.c_str());
+  std::string files;
+  for (const auto& f : info.weight_files) files += (files.empty() ? "" : ", ") + f.filename().string();
+  std::printf("weights:       %s\n", files.c_str());
+  std::printf("tokenizer:     %s\n", info.tokenizer.empty() ? "none (no spiece.model)" : info.tokenizer.c_str());
+  std::printf("fingerprint:   %s\n", info.fingerprint.c_str());
+  std::size_t width = 4;
+  for (const auto& l : info.linears) width = std::max(width, l.name.size());
+  std::printf("\n%zu linear modules (d_out x d_in):\n", info.linears.size());
+  for (const auto& l : info.linears)
+    std::printf("  %-*s  %lld x %lld\n", static_cast<int>(width), l.name.c_str(), static_cast<long long>(l.d_out),
+                static_cast<long long>(l.d_in));
+  return kExitSuccess;
+}
+#endif
+
 }  // namespace
 
 Runner setup_inspect(CLI::App& sub) {
   auto opt = std::make_shared<InspectOptions>();
-  sub.add_option("path", opt->path, "A .safetensors file")->required();
+  sub.add_option("path", opt->path, "A .safetensors file or a base model directory")->required();
   sub.add_flag("--json", opt->json, "Print JSON for scripts instead of a table");
   set_example(sub,
               "  gaggle inspect examples/base/model.safetensors\n"
+              "  gaggle inspect path/to/flan-t5-small        # a base model directory\n"
               "  gaggle inspect --json model.safetensors | jq '.tensors[].name'");
   return [opt]() -> int {
     namespace fs = std::filesystem;
     std::error_code ec;
+#ifdef GAGGLE_WITH_TORCH
+    if (model::is_base_dir(opt->path)) return inspect_base(*opt);
+#endif
     if (fs::is_directory(opt->path, ec))
       throw Error(ErrorCode::usage, "cmd", "'" + opt->path + "' is a directory",
-                  "inspecting base models, bundles and routed models is not built yet; pass a .safetensors file");
+                  "a base model directory holds config.json; inspecting bundles and routed models is not built yet");
     return inspect_safetensors(*opt);
   };
 }

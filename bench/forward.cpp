@@ -1,0 +1,104 @@
+// gaggle-bench forward — T5 forward throughput on a t5-small-sized random model, and the
+// ratio to this machine's matmul roofline (issue #3): achieved GFLOP/s over measured
+// GEMM GFLOP/s, with the model's matmul FLOPs counted exactly (projections, attention
+// scores and weighted sums, LM head).
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <vector>
+
+#include "bench.h"
+#include "model/runtime.h"
+#include "model/t5.h"
+
+namespace gaggle::bench {
+
+namespace {
+
+struct ForwardOptions {
+  std::int64_t batch = 32, source_len = 128, target_len = 128;
+  std::int64_t d_model = 512, layers = 6, d_ff = 2048, heads = 8, vocab = 32128;
+  int repeats = 3;
+  bool relu = false;
+  std::string device = "cpu";
+};
+
+// Multiply-adds x 2 of one forward pass (encode + teacher-forced decode + LM head).
+double forward_flops(const model::T5Config& c, double B, double S, double T) {
+  const double d = c.d_model, inner = c.inner_dim(), ff = c.d_ff, V = c.vocab_size;
+  const double ffn = (c.gated ? 3.0 : 2.0) * 2 * d * ff;  // per token
+  const double enc_layer = B * S * (4 * 2 * d * inner + ffn) + B * 2 * 2 * S * S * inner;
+  const double dec_layer = B * T * (4 * 2 * d * inner + ffn) + B * 2 * 2 * T * T * inner  // self-attention, FFN
+                           + B * T * 2 * 2 * d * inner + B * S * 2 * 2 * d * inner       // cross q,o on T; k,v on S
+                           + B * 2 * 2 * T * S * inner;                                  // cross scores + sum
+  return c.num_layers * enc_layer + c.num_decoder_layers * dec_layer + B * T * 2 * d * V;
+}
+
+}  // namespace
+
+Runner setup_bench_forward(CLI::App& sub) {
+  auto o = std::make_shared<ForwardOptions>();
+  sub.add_option("--batch", o->batch, "Sequences per batch")->capture_default_str();
+  sub.add_option("--source-len", o->source_len, "Encoder tokens per sequence")->capture_default_str();
+  sub.add_option("--target-len", o->target_len, "Decoder tokens per sequence (teacher forced)")->capture_default_str();
+  sub.add_option("--d-model", o->d_model, "Model width")->capture_default_str();
+  sub.add_option("--layers", o->layers, "Encoder and decoder blocks each")->capture_default_str();
+  sub.add_option("--d-ff", o->d_ff, "Feed-forward width")->capture_default_str();
+  sub.add_option("--heads", o->heads, "Attention heads (d_kv = d_model / heads)")->capture_default_str();
+  sub.add_option("--vocab", o->vocab, "Vocabulary size")->capture_default_str();
+  sub.add_flag("--relu", o->relu, "T5 v1.0 ReLU feed-forward instead of gated GELU");
+  sub.add_option("--repeats", o->repeats, "Timed repetitions (the median is reported)")->capture_default_str();
+  sub.add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+  return [o]() -> int {
+    std::cout << describe_run();
+    model::configure_runtime({model::torch_threads(), o->device});
+    model::T5Config c;
+    c.vocab_size = o->vocab, c.d_model = o->d_model, c.d_kv = o->d_model / o->heads, c.d_ff = o->d_ff;
+    c.num_layers = c.num_decoder_layers = o->layers, c.num_heads = o->heads, c.gated = !o->relu;
+    c.tie_word_embeddings = o->relu;
+    at::manual_seed(0);
+    auto model = model::make_t5(c);
+    model->eval();
+    at::Device device(o->device);
+    model->to(device);
+    auto ids = at::randint(2, c.vocab_size, {o->batch, o->source_len}, at::kLong).to(device);
+    auto mask = at::ones({o->batch, o->source_len}, at::kLong).to(device);
+    auto dec = at::randint(2, c.vocab_size, {o->batch, o->target_len}, at::kLong).to(device);
+    const bool cuda = device.is_cuda();
+    auto sync = [&](const at::Tensor& t) { if (cuda) t.to(at::kCPU); };  // waits for the stream
+    auto g = model::measure_gemm(2048, 5);
+    std::vector<double> times;
+    {
+      c10::InferenceMode guard;
+      sync(model->forward(ids, mask, dec));  // warm-up
+      for (int i = 0; i < std::max(1, o->repeats); ++i) {
+        auto t0 = std::chrono::steady_clock::now();
+        auto logits = model->forward(ids, mask, dec);
+        sync(logits.sum());
+        times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+    }
+    std::sort(times.begin(), times.end());
+    const double t = times[times.size() / 2];
+    const double flops = forward_flops(c, o->batch, o->source_len, o->target_len);
+    const double tokens = static_cast<double>(o->batch) * (o->source_len + o->target_len);
+    std::printf("model: d_model %lld, %lld+%lld layers, d_ff %lld, %lld heads, %s, vocab %lld, %.1f M parameters\n",
+                (long long)c.d_model, (long long)c.num_layers, (long long)c.num_decoder_layers, (long long)c.d_ff,
+                (long long)c.num_heads, c.gated ? "gated-gelu" : "relu", (long long)c.vocab_size, model->num_parameters() / 1e6);
+    std::printf("batch: %lld x (%lld encoder + %lld decoder) tokens, float32, %s, InferenceMode\n", (long long)o->batch,
+                (long long)o->source_len, (long long)o->target_len, o->device.c_str());
+    std::printf("forward: %.3f s median of %zu (min %.3f s)\n", t, times.size(), times.front());
+    std::printf("throughput: %.0f tokens/s (encoder + decoder tokens), %.1f sequences/s\n", tokens / t, o->batch / t);
+    std::printf("compute: %.1f GFLOP per forward, %.1f GFLOP/s achieved\n", flops / 1e9, flops / t / 1e9);
+    std::printf("roofline: gemm 2048^2 %.1f GFLOP/s on %d threads (cpu) -> %.0f tokens/s ideal; ratio %.2f\n", g.gflops,
+                g.threads, tokens / (flops / (g.gflops * 1e9)), (flops / t / 1e9) / g.gflops);
+    if (cuda) std::printf("note: the roofline GEMM ran on the CPU; the ratio compares a GPU forward to a CPU GEMM\n");
+    return 0;
+  };
+}
+
+}  // namespace gaggle::bench
