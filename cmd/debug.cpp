@@ -5,6 +5,7 @@
 namespace gaggle::cli {
 
 Runner setup_debug_selfcheck(CLI::App& sub);
+Runner setup_debug_make_bundle(CLI::App& sub);
 #ifdef GAGGLE_WITH_TORCH
 Runner setup_debug_route(CLI::App& sub);
 Runner setup_debug_forward(CLI::App& sub);
@@ -21,6 +22,7 @@ struct DebugTool {
 
 const DebugTool kDebugTools[] = {
     {"selfcheck", "Check the installation: libraries, threads, BLAS speed, crypto", setup_debug_selfcheck},
+    {"make-bundle", "Make a small valid unsigned bundle (random tensors) for tests and demos", setup_debug_make_bundle},
 #ifdef GAGGLE_WITH_TORCH
     {"route", "Run one routed linear layer on a golden routing case", setup_debug_route},
     {"forward", "Run a T5 conformance case through a base model (Hugging Face golden format)", setup_debug_forward},
