@@ -1,11 +1,72 @@
-// gaggle pull — not built yet: issue #6 builds it and replaces this file.
+// gaggle pull — fetch a hub (or a static HTTP index) into a local pool, verifying every
+// bundle before it enters (lib/hub/pull.h).
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "hub/pull.h"
+#include "hub_progress.h"
+#include "io/error.h"
 #include "verbs.h"
 
 namespace gaggle::cli {
 
 Runner setup_pull(CLI::App& sub) {
-  set_example(sub, "  gaggle pull --hub file:///srv/hub.git --pool pool --trust allowed_signers");
-  return not_built_yet(sub, "issue #6");
+  auto opt = std::make_shared<hub::PullOptions>();
+  auto hub_url = std::make_shared<std::string>();
+  auto pool = std::make_shared<std::string>();
+  auto trust = std::make_shared<std::string>();
+  auto ca = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  auto quiet = std::make_shared<bool>(false);
+  sub.add_option("--hub", *hub_url, "The hub (path, file://, git://, http(s)://, ssh://) or a static index URL ending in pool.json")
+      ->required();
+  sub.add_option("--pool", *pool, "The local pool directory (created if missing)")->required();
+  sub.add_option("--trust", *trust, "Allowed-signers file: the keys whose bundles you accept")->required();
+  sub.add_option("--only", opt->only, "Pull only these bundles (NAME or NAME@VERSION)");
+  sub.add_option("--ca-file", *ca, "PEM file of a private CA for https (TLS is always verified)");
+  sub.add_option("--retries", opt->retries, "Extra attempts for a failed download")->capture_default_str();
+  sub.add_flag("--json", *json, "Print the result as JSON (for scripts)");
+  sub.add_flag("-q,--quiet", *quiet, "No progress bar");
+  set_example(sub,
+              "  gaggle pull --hub file:///srv/hub.git --pool pool --trust allowed_signers\n"
+              "  gaggle pull --hub https://experts.example/pool/pool.json --pool pool --trust allowed_signers \\\n"
+              "      --ca-file ca.pem --only sst2 --json");
+  return [=]() -> int {
+    hub::PullOptions o = *opt;
+    o.hub = *hub_url;
+    o.pool_dir = *pool;
+    o.trust_file = *trust;
+    o.ca_file = *ca;
+    o.progress = hub_progress_bar(*quiet || *json);
+    hub::PullResult r = hub::pull_pool(o);
+    hub_progress_done();
+    if (*json) {
+      nlohmann::ordered_json out = {{"hub", r.hub},         {"commit", r.commit},       {"pool", *pool},
+                                    {"installed", r.installed}, {"unchanged", r.unchanged}, {"rejected", r.rejected},
+                                    {"git_bytes", r.git_bytes}, {"git_objects", r.git_objects}, {"http_bytes", r.http_bytes}};
+      out["bundles"] = nlohmann::ordered_json::array();
+      for (const auto& b : r.bundles) {
+        nlohmann::ordered_json j = {{"name", b.name}, {"version", b.version}, {"status", b.status}};
+        if (!b.principal.empty()) j["principal"] = b.principal;
+        if (!b.reason.empty()) j["reason"] = b.reason;
+        out["bundles"].push_back(j);
+      }
+      std::cout << out.dump(2) << "\n";
+    } else {
+      for (const auto& b : r.bundles)
+        if (b.status == "installed") std::cout << "installed " << b.name << "@" << b.version << " (signed by " << b.principal << ")\n";
+      std::cout << "pool " << *pool << ": " << r.installed << " installed, " << r.unchanged << " unchanged, " << r.rejected
+                << " rejected; received " << hub_human_bytes(r.git_bytes + r.http_bytes) << "\n";
+    }
+    for (const auto& b : r.bundles)
+      if (b.status == "rejected") std::cerr << "gaggle: error: rejected " << b.name << "@" << b.version << ": " << b.reason << "\n";
+    if (r.rejected) {
+      std::cerr << "hint: rejected bundles were not installed; the rest of the pool is complete and verified\n";
+      return kExitFailure;
+    }
+    return kExitSuccess;
+  };
 }
 
 }  // namespace gaggle::cli

@@ -1,0 +1,226 @@
+#include "hub/detail/git.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "hub/credentials.h"
+#include "io/error.h"
+
+namespace gaggle::hub::detail {
+
+void ensure_libgit2() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    git_libgit2_init();
+    if (const char* ca = std::getenv("GAGGLE_CA_FILE"); ca && *ca) set_git_ca_file(ca);
+  });
+}
+
+void set_git_ca_file(const std::string& ca_file) {
+  if (ca_file.empty()) return;
+  if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file.c_str(), nullptr) < 0) {
+    const git_error* e = git_error_last();
+    throw Error(ErrorCode::invalid, "hub", "cannot use CA file '" + ca_file + "': " + (e ? e->message : "unknown error"),
+                "pass a PEM file with the certificate authority that signed the hub's certificate");
+  }
+}
+
+void check_git(int rc, const std::string& what) {
+  if (rc >= 0) return;
+  const git_error* e = git_error_last();
+  std::string message = what + ": " + (e && e->message ? e->message : "libgit2 error " + std::to_string(rc));
+  int klass = e ? e->klass : GIT_ERROR_NONE;
+  ErrorCode code = ErrorCode::io;
+  std::string hint;
+  if (rc == GIT_ENOTFOUND) {
+    code = ErrorCode::not_found;
+  } else if (rc == GIT_EEXISTS) {
+    code = ErrorCode::exists;
+  } else if (rc == GIT_EAUTH || rc == GIT_EUSER) {
+    code = ErrorCode::auth;
+    hint = "set GAGGLE_TOKEN (or GAGGLE_USER and GAGGLE_PASSWORD), configure a git credential helper, or load your key into ssh-agent";
+  } else if (rc == GIT_ECERTIFICATE || klass == GIT_ERROR_SSL) {
+    code = ErrorCode::auth;
+    hint = "the server's TLS certificate was not trusted; pass --ca-file with your private CA";
+  } else if (klass == GIT_ERROR_NET || klass == GIT_ERROR_HTTP || klass == GIT_ERROR_SSH) {
+    code = ErrorCode::network;
+    hint = "check that the hub URL is right and the server is reachable";
+  }
+  git_error_clear();
+  throw Error(code, "hub", message, hint);
+}
+
+std::string oid_hex(const git_oid& oid) {
+  char buf[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(buf, sizeof buf, &oid);
+  return buf;
+}
+
+git_oid oid_from_hex(const std::string& hex) {
+  git_oid oid;
+  if (git_oid_fromstr(&oid, hex.c_str()) < 0)
+    throw Error(ErrorCode::invalid, "hub", "'" + hex + "' is not a git object id");
+  return oid;
+}
+
+namespace {
+
+int on_credentials(git_credential** out, const char* url, const char* username_from_url, unsigned int allowed_types,
+                   void* payload) {
+  auto& state = *static_cast<TransferState*>(payload);
+  // libgit2 calls again after a rejected credential: give up after a few tries instead of looping.
+  if (++state.credential_attempts > 3) {
+    git_error_set_str(GIT_ERROR_NET, "authentication failed (credentials were rejected)");
+    return GIT_EAUTH;
+  }
+  if (allowed_types & GIT_CREDENTIAL_SSH_KEY) {
+    const char* user = username_from_url ? username_from_url : "git";
+    if (state.credential_attempts == 1) return git_credential_ssh_key_from_agent(out, user);
+  }
+  if (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
+    if (auto c = find_credential(url ? url : state.url))
+      return git_credential_userpass_plaintext_new(out, c->username.c_str(), c->password.c_str());
+  }
+  if (allowed_types & GIT_CREDENTIAL_USERNAME) {
+    return git_credential_username_new(out, username_from_url ? username_from_url : "git");
+  }
+  git_error_set_str(GIT_ERROR_NET, "the hub asks for credentials and none were found");
+  return GIT_EAUTH;
+}
+
+int on_transfer(const git_indexer_progress* stats, void* payload) {
+  auto& state = *static_cast<TransferState*>(payload);
+  state.bytes = stats->received_bytes;
+  state.objects = stats->received_objects;
+  if (state.progress)
+    state.progress(Progress{state.phase, state.url, stats->received_objects, stats->total_objects, "objects"});
+  return 0;
+}
+
+int on_push_transfer(unsigned int current, unsigned int total, size_t bytes, void* payload) {
+  auto& state = *static_cast<TransferState*>(payload);
+  state.bytes = bytes;
+  state.objects = current;
+  if (state.progress) state.progress(Progress{state.phase, state.url, current, total, "objects"});
+  return 0;
+}
+
+int on_sideband(const char* str, int len, void* payload) {
+  auto& state = *static_cast<TransferState*>(payload);
+  if (state.remote_messages.size() < 64 * 1024) state.remote_messages.append(str, static_cast<std::size_t>(len));
+  return 0;
+}
+
+int on_push_update(const char* refname, const char* status, void* payload) {
+  auto& state = *static_cast<TransferState*>(payload);
+  if (status) state.rejected_ref_status = std::string(refname) + ": " + status;
+  return 0;
+}
+
+}  // namespace
+
+void set_callbacks(git_remote_callbacks& callbacks, TransferState& state) {
+  callbacks.credentials = on_credentials;
+  callbacks.transfer_progress = on_transfer;
+  callbacks.push_transfer_progress = on_push_transfer;
+  callbacks.sideband_progress = on_sideband;
+  callbacks.push_update_reference = on_push_update;
+  callbacks.payload = &state;
+}
+
+}  // namespace gaggle::hub::detail
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace gaggle::hub::detail {
+
+Repository open_repository(const std::filesystem::path& path) {
+  ensure_libgit2();
+  git_repository* raw = nullptr;
+  int rc = git_repository_open_ext(&raw, path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE, nullptr);
+  if (rc == GIT_ENOTFOUND) {
+    git_error_clear();
+    throw Error(ErrorCode::not_found, "hub", "'" + path.string() + "' is not a git repository",
+                "create a hub with 'gaggle hub init PATH', or check the --hub path");
+  }
+  check_git(rc, "cannot open '" + path.string() + "'");
+  return Repository(raw);
+}
+
+Repository open_or_init_bare(const std::filesystem::path& path) {
+  ensure_libgit2();
+  std::error_code ec;
+  if (std::filesystem::exists(path / "HEAD", ec)) return open_repository(path);
+  std::filesystem::create_directories(path.parent_path(), ec);
+  git_repository* raw = nullptr;
+  check_git(git_repository_init(&raw, path.c_str(), 1), "cannot create cache repository '" + path.string() + "'");
+  return Repository(raw);
+}
+
+std::optional<git_oid> read_ref(git_repository* repo, const char* name) {
+  git_oid oid;
+  int rc = git_reference_name_to_id(&oid, repo, name);
+  if (rc == GIT_ENOTFOUND) {
+    git_error_clear();
+    return std::nullopt;
+  }
+  check_git(rc, std::string("cannot read ") + name);
+  return oid;
+}
+
+git_oid fetch_main(git_repository* repo, const std::string& url, const char* local_ref, TransferState& state) {
+  git_remote* raw = nullptr;
+  check_git(git_remote_create_anonymous(&raw, repo, url.c_str()), "cannot use hub '" + url + "'");
+  Remote remote(raw);
+  git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
+  state.url = url;
+  state.phase = "fetch";
+  set_callbacks(opts.callbacks, state);
+  opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
+  opts.update_fetchhead = 0;
+  std::string spec = std::string("+refs/heads/main:") + local_ref;
+  char* specs[] = {spec.data()};
+  git_strarray refspecs{specs, 1};
+  check_git(git_remote_fetch(remote.get(), &refspecs, &opts, "gaggle fetch"), "cannot fetch hub '" + url + "'");
+  if (const git_indexer_progress* stats = git_remote_stats(remote.get())) {
+    state.bytes = stats->received_bytes;
+    state.objects = stats->received_objects;
+  }
+  auto tip = read_ref(repo, local_ref);
+  if (!tip)
+    throw Error(ErrorCode::not_found, "hub", "hub '" + url + "' has no branch main",
+                "is it a gaggle hub? create one with 'gaggle hub init'");
+  return *tip;
+}
+
+Tree commit_tree(git_repository* repo, const git_oid& commit_id) {
+  git_commit* c = nullptr;
+  check_git(git_commit_lookup(&c, repo, &commit_id), "cannot read hub commit " + oid_hex(commit_id));
+  Commit commit(c);
+  git_tree* t = nullptr;
+  check_git(git_commit_tree(&t, commit.get()), "cannot read the tree of hub commit " + oid_hex(commit_id));
+  return Tree(t);
+}
+
+FileLock::FileLock(const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw Error(ErrorCode::io, "hub", "cannot open lock '" + path.string() + "': " + errno_text(errno));
+  while (::flock(fd_, LOCK_EX) != 0) {
+    if (errno != EINTR) {
+      int err = errno;
+      ::close(fd_);
+      throw Error(ErrorCode::io, "hub", "cannot lock '" + path.string() + "': " + errno_text(err));
+    }
+  }
+}
+
+FileLock::~FileLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace gaggle::hub::detail

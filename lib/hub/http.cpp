@@ -1,0 +1,308 @@
+#include "hub/http.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "hub/credentials.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+
+namespace fs = std::filesystem;
+
+namespace gaggle::hub {
+namespace {
+
+void ensure_curl() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* s) const { curl_slist_free_all(s); }
+};
+
+// One attempt's outcome, classified for the retry loop.
+struct Attempt {
+  CURLcode code = CURLE_OK;
+  long status = 0;
+  std::string error;  // curl's error buffer
+};
+
+bool transient(const Attempt& a) {
+  switch (a.code) {
+    case CURLE_OK: return a.status >= 500 || a.status == 408 || a.status == 429;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      return true;
+    default: return false;
+  }
+}
+
+[[noreturn]] void throw_attempt(const std::string& what, const std::string& url, const Attempt& a) {
+  if (a.code == CURLE_OK) {
+    std::string msg = what + " '" + url + "': HTTP " + std::to_string(a.status);
+    if (a.status == 404 || a.status == 410) throw Error(ErrorCode::not_found, "hub", msg);
+    if (a.status == 401 || a.status == 403)
+      throw Error(ErrorCode::auth, "hub", msg, "set GAGGLE_TOKEN, or GAGGLE_USER and GAGGLE_PASSWORD");
+    throw Error(ErrorCode::network, "hub", msg, "check the server, then run the command again");
+  }
+  std::string msg = what + " '" + url + "': " + (a.error.empty() ? curl_easy_strerror(a.code) : a.error);
+  if (a.code == CURLE_PEER_FAILED_VERIFICATION || a.code == CURLE_SSL_CACERT_BADFILE || a.code == CURLE_SSL_CERTPROBLEM)
+    throw Error(ErrorCode::auth, "hub", msg, "the server's certificate is not trusted; pass --ca-file with your private CA");
+  throw Error(ErrorCode::network, "hub", msg, "check that the server is reachable, then run the command again");
+}
+
+struct Transfer {
+  std::unique_ptr<CURL, CurlDeleter> curl;
+  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  char error[CURL_ERROR_SIZE] = {0};
+  const HttpOptions* options = nullptr;
+  std::string item;
+  std::uint64_t base = 0;   // bytes already present before this attempt (resume)
+  std::uint64_t total = 0;  // expected total, 0 unknown
+};
+
+int on_progress(void* p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  auto* t = static_cast<Transfer*>(p);
+  if (!t->options->progress) return 0;
+  bool upload = ultotal > 0 || ulnow > 0;
+  std::uint64_t now = static_cast<std::uint64_t>(upload ? ulnow : dlnow) + t->base;
+  std::uint64_t total = t->total ? t->total : static_cast<std::uint64_t>(upload ? ultotal : dltotal) + t->base;
+  t->options->progress(Progress{t->options->phase, t->item, now, total, "bytes"});
+  return 0;
+}
+
+void setup(Transfer& t, const std::string& url, const HttpOptions& options) {
+  ensure_curl();
+  t.curl.reset(curl_easy_init());
+  if (!t.curl) throw Error(ErrorCode::io, "hub", "cannot start an HTTP transfer (curl_easy_init failed)");
+  t.options = &options;
+  t.item = url;
+  CURL* c = t.curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, t.error);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);  // stalled for 60 s: a transient failure
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "gaggle-hub/1");
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  if (!options.ca_file.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, options.ca_file.c_str());
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  if (auto cred = credential_from_environment()) {
+    if (std::getenv("GAGGLE_TOKEN") && !std::getenv("GAGGLE_PASSWORD")) {
+      std::string h = "Authorization: Bearer " + cred->password;
+      t.headers.reset(curl_slist_append(t.headers.release(), h.c_str()));
+      curl_easy_setopt(c, CURLOPT_HTTPHEADER, t.headers.get());
+    } else {
+      curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+      curl_easy_setopt(c, CURLOPT_USERNAME, cred->username.c_str());
+      curl_easy_setopt(c, CURLOPT_PASSWORD, cred->password.c_str());
+    }
+  }
+}
+
+Attempt perform(Transfer& t) {
+  Attempt a;
+  t.error[0] = 0;
+  a.code = curl_easy_perform(t.curl.get());
+  curl_easy_getinfo(t.curl.get(), CURLINFO_RESPONSE_CODE, &a.status);
+  a.error = t.error;
+  return a;
+}
+
+void sleep_backoff(const HttpOptions& options, int attempt) {
+  int ms = options.backoff_ms << std::min(attempt, 8);
+  std::this_thread::sleep_for(std::chrono::milliseconds(std::min(ms, 10000)));
+}
+
+size_t append_string(char* data, size_t size, size_t n, void* p) {
+  static_cast<std::string*>(p)->append(data, size * n);
+  return size * n;
+}
+
+struct FileSink {
+  int fd = -1;
+  Transfer* transfer = nullptr;
+  bool resuming = false;
+  bool checked = false;
+  std::uint64_t written = 0;
+  bool failed = false;
+};
+
+size_t write_file(char* data, size_t size, size_t n, void* p) {
+  auto* sink = static_cast<FileSink*>(p);
+  if (!sink->checked) {
+    sink->checked = true;
+    long status = 0;
+    curl_easy_getinfo(sink->transfer->curl.get(), CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 300) return size * n;  // an error body: discarded, the status decides
+    if (sink->resuming && status == 200) {  // the server ignored Range: start over
+      if (::ftruncate(sink->fd, 0) != 0 || ::lseek(sink->fd, 0, SEEK_SET) < 0) {
+        sink->failed = true;
+        return 0;
+      }
+      sink->transfer->base = 0;
+    }
+  }
+  long status = 0;
+  curl_easy_getinfo(sink->transfer->curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status >= 300) return size * n;
+  const char* p2 = data;
+  size_t left = size * n;
+  while (left > 0) {
+    ssize_t w = ::write(sink->fd, p2, left);
+    if (w < 0) {
+      sink->failed = true;
+      return 0;
+    }
+    p2 += w;
+    left -= static_cast<size_t>(w);
+  }
+  sink->written += size * n;
+  return size * n;
+}
+
+}  // namespace
+
+std::string url_resolve(const std::string& base, const std::string& relative) {
+  if (relative.find("://") != std::string::npos) return relative;
+  std::string b = base;
+  if (auto q = b.find('?'); q != std::string::npos) b.resize(q);
+  auto slash = b.rfind('/');
+  if (slash == std::string::npos || slash < b.find("://") + 3) return b + "/" + relative;
+  return b.substr(0, slash + 1) + relative;
+}
+
+std::string http_get(const std::string& url, const HttpOptions& options, std::uint64_t* bytes) {
+  for (int attempt = 0;; ++attempt) {
+    Transfer t;
+    setup(t, url, options);
+    std::string body;
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
+    Attempt a = perform(t);
+    if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
+      if (bytes) *bytes += body.size();
+      return body;
+    }
+    if (!transient(a) || attempt >= options.retries) throw_attempt("cannot download", url, a);
+    sleep_backoff(options, attempt);
+  }
+}
+
+std::uint64_t http_download(const std::string& url, const fs::path& part_file, std::uint64_t expected_size,
+                            const HttpOptions& options) {
+  std::uint64_t transferred = 0;
+  for (int attempt = 0;; ++attempt) {
+    int fd = ::open(part_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(ErrorCode::io, "hub", "cannot open '" + part_file.string() + "': " + errno_text(errno));
+    struct FdCloser {
+      int fd;
+      ~FdCloser() { ::close(fd); }
+    } closer{fd};
+    off_t have = ::lseek(fd, 0, SEEK_END);
+    if (have < 0) throw Error(ErrorCode::io, "hub", "cannot seek '" + part_file.string() + "'");
+    if (expected_size && static_cast<std::uint64_t>(have) == expected_size) {
+      ::fsync(fd);
+      return transferred;
+    }
+    if (expected_size && static_cast<std::uint64_t>(have) > expected_size) {  // junk: start over
+      if (::ftruncate(fd, 0) != 0) throw Error(ErrorCode::io, "hub", "cannot truncate '" + part_file.string() + "'");
+      have = 0;
+    }
+    Transfer t;
+    setup(t, url, options);
+    t.base = static_cast<std::uint64_t>(have);
+    t.total = expected_size;
+    FileSink sink;
+    sink.fd = fd;
+    sink.transfer = &t;
+    sink.resuming = have > 0;
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, write_file);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &sink);
+    if (have > 0) curl_easy_setopt(t.curl.get(), CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
+    Attempt a = perform(t);
+    transferred += sink.written;
+    if (sink.failed)
+      throw Error(ErrorCode::io, "hub", "cannot write '" + part_file.string() + "': " + errno_text(errno));
+    if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
+      if (::fsync(fd) != 0) throw Error(ErrorCode::io, "hub", "cannot fsync '" + part_file.string() + "'");
+      off_t now = ::lseek(fd, 0, SEEK_END);
+      if (!expected_size || static_cast<std::uint64_t>(now) >= expected_size) return transferred;
+      a.code = CURLE_PARTIAL_FILE;  // a short body: resume
+    }
+    if (a.code == CURLE_OK && a.status == 416 && have > 0) {  // what we have may be all there is
+      ::fsync(fd);
+      return transferred;
+    }
+    if (!transient(a) || attempt >= options.retries) throw_attempt("cannot download", url, a);
+    sleep_backoff(options, attempt);
+  }
+}
+
+void http_put_file(const std::string& url, const fs::path& file, const HttpOptions& options) {
+  std::error_code ec;
+  auto size = fs::file_size(file, ec);
+  if (ec) throw Error(ErrorCode::not_found, "hub", "cannot read '" + file.string() + "': " + ec.message());
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(file.c_str(), "rb"), &std::fclose);
+    if (!in) throw Error(ErrorCode::io, "hub", "cannot open '" + file.string() + "': " + errno_text(errno));
+    Transfer t;
+    setup(t, url, options);
+    t.total = size;
+    std::string body;
+    curl_easy_setopt(t.curl.get(), CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(t.curl.get(), CURLOPT_READDATA, in.get());
+    curl_easy_setopt(t.curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
+    Attempt a = perform(t);
+    if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) return;
+    if (!transient(a) || attempt >= options.retries) throw_attempt("cannot upload to", url, a);
+    sleep_backoff(options, attempt);
+  }
+}
+
+std::optional<std::uint64_t> http_head_size(const std::string& url, const HttpOptions& options) {
+  for (int attempt = 0;; ++attempt) {
+    Transfer t;
+    setup(t, url, options);
+    curl_easy_setopt(t.curl.get(), CURLOPT_NOBODY, 1L);
+    Attempt a = perform(t);
+    if (a.code == CURLE_OK && (a.status == 404 || a.status == 410)) return std::nullopt;
+    if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
+      curl_off_t len = -1;
+      curl_easy_getinfo(t.curl.get(), CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+      return len < 0 ? 0 : static_cast<std::uint64_t>(len);
+    }
+    if (!transient(a) || attempt >= options.retries) throw_attempt("cannot reach", url, a);
+    sleep_backoff(options, attempt);
+  }
+}
+
+}  // namespace gaggle::hub

@@ -1,0 +1,45 @@
+#pragma once
+// HTTP(S) transfers with libcurl for the blob store and static pool indexes. TLS is
+// always verified (system CAs, or ca_file for a private CA). Transient failures
+// (connection refused or reset, timeouts, 5xx) are retried with exponential backoff;
+// downloads resume with HTTP Range. Credentials: GAGGLE_USER + GAGGLE_PASSWORD (basic)
+// or GAGGLE_TOKEN (bearer); never printed.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "hub/progress.h"
+
+namespace gaggle::hub {
+
+struct HttpOptions {
+  std::filesystem::path ca_file;  // PEM bundle of a private CA; empty = the system's
+  int retries = 4;                // extra attempts after a transient failure
+  int backoff_ms = 200;           // first retry delay, doubled each time
+  ProgressFn progress;            // called as bytes move
+  std::string phase = "download"; // Progress::phase
+};
+
+// GETs a small document into memory. Throws Error{not_found} on 404/410,
+// Error{auth} on 401/403 or a TLS failure, Error{network} otherwise.
+// Adds the body's size to *bytes when given.
+std::string http_get(const std::string& url, const HttpOptions& options, std::uint64_t* bytes = nullptr);
+
+// Downloads `url` into `part_file`, continuing from what it already holds (Range),
+// until it has `expected_size` bytes; the file is fsync'ed. Returns the bytes
+// transferred by this call. A server that ignores Range starts the file over.
+std::uint64_t http_download(const std::string& url, const std::filesystem::path& part_file,
+                            std::uint64_t expected_size, const HttpOptions& options);
+
+// PUTs a file (WebDAV-style blob stores). Throws as http_get.
+void http_put_file(const std::string& url, const std::filesystem::path& file, const HttpOptions& options);
+
+// HEAD: the Content-Length, or nothing when the server says 404.
+std::optional<std::uint64_t> http_head_size(const std::string& url, const HttpOptions& options);
+
+// Resolves `relative` against the directory of `base` ("http://h/a/pool.json" + "b/c" ->
+// "http://h/a/b/c"); an absolute URL is returned as is.
+std::string url_resolve(const std::string& base, const std::string& relative);
+
+}  // namespace gaggle::hub

@@ -1,0 +1,325 @@
+#include "hub/pull.h"
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <functional>
+#include <map>
+#include <optional>
+
+#include "bundle/manifest.h"
+#include "bundle/verify.h"
+#include "hub/detail/git.h"
+#include "hub/http.h"
+#include "hub/hub.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "io/sha256.h"
+
+namespace fs = std::filesystem;
+
+namespace gaggle::hub {
+namespace {
+
+// One bundle offered by the source: its manifest and signature bytes, and how to get
+// each file listed in the manifest.
+struct Candidate {
+  std::string name, version;  // where the source keeps it
+  std::string manifest_bytes, signature_bytes;
+  // Fills `out` with the file's bytes when the source holds them inline (git tree);
+  // returns false when the file must be downloaded from file_url().
+  std::function<bool(const bundle::FileEntry&, std::string& out)> inline_file;
+  std::function<std::string(const bundle::FileEntry&)> file_url;
+};
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+bool wanted(const std::vector<std::string>& only, const std::string& name, const std::string& version) {
+  if (only.empty()) return true;
+  for (const auto& o : only)
+    if (o == name || o == name + "@" + version) return true;
+  return false;
+}
+
+class Installer {
+ public:
+  Installer(const PullOptions& options, Pool& pool, PullResult& result)
+      : options_(options), pool_(pool), result_(result) {
+    http_.ca_file = options.ca_file;
+    http_.retries = options.retries;
+    http_.progress = options.progress;
+    http_.phase = "download";
+    fs::create_directories(blobs_dir());
+    fs::create_directories(partial_dir());
+    io::remove_stale_temporaries(blobs_dir());
+  }
+
+  fs::path blobs_dir() const { return options_.pool_dir / "blobs" / "sha256"; }
+  fs::path partial_dir() const { return options_.pool_dir / ".gaggle" / "partial"; }
+  const HttpOptions& http() const { return http_; }
+
+  // Installed, unchanged or rejected; never throws for a problem of this bundle alone.
+  void offer(const Candidate& c, const std::string& manifest_sha) {
+    PulledBundle report{c.name, c.version, "", "", ""};
+    std::string label = c.name + "@" + c.version;
+    const PoolBundle* have = pool_.find(c.name, c.version);
+    std::error_code ec;
+    if (have && have->manifest_sha256 == manifest_sha && fs::is_directory(options_.pool_dir / have->path, ec)) {
+      report.status = "unchanged";
+      report.principal = have->principal;
+      ++result_.unchanged;
+      result_.bundles.push_back(report);
+      return;
+    }
+    if (have && have->manifest_sha256 != manifest_sha) {
+      report.status = "rejected";
+      report.reason = "differs from the copy already in the pool; published versions are immutable";
+      ++result_.rejected;
+      result_.bundles.push_back(report);
+      return;
+    }
+    try {
+      PoolBundle entry = install(c, label);
+      report.status = "installed";
+      report.principal = entry.principal;
+      ++result_.installed;
+      pool_.bundles.push_back(std::move(entry));
+    } catch (const Error& e) {
+      report.status = "rejected";
+      report.reason = e.what();
+      ++result_.rejected;
+    }
+    result_.bundles.push_back(report);
+  }
+
+ private:
+  // The blob for `entry`, stored content-addressed after its sha256 and size check.
+  fs::path fetch_blob(const Candidate& c, const bundle::FileEntry& entry) {
+    fs::path blob = blobs_dir() / entry.sha256;
+    std::error_code ec;
+    if (fs::is_regular_file(blob, ec) && fs::file_size(blob, ec) == entry.size) return blob;
+    std::string bytes;
+    if (c.inline_file && c.inline_file(entry, bytes)) {
+      if (bytes.size() != entry.size || io::sha256_hex(bytes) != entry.sha256)
+        throw Error(ErrorCode::mismatch, "hub", "'" + entry.path + "' does not match the size and sha256 in manifest.json");
+      io::write_file_atomic(blob, bytes);
+      return blob;
+    }
+    std::string url = c.file_url(entry);
+    fs::path part = partial_dir() / (entry.sha256 + ".part");
+    result_.http_bytes += http_download(url, part, entry.size, http_);
+    std::uint64_t size = fs::file_size(part, ec);
+    if (ec || size != entry.size || io::sha256_file_hex(part) != entry.sha256) {
+      fs::remove(part, ec);
+      throw Error(ErrorCode::mismatch, "hub", "'" + entry.path + "' downloaded from '" + url +
+                                                  "' does not match the size and sha256 in manifest.json");
+    }
+    fs::rename(part, blob);
+    io::fsync_path(blobs_dir());
+    return blob;
+  }
+
+  PoolBundle install(const Candidate& c, const std::string& label) {
+    if (options_.progress) options_.progress(Progress{"install", label, 0, 0, "bundles"});
+    bundle::Manifest m = bundle::parse_manifest(c.manifest_bytes, label + "/manifest.json");
+    if (m.name != c.name || m.version != c.version)
+      throw Error(ErrorCode::mismatch, "hub",
+                  "the manifest names " + m.name + "@" + m.version + " but the hub keeps it as " + label);
+    fs::path parent = options_.pool_dir / "bundles" / c.name;
+    fs::create_directories(parent);
+    io::remove_stale_temporaries(parent);
+    io::AtomicDirectory dir(parent / c.version);
+    io::write_file_atomic(dir.path() / bundle::kManifestFile, c.manifest_bytes);
+    io::write_file_atomic(dir.path() / bundle::kSignatureFile, c.signature_bytes);
+    std::uint64_t bytes = c.manifest_bytes.size() + c.signature_bytes.size();
+    for (const auto& entry : m.files) {
+      bundle::check_manifest_path(entry.path, label + "/manifest.json");
+      fs::path blob = fetch_blob(c, entry);
+      fs::path dest = dir.path() / entry.path;
+      fs::create_directories(dest.parent_path());
+      std::error_code ec;
+      fs::create_hard_link(blob, dest, ec);
+      if (ec) fs::copy_file(blob, dest);
+      bytes += entry.size;
+    }
+    if (options_.progress) options_.progress(Progress{"verify", label, 0, 0, "bundles"});
+    bundle::VerifyResult v = bundle::verify_bundle(dir.path(), bundle::VerifyOptions{options_.trust_file, 0, false});
+    if (v.name != c.name || v.version != c.version)
+      throw Error(ErrorCode::mismatch, "hub", "verified bundle is " + v.name + "@" + v.version + ", not " + label);
+    dir.commit(/*replace=*/true);  // a directory the pool does not list is a leftover
+    PoolBundle e;
+    e.name = c.name;
+    e.version = c.version;
+    e.path = "bundles/" + c.name + "/" + c.version;
+    e.principal = v.principal;
+    e.key_fingerprint = v.key_fingerprint;
+    e.manifest_sha256 = io::sha256_hex(c.manifest_bytes);
+    e.bytes = bytes;
+    return e;
+  }
+
+  const PullOptions& options_;
+  Pool& pool_;
+  PullResult& result_;
+  HttpOptions http_;
+};
+
+std::string blob_content(git_repository* repo, const git_tree* tree, const std::string& path, bool* found = nullptr) {
+  git_tree_entry* raw = nullptr;
+  int rc = git_tree_entry_bypath(&raw, tree, path.c_str());
+  if (rc == GIT_ENOTFOUND) {
+    git_error_clear();
+    if (found) {
+      *found = false;
+      return {};
+    }
+    throw Error(ErrorCode::not_found, "hub", "'" + path + "' is missing from the hub tree");
+  }
+  detail::check_git(rc, "cannot read '" + path + "' from the hub");
+  detail::TreeEntry entry(raw);
+  if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB)
+    throw Error(ErrorCode::invalid, "hub", "'" + path + "' in the hub is not a file");
+  git_blob* b = nullptr;
+  detail::check_git(git_blob_lookup(&b, repo, git_tree_entry_id(entry.get())), "cannot read '" + path + "'");
+  detail::Blob blob(b);
+  if (found) *found = true;
+  return std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                     static_cast<std::size_t>(git_blob_rawsize(blob.get())));
+}
+
+void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, PullResult& result) {
+  if (!options.ca_file.empty()) detail::set_git_ca_file(options.ca_file.string());
+  detail::Repository repo = detail::open_or_init_bare(options.pool_dir / ".gaggle" / "hub.git");
+  detail::TransferState state;
+  state.progress = options.progress;
+  std::string url = loc.transport == HubTransport::local ? loc.path.string() : loc.url;
+  git_oid tip = detail::fetch_main(repo.get(), url, "refs/remotes/hub/main", state);
+  result.git_bytes = state.bytes;
+  result.git_objects = state.objects;
+  result.commit = detail::oid_hex(tip);
+  detail::Tree root = detail::commit_tree(repo.get(), tip);
+
+  Installer installer(options, pool, result);
+  const git_tree_entry* experts_entry = git_tree_entry_byname(root.get(), "experts");
+  if (!experts_entry || git_tree_entry_type(experts_entry) != GIT_OBJECT_TREE) return;  // an empty hub
+  git_tree* experts_raw = nullptr;
+  detail::check_git(git_tree_lookup(&experts_raw, repo.get(), git_tree_entry_id(experts_entry)), "cannot read experts/");
+  detail::Tree experts(experts_raw);
+  for (std::size_t i = 0; i < git_tree_entrycount(experts.get()); ++i) {
+    const git_tree_entry* ne = git_tree_entry_byindex(experts.get(), i);
+    if (git_tree_entry_type(ne) != GIT_OBJECT_TREE) continue;
+    std::string name = git_tree_entry_name(ne);
+    git_tree* name_raw = nullptr;
+    detail::check_git(git_tree_lookup(&name_raw, repo.get(), git_tree_entry_id(ne)), "cannot read experts/" + name);
+    detail::Tree versions(name_raw);
+    for (std::size_t k = 0; k < git_tree_entrycount(versions.get()); ++k) {
+      const git_tree_entry* ve = git_tree_entry_byindex(versions.get(), k);
+      if (git_tree_entry_type(ve) != GIT_OBJECT_TREE) continue;
+      std::string version = git_tree_entry_name(ve);
+      if (!wanted(options.only, name, version)) continue;
+      git_tree* v_raw = nullptr;
+      detail::check_git(git_tree_lookup(&v_raw, repo.get(), git_tree_entry_id(ve)),
+                        "cannot read experts/" + name + "/" + version);
+      auto vtree = std::make_shared<detail::Tree>(v_raw);
+      Candidate c;
+      c.name = name;
+      c.version = version;
+      bool found_manifest = false, found_sig = false;
+      c.manifest_bytes = blob_content(repo.get(), vtree->get(), std::string(bundle::kManifestFile), &found_manifest);
+      c.signature_bytes = blob_content(repo.get(), vtree->get(), std::string(bundle::kSignatureFile), &found_sig);
+      if (!found_manifest || !found_sig) {
+        result.bundles.push_back({name, version, "rejected",
+                                  std::string("experts/") + name + "/" + version + " has no " +
+                                      (found_manifest ? "manifest.json.sig (unsigned)" : "manifest.json"),
+                                  ""});
+        ++result.rejected;
+        continue;
+      }
+      git_repository* r = repo.get();
+      c.inline_file = [r, vtree](const bundle::FileEntry& e, std::string& out) {
+        bool found = false;
+        out = blob_content(r, vtree->get(), e.path, &found);
+        return found;
+      };
+      std::string where = "experts/" + name + "/" + version;
+      c.file_url = [where](const bundle::FileEntry& e) -> std::string {
+        if (e.url.empty())
+          throw Error(ErrorCode::not_found, "hub", where + "/" + e.path + " is neither in the hub nor at a URL");
+        return e.url;
+      };
+      installer.offer(c, io::sha256_hex(c.manifest_bytes));
+    }
+  }
+}
+
+void pull_index(const PullOptions& options, const HubLocation& loc, Pool& pool, PullResult& result) {
+  Installer installer(options, pool, result);
+  std::string text = http_get(loc.url, installer.http(), &result.http_bytes);
+  Pool index = parse_pool(text, loc.url);
+  result.commit = io::sha256_hex(text);
+  for (const auto& b : index.bundles) {
+    if (!wanted(options.only, b.name, b.version)) continue;
+    const PoolBundle* have = pool.find(b.name, b.version);
+    std::error_code ec;
+    if (have && have->manifest_sha256 == b.manifest_sha256 && fs::is_directory(options.pool_dir / have->path, ec)) {
+      result.bundles.push_back({b.name, b.version, "unchanged", "", have->principal});
+      ++result.unchanged;
+      continue;
+    }
+    Candidate c;
+    c.name = b.name;
+    c.version = b.version;
+    std::string base = url_resolve(loc.url, b.path + "/");
+    try {
+      c.manifest_bytes = http_get(base + std::string(bundle::kManifestFile), installer.http(), &result.http_bytes);
+      c.signature_bytes = http_get(base + std::string(bundle::kSignatureFile), installer.http(), &result.http_bytes);
+    } catch (const Error& e) {
+      result.bundles.push_back({b.name, b.version, "rejected", e.what(), ""});
+      ++result.rejected;
+      continue;
+    }
+    c.file_url = [base](const bundle::FileEntry& e) { return e.url.empty() ? base + e.path : e.url; };
+    installer.offer(c, io::sha256_hex(c.manifest_bytes));
+  }
+}
+
+}  // namespace
+
+PullResult pull_pool(const PullOptions& options) {
+  if (options.pool_dir.empty()) throw Error(ErrorCode::usage, "hub", "no pool directory", "pass --pool DIR");
+  std::error_code ec;
+  if (options.trust_file.empty() || !fs::is_regular_file(options.trust_file, ec))
+    throw Error(ErrorCode::usage, "hub",
+                options.trust_file.empty() ? "pull needs a trust file"
+                                           : "trust file '" + options.trust_file.string() + "' does not exist",
+                "pass --trust ALLOWED_SIGNERS: the keys whose bundles you accept (OpenSSH format)");
+  HubLocation loc = parse_hub_location(options.hub);
+  fs::create_directories(options.pool_dir / ".gaggle");
+  detail::FileLock lock(options.pool_dir / ".gaggle" / "lock");
+  io::remove_stale_temporaries(options.pool_dir);
+
+  Pool pool;
+  if (fs::exists(options.pool_dir / "pool.json", ec)) pool = read_pool(options.pool_dir);
+  PullResult result;
+  result.hub = options.hub;
+  if (loc.transport == HubTransport::static_index)
+    pull_index(options, loc, pool, result);
+  else
+    pull_git(options, loc, pool, result);
+
+  pool.format_version = kPoolFormatVersion;
+  pool.hub = options.hub;
+  pool.commit = result.commit;
+  pool.updated = utc_now();
+  write_pool(options.pool_dir, pool);  // last: the pool changes here, atomically
+  return result;
+}
+
+}  // namespace gaggle::hub

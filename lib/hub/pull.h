@@ -1,0 +1,51 @@
+#pragma once
+// Pulling a pool from a hub (design.md §4): fetch the hub (git, incremental), or read a
+// static HTTP(S) index (pool.json + bundles served by any web server); then, for each
+// bundle not yet in the pool, gather its files (from the git tree, the blob store or the
+// index; downloads resume with Range and are retried), check every file's sha256 and
+// size, verify the bundle (signature, trusted signer, hashes, schema, and that it sits
+// at experts/<its name>/<its version>), and install it atomically. pool.json is
+// written last, atomically. A bundle that fails is reported and skipped, never
+// half-installed; a kill -9 at any moment leaves the previous pool.json in force.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "hub/pool.h"
+#include "hub/progress.h"
+
+namespace gaggle::hub {
+
+struct PullOptions {
+  std::string hub;                    // path, file://, git://, http(s):// git, ssh://, or http(s)://.../pool.json
+  std::filesystem::path pool_dir;     // created if missing
+  std::filesystem::path trust_file;   // allowed signers (OpenSSH format); required
+  std::filesystem::path ca_file;      // private CA for https (TLS is always verified)
+  std::vector<std::string> only;      // names or name@version; empty = every bundle
+  int retries = 4;                    // extra attempts for a failed download
+  ProgressFn progress;
+};
+
+struct PulledBundle {
+  std::string name, version;
+  std::string status;  // "installed", "unchanged" or "rejected"
+  std::string reason;  // why it was rejected
+  std::string principal;
+};
+
+struct PullResult {
+  std::string hub, commit;
+  std::vector<PulledBundle> bundles;  // in hub order
+  int installed = 0, unchanged = 0, rejected = 0;
+  std::uint64_t git_bytes = 0;    // pack bytes received from the git hub
+  std::uint64_t git_objects = 0;  // objects received
+  std::uint64_t http_bytes = 0;   // bytes received over HTTP (index, manifests, blobs)
+};
+
+// Throws Error for what stops the whole pull (hub unreachable, bad trust file, a
+// malformed index, the pool locked by a bad pool.json); per-bundle failures are in
+// the result (status "rejected").
+PullResult pull_pool(const PullOptions& options);
+
+}  // namespace gaggle::hub
