@@ -56,9 +56,7 @@ T5Model load_t5(const fs::path& base_dir, const LoadOptions& options) {
                     e->file->path().string() + ": tensor '" + name + "' has shape " + io::shape_to_string(e->info->shape) +
                         ", expected " + io::shape_to_string(param.sizes().vec()) + " from config.json",
                     "config.json and the weights do not belong together");
-      at::Tensor tmp = at::empty(param.sizes(), at::kFloat);
-      read_into(ck, *e, tmp);
-      param.copy_(tmp);
+      read_into(ck, *e, param);  // a fresh model's parameters are contiguous float32 on the CPU
       consumed.insert(name);
     }
     if (!missing.empty())

@@ -88,6 +88,12 @@ TEST_CASE("debug forward takes partial cases and reports bad ones", "[cmd][forwa
                   "--device", "tpu"});
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err, Catch::Contains("tpu"));
+  r = run_gaggle({"debug", "forward", "--base", base.string(), "--case", (tmp / "case.json").string(), "--out", "-",
+                  "--device", "cuda"});
+  if (r.exit_code != 0) {  // CPU-only LibTorch or no GPU: a clear refusal, not a crash
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("CUDA is not available"));
+  }
 }
 
 TEST_CASE("inspect describes a base model directory", "[cmd][inspect]") {
