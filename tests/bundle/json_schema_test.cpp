@@ -49,7 +49,7 @@ TEST_CASE("each supported keyword is checked", "[io][json_schema]") {
   CHECK(io::schema_violations(json::parse(R"({"a": 1, "n": 9})"), s, 10).size() == 2);
 }
 
-TEST_CASE("validate_json names the source and pointer; unknown keywords are refused", "[io][json_schema]") {
+TEST_CASE("validate_json names the source and pointer, and refuses unknown keywords", "[io][json_schema]") {
   json s = {{"type", "object"}, {"properties", {{"k", {{"type", "string"}}}}}};
   CHECK_NOTHROW(io::validate_json(json{{"k", "v"}}, s, "f.json"));
   CHECK_THROWS_WITH(io::validate_json(json{{"k", 1}}, s, "f.json"), "f.json: /k: must be a string, not an integer");

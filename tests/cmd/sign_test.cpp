@@ -31,7 +31,7 @@ TEST_CASE("sign writes a signature ssh-keygen -Y verify accepts", "[cmd][sign]")
   CHECK_THAT(v.out + v.err, Catch::Contains("Good \"gaggle-bundle\" signature"));
 }
 
-TEST_CASE("sign with an encrypted key explains ssh-agent; with an agent it signs", "[cmd][sign]") {
+TEST_CASE("sign with an encrypted key explains ssh-agent, and signs through a real agent", "[cmd][sign]") {
   TempDir dir;
   REQUIRE(run_gaggle({"debug", "make-bundle", "--out", (dir / "b").string()}).exit_code == 0);
   REQUIRE(run_command({"ssh-keygen", "-q", "-t", "ed25519", "-N", "pw pw pw", "-f", (dir / "enc").string()}).exit_code == 0);
