@@ -1,0 +1,139 @@
+#include "train/gate.h"
+
+#include <torch/torch.h>
+
+#include "bundle/manifest.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "io/sha256.h"
+#include "model/fingerprint.h"
+#include "model/t5.h"
+#include "tasks/task_data.h"
+#include "text/tokenizer.h"
+#include "train/detail/model_ops.h"
+#include "train/expert.h"
+
+namespace gaggle::train {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kRoom = "train";
+
+}  // namespace
+
+GateResult train_gate(const GateOptions& options) {
+  const fs::path adapter_path = options.expert_dir / "adapter.safetensors";
+  auto manifest = bundle::read_manifest(options.expert_dir);
+  const std::string fingerprint = model::base_fingerprint(options.base_dir);
+  if (manifest.base_fingerprint != fingerprint)
+    throw_error(ErrorCode::mismatch, kRoom,
+                "expert '" + manifest.name + "' was trained on base " + manifest.base_fingerprint + ", but '" +
+                    options.base_dir.string() + "' is " + fingerprint,
+                "pass the --base the expert was trained on");
+  auto saved = peft::read_tensors(adapter_path);
+  peft::LoraOptions lora_options;
+  if (auto h = manifest.body.find("hyperparameters"); h != manifest.body.end() && h->is_object())
+    lora_options.alpha = h->value("lora_alpha", 1.0);
+
+  auto tokenizer = text::Tokenizer::load(options.base_dir);
+  auto data = tokenize_examples(tasks::read_task_file(options.data), tokenizer, options.tokenize, options.data.string());
+  const auto n = static_cast<int64_t>(data.examples.size());
+
+  model::LoadOptions load;
+  load.device = options.device;
+  auto t5 = model::load_t5(options.base_dir, load);
+  const int64_t pad = t5->config().pad_token_id;
+  auto lora = detail::lora_for_tensors(*t5, saved, lora_options, adapter_path.string());
+  lora.set_mode(peft::LoraMode::gate);
+  detail::attach(*t5, lora);
+
+  GateResult result;
+  result.modules = static_cast<int64_t>(lora.order().size());
+  LoopOptions loop = options.loop;
+  loop.work_dir = work_dir_for(options.expert_dir, "gate");
+  loop.eval_every = 0;
+  loop.settings = {{"base_fingerprint", fingerprint},
+                   {"adapter_sha256", io::sha256_file_hex(adapter_path)},
+                   {"data_sha256", io::sha256_file_hex(options.data)},
+                   {"steps", loop.steps},
+                   {"lr", loop.lr},
+                   {"batch_size", loop.batch_size},
+                   {"accumulate", loop.accumulate},
+                   {"seed", loop.seed},
+                   {"max_input_len", options.tokenize.max_input_len},
+                   {"max_target_len", options.tokenize.max_target_len}};
+  if (!loop.resume && fs::exists(loop.work_dir)) fs::remove_all(loop.work_dir);
+
+  LoopHooks hooks;
+  hooks.num_examples = n;
+  hooks.parameters = lora.trainable_parameters();
+  hooks.named = lora.trainable_named();
+  hooks.target_tokens = [&](const std::vector<int64_t>& idx) { return detail::target_tokens(data, idx); };
+  hooks.loss = [&](const std::vector<int64_t>& idx) { return detail::batch_nll(*t5, data, idx, pad); };
+  t5->train();
+  result.loop = run_training(loop, hooks);
+
+  // The baselines' keys: average activations through the expert's own model (LoRA, no
+  // gate), retrieval embeddings through the base model alone.
+  t5->eval();
+  auto report = [&](const std::string& phase, int64_t done, int64_t total) {
+    if (!options.loop.progress) return;
+    TrainProgress p;
+    p.phase = phase;
+    p.step = done;
+    p.total_steps = total;
+    options.loop.progress(p);
+  };
+  lora.set_mode(peft::LoraMode::expert);
+  auto act_idx = sample_indices(n, options.avg_act_examples, loop.seed);
+  report("avg_act", 0, static_cast<int64_t>(act_idx.size()));
+  lora.avg_act = detail::average_activations(*t5, lora, data, act_idx, loop.batch_size, pad);
+  result.avg_act_examples = static_cast<int64_t>(act_idx.size());
+  lora.set_mode(peft::LoraMode::gate);
+  t5->clear_adapters();
+  auto emb_idx = sample_indices(n, options.embed_examples, loop.seed + 1);
+  report("embed", 0, static_cast<int64_t>(emb_idx.size()));
+  auto embeddings = detail::encoder_embeddings(*t5, data, emb_idx, loop.batch_size, pad);
+  result.embed_examples = embeddings.size(0);
+
+  auto tensors = lora.export_tensors();
+  tensors[kRetrievalEmbeddings] = embeddings;
+
+  io::AtomicDirectory dir(options.expert_dir);
+  // Keep the bundle's other files (train-log.jsonl, a README, ...); replace what this run makes.
+  for (const auto& entry : fs::recursive_directory_iterator(options.expert_dir)) {
+    if (!entry.is_regular_file()) continue;
+    auto rel = fs::relative(entry.path(), options.expert_dir);
+    const std::string r = rel.generic_string();
+    if (r == "manifest.json" || r == "manifest.json.sig" || r == "adapter.safetensors" || r == "gate-log.jsonl") continue;
+    fs::create_directories((dir.path() / rel).parent_path());
+    io::write_file_atomic(dir.path() / rel, io::read_file(entry.path()));
+  }
+  peft::write_tensors(dir.path() / "adapter.safetensors", tensors, {{"format", "gaggle-expert"}});
+  std::string log;
+  for (const auto& j : result.loop.log) log += j.dump() + "\n";
+  io::write_file_atomic(dir.path() / "gate-log.jsonl", log);
+  manifest.body["method"] = "phatgoose";
+  manifest.body["gate"] = {{"steps", loop.steps},
+                           {"lr", loop.lr},
+                           {"warmup_fraction", loop.warmup_fraction},
+                           {"clip_norm", loop.clip_norm},
+                           {"batch_size", loop.batch_size},
+                           {"accumulate", loop.accumulate},
+                           {"seed", loop.seed},
+                           {"init", "zeros"},
+                           {"form", "sigmoid(v . u) scales the LoRA path; base and LoRA frozen"}};
+  manifest.body["avg_act"] = {{"examples", result.avg_act_examples},
+                              {"through", "the expert's model (LoRA on, no gate)"},
+                              {"reduction", "token mean per example, then mean over examples"}};
+  manifest.body["retrieval"] = {{"tensor", kRetrievalEmbeddings},
+                                {"examples", result.embed_examples},
+                                {"embedding", "base model encoder output, mean-pooled over real tokens"}};
+  bundle::write_manifest(dir.path(), manifest);
+  dir.commit(/*replace=*/true);
+  std::error_code ec;
+  fs::remove_all(loop.work_dir, ec);
+  return result;
+}
+
+}  // namespace gaggle::train
