@@ -1,0 +1,267 @@
+// gaggle-bench route — what routing among N experts costs (issue #7, item 7).
+//
+// Three figures, each the median of --repeats timed runs after a warm-up:
+//   base_ms    the base computation alone;
+//   routed_ms  routed over N experts, LoRA on every linear (route::RoutedLinear);
+//   dense_ms   a dense implementation that computes every expert for every token, then
+//              masks to the top-k (route::dense_routed_update).
+// --layer: one routed linear layer (d_in = d_out = d_model, --tokens tokens).
+// Otherwise: one full encoder-decoder forward (logits) of a t5-small-sized random model,
+// batch --batch x --seq tokens on each side, with every linear routed.
+// Beside them: the cost model base + N·d_in + k·r·(d_in + d_out) multiply-adds per token
+// per module, and the memory the assembled experts take.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "bench.h"
+#include "model/runtime.h"
+#include "model/t5.h"
+#include "route/phatgoose.h"
+#include "route/routed_linear.h"
+
+namespace gaggle::bench {
+namespace {
+
+struct RouteBenchOptions {
+  std::int64_t experts = 166, top_k = 2, rank = 16, d_model = 512, tokens = 4096;
+  std::int64_t d_ff = 2048, layers = 6, heads = 8, batch = 32, seq = 128, vocab = 32128;
+  int repeats = 0;  // 0: 7 for a layer, 3 for the model
+  bool layer = false, json = false, no_dense = false;
+  double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
+};
+
+double median_ms(const std::function<void()>& fn, int repeats) {
+  fn();  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < repeats; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+std::int64_t peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string key;
+  while (status >> key) {
+    if (key == "VmHWM:") {
+      std::int64_t kb = 0;
+      status >> kb;
+      return kb * 1024;
+    }
+    status.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+
+struct Experts {
+  at::Tensor A, B, keys;
+};
+
+Experts random_experts(std::int64_t n, std::int64_t r, std::int64_t d_in, std::int64_t d_out) {
+  Experts e;
+  e.A = at::randn({n, r, d_in}) * 0.01;  // the paper's initialisation scale
+  e.B = at::randn({n, d_out, r}) * 0.01;
+  e.keys = route::phatgoose_keys(at::randn({n, d_in}));
+  return e;
+}
+
+// Computes every expert for every token, then masks to the routing.
+class DenseAdapter : public model::LinearAdapter {
+ public:
+  explicit DenseAdapter(std::shared_ptr<route::RoutedLinear> layer) : layer_(std::move(layer)) {}
+  at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override {
+    auto routing = layer_->route(u);
+    auto update = route::dense_routed_update(u, layer_->A(), layer_->B(), routing, layer_->lora_scale());
+    return base_out + update.reshape(base_out.sizes());
+  }
+
+ private:
+  std::shared_ptr<route::RoutedLinear> layer_;
+};
+
+nlohmann::ordered_json common(const RouteBenchOptions& o) {
+  nlohmann::ordered_json j;
+  j["experts"] = o.experts;
+  j["top_k"] = o.top_k;
+  j["rank"] = o.rank;
+  j["d_model"] = o.d_model;
+  j["threads"] = model::torch_threads();
+  j["blas"] = model::loaded_blas_library();
+  const char* core = std::getenv("OPENBLAS_CORETYPE");
+  j["openblas_coretype"] = core ? core : "";
+  return j;
+}
+
+void print(const nlohmann::ordered_json& j, bool json) {
+  if (json) {
+    std::cout << j.dump() << "\n";
+    return;
+  }
+  std::cout << describe_run();
+  for (const auto& [k, v] : j.items()) std::cout << k << ": " << v.dump() << "\n";
+}
+
+int run_layer(const RouteBenchOptions& o) {
+  c10::InferenceMode guard;
+  const std::int64_t d = o.d_model, n = o.experts, r = o.rank, k = o.top_k, t = o.tokens;
+  at::manual_seed(0);
+  auto u = at::randn({t, d});
+  auto w = at::randn({d, d}) * (1.0 / std::sqrt(static_cast<double>(d)));
+  auto e = random_experts(n, r, d, d);
+  route::RoutedLinearOptions options;
+  options.top_k = static_cast<int>(k);
+  auto layer = std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options);
+  DenseAdapter dense(layer);
+  const int repeats = o.repeats > 0 ? o.repeats : 7;
+  at::Tensor sink;
+  double base_ms = median_ms([&] { sink = at::mm(u, w.t()); }, repeats);
+  double routed_ms = median_ms([&] { sink = layer->apply(u, at::mm(u, w.t())); }, repeats);
+  const double dense_gb = static_cast<double>(t) * n * r * 4 / 1e9;
+  double dense_ms = -1;
+  if (!o.no_dense && dense_gb <= o.dense_max_gb)
+    dense_ms = median_ms([&] { sink = dense.apply(u, at::mm(u, w.t())); }, repeats);
+
+  auto j = common(o);
+  j["mode"] = "layer";
+  j["tokens"] = t;
+  j["base_ms"] = base_ms;
+  j["routed_ms"] = routed_ms;
+  j["dense_ms"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms);
+  j["routed_over_base"] = routed_ms / base_ms;
+  j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
+  const double base_macs = static_cast<double>(d) * d, extra = static_cast<double>(n) * d + k * r * 2.0 * d;
+  j["cost_model"] = {{"base_macs_per_token", base_macs},
+                     {"routing_macs_per_token", extra},
+                     {"routed_over_base", 1 + extra / base_macs},
+                     {"dense_over_base", 1 + (static_cast<double>(n) * d + n * r * 2.0 * d) / base_macs}};
+  j["expert_bytes"] = (e.A.numel() + e.B.numel() + e.keys.numel()) * 4;
+  j["peak_rss_bytes"] = peak_rss_bytes();
+  print(j, o.json);
+  return 0;
+}
+
+int run_model(const RouteBenchOptions& o) {
+  model::T5Config c;
+  c.vocab_size = o.vocab, c.d_model = o.d_model, c.d_kv = o.d_model / o.heads, c.d_ff = o.d_ff;
+  c.num_layers = c.num_decoder_layers = o.layers, c.num_heads = o.heads, c.gated = true;
+  c.tie_word_embeddings = false;
+  at::manual_seed(0);
+  auto model = model::make_t5(c);
+  model->eval();
+  c10::InferenceMode guard;
+  auto ids = at::randint(2, c.vocab_size, {o.batch, o.seq}, at::kLong);
+  auto mask = at::ones({o.batch, o.seq}, at::kLong);
+  auto dec = at::randint(2, c.vocab_size, {o.batch, o.seq}, at::kLong);
+  const int repeats = o.repeats > 0 ? o.repeats : 3;
+  at::Tensor sink;
+  auto forward = [&] { sink = model->forward(ids, mask, dec); };
+  double base_ms = median_ms(forward, repeats);
+
+  // Experts for every linear. Each module gets its own tensors (as an assembled model
+  // has) unless that would not fit: then modules of one shape share them (same compute).
+  std::int64_t expert_bytes = 0, base_macs = 0, extra_macs = 0, modules = 0;
+  std::map<std::pair<std::int64_t, std::int64_t>, Experts> by_shape;
+  std::vector<std::string> names = model->linear_names();
+  for (const auto& name : names) {
+    auto shape = model::t5_linear_shape(c, name);
+    expert_bytes += o.experts * (o.rank * (shape[0] + shape[1]) + shape[1]) * 4;
+  }
+  const bool share = expert_bytes > 6e9;
+  std::vector<std::shared_ptr<route::RoutedLinear>> layers;
+  route::RoutedLinearOptions options;
+  options.top_k = static_cast<int>(o.top_k);
+  for (const auto& name : names) {
+    auto shape = model::t5_linear_shape(c, name);  // [d_out, d_in]
+    const std::int64_t d_out = shape[0], d_in = shape[1];
+    Experts e = share && by_shape.count({d_out, d_in}) ? by_shape[{d_out, d_in}] : random_experts(o.experts, o.rank, d_in, d_out);
+    if (share) by_shape[{d_out, d_in}] = e;
+    layers.push_back(std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options));
+    // Tokens through this module: the encoder's, or the decoder's (cross k, v: encoder tokens).
+    base_macs += d_in * d_out;
+    extra_macs += o.experts * d_in + o.top_k * o.rank * (d_in + d_out);
+    ++modules;
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) model->set_adapter(names[i], layers[i]);
+  double routed_ms = median_ms(forward, repeats);
+  const std::int64_t tokens = o.batch * o.seq;
+  double dense_ms = -1;
+  const double dense_gb = static_cast<double>(tokens) * o.experts * o.rank * 4 / 1e9;
+  if (!o.no_dense && dense_gb <= o.dense_max_gb) {
+    for (std::size_t i = 0; i < names.size(); ++i) model->set_adapter(names[i], std::make_shared<DenseAdapter>(layers[i]));
+    dense_ms = median_ms(forward, repeats);
+  }
+  model->clear_adapters();
+
+  auto j = common(o);
+  j["mode"] = "model";
+  j["d_ff"] = c.d_ff;
+  j["layers"] = o.layers;
+  j["vocab"] = c.vocab_size;
+  j["batch"] = o.batch;
+  j["seq"] = o.seq;
+  j["routed_modules"] = modules;
+  j["base_ms"] = base_ms;
+  j["routed_ms"] = routed_ms;
+  j["dense_ms"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms);
+  j["routed_over_base"] = routed_ms / base_ms;
+  j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
+  // Summed over modules, per token through each (the LM head and attention are outside it).
+  j["cost_model"] = {{"linear_macs_per_token", base_macs},
+                     {"routing_macs_per_token", extra_macs},
+                     {"linears_routed_over_base", 1 + static_cast<double>(extra_macs) / base_macs}};
+  j["expert_bytes"] = expert_bytes;
+  j["experts_shared_across_modules"] = share;
+  j["base_bytes"] = model->num_parameters() * 4;
+  j["peak_rss_bytes"] = peak_rss_bytes();
+  print(j, o.json);
+  return 0;
+}
+
+}  // namespace
+
+Runner setup_bench_route(CLI::App& sub) {
+  auto o = std::make_shared<RouteBenchOptions>();
+  sub.add_option("--experts", o->experts, "N, experts in the pool")->capture_default_str();
+  sub.add_option("--top-k", o->top_k, "k, experts per token")->capture_default_str();
+  sub.add_option("--rank", o->rank, "r, LoRA rank")->capture_default_str();
+  sub.add_option("--d-model", o->d_model, "Model width (d_in = d_out for --layer)")->capture_default_str();
+  sub.add_option("--tokens", o->tokens, "Tokens through the layer (--layer)")->capture_default_str();
+  sub.add_flag("--layer", o->layer, "Time one routed linear layer instead of the full model");
+  sub.add_option("--d-ff", o->d_ff, "Feed-forward width (model)")->capture_default_str();
+  sub.add_option("--layers", o->layers, "Encoder and decoder blocks each (model)")->capture_default_str();
+  sub.add_option("--heads", o->heads, "Attention heads (model)")->capture_default_str();
+  sub.add_option("--batch", o->batch, "Sequences per batch (model)")->capture_default_str();
+  sub.add_option("--seq", o->seq, "Tokens per sequence on each side (model)")->capture_default_str();
+  sub.add_option("--vocab", o->vocab, "Vocabulary (model)")->capture_default_str();
+  sub.add_option("--repeats", o->repeats, "Timed repetitions, median reported (0: 7 layer, 3 model)");
+  sub.add_flag("--no-dense", o->no_dense, "Skip the dense implementation");
+  sub.add_option("--dense-max-gb", o->dense_max_gb, "Skip dense when its [T, N*r] buffer exceeds this")->capture_default_str();
+  sub.add_flag("--json", o->json, "One JSON object on stdout");
+  return [o]() -> int {
+    if (o->top_k < 1 || o->experts < 1) {
+      std::cerr << "gaggle-bench: error: --top-k and --experts must be at least 1\n";
+      return 2;
+    }
+    o->top_k = std::min(o->top_k, o->experts);  // N = 1: k = 1 (reported as top_k)
+    return o->layer ? run_layer(*o) : run_model(*o);
+  };
+}
+
+}  // namespace gaggle::bench
