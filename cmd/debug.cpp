@@ -11,6 +11,7 @@ Runner setup_debug_route(CLI::App& sub);
 Runner setup_debug_forward(CLI::App& sub);
 #endif
 Runner setup_debug_tokenize(CLI::App& sub);
+Runner setup_debug_convert(CLI::App& sub);
 
 namespace {
 
@@ -28,6 +29,7 @@ const DebugTool kDebugTools[] = {
     {"forward", "Run a T5 conformance case through a base model (Hugging Face golden format)", setup_debug_forward},
 #endif
     {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
+    {"convert", "Convert SuperGLUE, BIG-Bench Hard, SST-2, TREC, AG News files into task JSONL", setup_debug_convert},
 };
 
 }  // namespace
