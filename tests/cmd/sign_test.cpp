@@ -1,5 +1,7 @@
 #include <signal.h>
 
+#include <cstdlib>
+
 #include <catch2/catch.hpp>
 
 #include "support/test_support.h"
@@ -69,4 +71,23 @@ TEST_CASE("sign refuses a directory that is not a bundle", "[cmd][sign]") {
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains("manifest.json"));
   CHECK(run_gaggle({"sign", dir.path().string(), "--format", "pgp"}).exit_code == 2);
+}
+
+TEST_CASE("sign uses ~/.ssh/id_ed25519 made by ssh-keygen when no --key is given", "[cmd][sign]") {
+  TempDir dir;
+  std::filesystem::create_directories(dir / "home" / ".ssh");
+  REQUIRE(run_command({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "erin@example.com", "-f",
+                       (dir / "home" / ".ssh" / "id_ed25519").string()})
+              .exit_code == 0);
+  REQUIRE(run_gaggle({"debug", "make-bundle", "--out", (dir / "b").string()}).exit_code == 0);
+  std::string old_home = std::getenv("HOME") ? std::getenv("HOME") : "";
+  ::setenv("HOME", (dir / "home").c_str(), 1);
+  ::unsetenv("SSH_AUTH_SOCK");
+  auto r = run_gaggle({"sign", (dir / "b").string()});
+  ::setenv("HOME", old_home.c_str(), 1);
+  REQUIRE(r.exit_code == 0);
+  write_text(dir / "allowed", trust_line("erin@example.com", dir / "home" / ".ssh" / "id_ed25519.pub"));
+  auto v = run_gaggle({"verify", (dir / "b").string(), "--trust", (dir / "allowed").string()});
+  CHECK(v.exit_code == 0);
+  CHECK_THAT(v.out, Catch::Contains("signed by erin@example.com"));
 }
