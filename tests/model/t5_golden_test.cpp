@@ -228,3 +228,42 @@ TEST_CASE("token_nll is differentiable for training", "[model][t5]") {
   auto again = model::make_t5(c);
   CHECK(at::equal(again->shared_weight(), model->shared_weight()));
 }
+
+TEST_CASE("greedy stopping at eos follows Hugging Face generate", "[model][t5]") {
+  auto model = model::load_t5(test::data_dir() / "golden/t5-v1_1-tiny");
+  auto batch = model::make_batch({{5, 17, 33, 9, 61, 2, 44, 1}, {8, 1}, {70, 71, 72, 1}, {74, 55, 91, 1}}, {}, 0);
+  const std::int64_t eos = model->config().eos_token_id, pad = model->config().pad_token_id;
+  at::Tensor free_run = model->greedy(batch.input_ids, batch.attention_mask, 12, false);
+  // Make eos the answer wherever the model would say the token it says most often in
+  // the 3rd position of row 0, so that rows finish at different steps.
+  const std::int64_t frequent = free_run[0][3].item<std::int64_t>();
+  {
+    at::NoGradGuard no_grad;
+    at::Tensor w = model->lm_head_weight();
+    w[eos].copy_(w[frequent] * 1.5);
+  }
+  at::Tensor ignoring = model->greedy(batch.input_ids, batch.attention_mask, 12, false);
+  at::Tensor stopping = model->greedy(batch.input_ids, batch.attention_mask, 12, true);
+  // The expectation, from the run that ignores eos: after a row's first eos, pad; stop
+  // once every row has finished.
+  at::Tensor want = ignoring.clone();
+  std::int64_t last_needed = 0;
+  bool any_eos = false, all_eos = true;
+  for (std::int64_t b = 0; b < want.size(0); ++b) {
+    std::int64_t first = -1;
+    for (std::int64_t t = 1; t < want.size(1); ++t)
+      if (want[b][t].item<std::int64_t>() == eos) {
+        first = t;
+        break;
+      }
+    any_eos |= first >= 0;
+    all_eos &= first >= 0;
+    if (first >= 0) want[b].slice(0, first + 1).fill_(pad);
+    last_needed = std::max(last_needed, first >= 0 ? first : want.size(1) - 1);
+  }
+  REQUIRE(any_eos);  // the edit above made eos appear
+  if (all_eos) want = want.slice(1, 0, last_needed + 1);
+  INFO("ignoring eos:\n" << ignoring << "\nstopping:\n" << stopping);
+  CHECK(at::equal(stopping, want));
+  CHECK(at::equal(stopping, model->greedy_uncached(batch.input_ids, batch.attention_mask, 12, true)));
+}
