@@ -8,6 +8,7 @@
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/json_file.h"
+#include "io/json_schema.h"
 
 namespace fs = std::filesystem;
 
@@ -56,6 +57,12 @@ Pool parse_pool(const std::string& text, const std::string& source) {
   if (!j.is_object()) bad(source, "", "must be a JSON object");
   Pool pool;
   auto fv = j.find("format_version");
+  if (fv != j.end() && fv->is_number_integer() && fv->get<int>() > kPoolFormatVersion)
+    throw Error(ErrorCode::unsupported, "hub",
+                source + ": format_version " + std::to_string(fv->get<int>()) + " is newer than this gaggle (" +
+                    std::to_string(kPoolFormatVersion) + ")",
+                "upgrade gaggle");
+  io::validate_json(j, io::embedded_schema("pool"), source);  // manifests/pool.schema.json
   if (fv == j.end() || !fv->is_number_integer()) bad(source, "/format_version", "missing or not an integer");
   pool.format_version = fv->get<int>();
   if (pool.format_version > kPoolFormatVersion)
