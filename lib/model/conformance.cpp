@@ -72,9 +72,22 @@ const json* find_key(const json& j, const char* key) {
   return it == j.end() || it->is_null() ? nullptr : &*it;
 }
 
+json run_case(T5ModelImpl& model, const json& c, const std::string& source);
+
 }  // namespace
 
 json run_t5_case(T5ModelImpl& model, const json& c, const std::string& source) {
+  try {
+    return run_case(model, c, source);
+  } catch (const c10::Error& e) {  // LibTorch's errors enter here, once, without the backtrace
+    throw_error(ErrorCode::invalid, "model", source + ": " + e.what_without_backtrace(),
+                "check the shapes of the case's id lists against golden/README.md");
+  }
+}
+
+namespace {
+
+json run_case(T5ModelImpl& model, const json& c, const std::string& source) {
   if (!c.is_object()) bad(source, "not a JSON object");
   const json* ids_j = find_key(c, "input_ids");
   const json* mask_j = find_key(c, "attention_mask");
@@ -169,5 +182,7 @@ json run_t5_case(T5ModelImpl& model, const json& c, const std::string& source) {
                    {"output_ids_ignore_eos", to_json(model.greedy(input_ids, mask, max_new, false))}};
   return out;
 }
+
+}  // namespace
 
 }  // namespace gaggle::model

@@ -94,7 +94,14 @@ T5Model load_t5(const fs::path& base_dir, const LoadOptions& options) {
                 ck.source() + ": unexpected tensor" + (unexpected.size() > 1 ? "s " : " ") + list_names(unexpected),
                 "config.json describes a different architecture than the weights hold");
   model->eval();
-  if (options.device != "cpu") model->to(at::Device(options.device));
+  if (options.device != "cpu") {
+    try {
+      model->to(at::Device(options.device));
+    } catch (const c10::Error& e) {
+      throw_error(ErrorCode::unsupported, "model", "cannot move the model to '" + options.device + "': " + e.what_without_backtrace(),
+                  "use --device cpu, or cuda:N with N below the number of GPUs");
+    }
+  }
   if (!options.trainable)
     for (auto& p : model->parameters()) p.set_requires_grad(false);
   return model;

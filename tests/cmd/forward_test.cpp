@@ -122,3 +122,13 @@ TEST_CASE("inspect describes a base model directory", "[cmd][inspect]") {
   CHECK(r2.exit_code == 2);
   CHECK_THAT(r2.err, Catch::Contains("config.json"));
 }
+
+TEST_CASE("debug forward turns LibTorch errors into one clean line", "[cmd][forward]") {
+  TempDir tmp;
+  const fs::path base = data_dir() / "golden/t5-v1_0-tiny";
+  write_text(tmp / "case.json", R"({"input_ids": [[5, 6, 1]], "labels": [[]]})");  // no label positions
+  auto r = run_gaggle({"debug", "forward", "--base", base.string(), "--case", (tmp / "case.json").string(), "--out", "-"});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("gaggle: error: ") && Catch::Contains("case.json"));
+  CHECK_THAT(r.err, !Catch::Contains("frame #"));
+}
