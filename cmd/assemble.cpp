@@ -1,11 +1,103 @@
-// gaggle assemble — not built yet: issue #7 builds it and replaces this file.
+// gaggle assemble — base + pool + router -> a routed model directory (lib/route/assembly.h).
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "hub/pool.h"
+#include "io/error.h"
 #include "verbs.h"
+#ifdef GAGGLE_WITH_TORCH
+#include "route/assembly.h"
+#include "route/router.h"
+#endif
 
 namespace gaggle::cli {
+namespace {
+
+struct AssembleFlags {
+  std::string base, pool, router = "phatgoose", out, trust, expert;
+  std::vector<std::string> experts;
+  int top_k = 2;
+  bool force = false, quiet = false;
+};
+
+#ifdef GAGGLE_WITH_TORCH
+// name or name@version -> the pool's bundle (the newest version listed when no version).
+const hub::PoolBundle& find_bundle(const hub::Pool& pool, const std::string& spec, const std::string& pool_dir) {
+  auto at = spec.find('@');
+  const std::string name = spec.substr(0, at), version = at == std::string::npos ? "" : spec.substr(at + 1);
+  const hub::PoolBundle* found = nullptr;
+  for (const auto& b : pool.bundles)
+    if (b.name == name && (version.empty() || b.version == version)) found = &b;  // sorted: the last is the newest
+  if (!found)
+    throw Error(ErrorCode::not_found, "cmd", "pool '" + pool_dir + "' holds no bundle '" + spec + "'",
+                "see 'gaggle pool list --pool " + pool_dir + "'");
+  return *found;
+}
+
+int run_assemble(const AssembleFlags& f) {
+  namespace fs = std::filesystem;
+  auto router = route::parse_router(f.router);
+  if (!router)
+    throw Error(ErrorCode::usage, "cmd", "unknown router '" + f.router + "'", "choose one of: " + route::router_names());
+  hub::Pool pool = hub::read_pool(f.pool);
+  std::vector<std::string> specs = f.experts;
+  if (*router == route::RouterKind::single) {
+    if (f.expert.empty()) throw Error(ErrorCode::usage, "cmd", "router 'single' needs --expert NAME");
+    specs = {f.expert};
+  } else if (!f.expert.empty()) {
+    throw Error(ErrorCode::usage, "cmd", "--expert is for --router single", "use --experts NAME... to choose a subset");
+  }
+  if (specs.empty())
+    for (const auto& b : pool.bundles) specs.push_back(b.name + "@" + b.version);
+  route::AssembleOptions options;
+  options.base_dir = f.base;
+  options.out_dir = f.out;
+  options.router = *router;
+  options.top_k = f.top_k;
+  options.force = f.force;
+  options.trust_file = f.trust.empty() ? fs::path(f.pool) / "allowed_signers" : fs::path(f.trust);
+  if (!fs::exists(options.trust_file))
+    throw Error(ErrorCode::usage, "cmd", "no trust file: '" + options.trust_file.string() + "' does not exist",
+                "pass --trust ALLOWED_SIGNERS (the signers whose bundles you accept)");
+  for (const auto& spec : specs) {
+    const auto& b = find_bundle(pool, spec, f.pool);
+    options.experts.push_back({b.name, b.version, fs::path(f.pool) / b.path});
+  }
+  if (!f.quiet) options.progress = [](const std::string& m) { std::cerr << "assemble: " << m << "\n"; };
+  auto a = route::assemble(options);
+  std::printf("assembled %s: router %s", f.out.c_str(), std::string(route::router_name(a.router)).c_str());
+  if (a.top_k) std::printf(", top-%d", a.top_k);
+  std::printf(", %zu experts, %zu modules, base %s\n", a.experts.size(), a.modules.size(),
+              a.base_fingerprint.substr(0, 19).c_str());
+  return kExitSuccess;
+}
+#endif
+
+}  // namespace
 
 Runner setup_assemble(CLI::App& sub) {
-  set_example(sub, "  gaggle assemble --base examples/base --pool pool --router phatgoose --out routed");
-  return not_built_yet(sub, "issue #7");
+  auto f = std::make_shared<AssembleFlags>();
+  sub.add_option("--base", f->base, "The base model (Hugging Face T5 checkpoint directory)")->required();
+  sub.add_option("--pool", f->pool, "The pool of verified bundles (gaggle pull)")->required();
+  sub.add_option("--router", f->router,
+                 "phatgoose, arrow, average-activation, merged or single (retrieval and smear: not built yet)")
+      ->capture_default_str();
+  sub.add_option("--top-k", f->top_k, "Experts per token (per-token routers)")->capture_default_str();
+  sub.add_option("--experts", f->experts, "Only these bundles (NAME or NAME@VERSION); default: the whole pool");
+  sub.add_option("--expert", f->expert, "The one expert of --router single");
+  sub.add_option("--trust", f->trust, "Allowed signers to verify the bundles against (default: POOL/allowed_signers)");
+  sub.add_option("--out", f->out, "The routed model directory to write")->required();
+  sub.add_flag("--force", f->force, "Replace an existing --out");
+  sub.add_flag("-q,--quiet", f->quiet, "No progress on stderr");
+  set_example(sub,
+              "  gaggle assemble --base t5-base --pool pool --trust allowed_signers --router phatgoose --out routed\n"
+              "  gaggle assemble --base t5-base --pool pool --router single --expert sst2 --out sst2-only");
+#ifdef GAGGLE_WITH_TORCH
+  return [f]() -> int { return run_assemble(*f); };
+#else
+  return not_built_yet(sub, "a build with LibTorch");
+#endif
 }
 
 }  // namespace gaggle::cli

@@ -1,0 +1,253 @@
+#include "route/assembly.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "bundle/verify.h"
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "io/json_file.h"
+#include "io/json_schema.h"
+#include "io/safetensors.h"
+#include "io/sha256.h"
+#include "model/fingerprint.h"
+#include "model/t5_config.h"
+#include "route/arrow.h"
+#include "route/average_activation.h"
+#include "route/phatgoose.h"
+#include "route/tensor_file.h"
+
+namespace gaggle::route {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kRoom = "route";
+
+bool per_token(RouterKind kind) {
+  return kind == RouterKind::phatgoose || kind == RouterKind::arrow || kind == RouterKind::average_activation;
+}
+
+std::string label(const ExpertSource& e) { return "bundle '" + e.name + "/" + e.version + "'"; }
+
+struct LoadedExpert {
+  AssemblyExpert info;
+  std::shared_ptr<const io::SafetensorsFile> adapter;
+};
+
+LoadedExpert load_expert(const ExpertSource& source, const AssembleOptions& options, const std::string& base_fp) {
+  LoadedExpert e;
+  bundle::VerifyResult v;
+  try {
+    v = bundle::verify_bundle(source.dir, bundle::VerifyOptions{options.trust_file, 0, false});
+  } catch (const Error& err) {
+    throw err.with_context(label(source));
+  }
+  if (v.manifest.base_fingerprint != base_fp)
+    throw_error(ErrorCode::mismatch, kRoom,
+                label(source) + " was trained on base " + v.manifest.base_fingerprint + ", not on " +
+                    options.base_dir.string() + " (" + base_fp + ")",
+                "assemble it with the base it was trained on, or leave it out with --experts");
+  e.info.name = v.name;
+  e.info.version = v.version;
+  e.info.principal = v.principal;
+  e.info.key_fingerprint = v.key_fingerprint;
+  e.info.manifest_sha256 = io::sha256_hex(io::read_file(source.dir / "manifest.json"));
+  const auto& body = v.manifest.body;
+  double alpha = 1.0;
+  if (body.contains("hyperparameters") && body["hyperparameters"].is_object() &&
+      body["hyperparameters"].contains("lora_alpha") && body["hyperparameters"]["lora_alpha"].is_number())
+    alpha = body["hyperparameters"]["lora_alpha"].get<double>();
+  fs::path adapter = source.dir / "adapter.safetensors";
+  if (!v.manifest.find("adapter.safetensors"))
+    throw_error(ErrorCode::invalid, kRoom, label(source) + ": the manifest lists no adapter.safetensors");
+  e.adapter = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(adapter));
+  std::int64_t rank = 0;
+  for (const auto& t : e.adapter->tensors()) {
+    const std::string suffix = ".lora_A";
+    if (t.name.size() > suffix.size() && t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (t.shape.size() != 2)
+        throw_error(ErrorCode::invalid, kRoom, label(source) + ": adapter.safetensors: tensor '" + t.name + "' is not 2-D");
+      rank = std::max(rank, t.shape[0]);
+    }
+  }
+  if (rank == 0) throw_error(ErrorCode::invalid, kRoom, label(source) + ": adapter.safetensors holds no '<module>.lora_A'");
+  e.info.rank = rank;
+  e.info.lora_scale = alpha / static_cast<double>(rank);
+  return e;
+}
+
+// The modules of one expert, in the model's order.
+std::vector<std::string> modules_of(const LoadedExpert& e, const std::vector<std::string>& linear_names) {
+  std::vector<std::string> out;
+  for (const auto& name : linear_names)
+    if (e.adapter->find(name + ".lora_A")) out.push_back(name);
+  return out;
+}
+
+at::Tensor expert_tensor(const LoadedExpert& e, const std::string& name, std::vector<std::int64_t> shape,
+                         const char* hint = "") {
+  const io::TensorInfo* info = e.adapter->find(name);
+  const std::string where = "bundle '" + e.info.name + "/" + e.info.version + "': adapter.safetensors: tensor '" + name + "'";
+  if (!info) throw_error(ErrorCode::invalid, kRoom, where + " is missing", hint);
+  if (info->shape != shape)
+    throw_error(ErrorCode::invalid, kRoom,
+                where + " has shape " + io::shape_to_string(info->shape) + ", expected " + io::shape_to_string(shape));
+  return read_tensor(e.adapter, name);
+}
+
+}  // namespace
+
+Assembly assemble(const AssembleOptions& options) {
+  if (options.router == RouterKind::retrieval || options.router == RouterKind::smear)
+    throw_error(ErrorCode::unsupported, kRoom,
+                "router '" + std::string(router_name(options.router)) + "' is not built yet",
+                "use phatgoose, arrow, average-activation, merged or single");
+  if (options.experts.empty()) throw_error(ErrorCode::usage, kRoom, "assemble needs at least one expert");
+  if (options.router == RouterKind::single && options.experts.size() != 1)
+    throw_error(ErrorCode::usage, kRoom, "router 'single' takes exactly one expert", "name it with --expert NAME");
+  const auto n = static_cast<std::int64_t>(options.experts.size());
+  if (per_token(options.router) && (options.top_k < 1 || options.top_k > n))
+    throw_error(ErrorCode::usage, kRoom,
+                "--top-k " + std::to_string(options.top_k) + " must be between 1 and the " + std::to_string(n) + " experts");
+  if (fs::exists(options.out_dir) && !options.force)
+    throw_error(ErrorCode::exists, kRoom, "'" + options.out_dir.string() + "' already exists", "pass --force to replace it");
+  auto progress = [&](const std::string& m) {
+    if (options.progress) options.progress(m);
+  };
+
+  const std::string base_fp = model::base_fingerprint(options.base_dir);
+  const model::T5Config config = model::read_t5_config(options.base_dir);
+  const std::vector<std::string> linear_names = model::t5_linear_names(config);
+
+  Assembly assembly;
+  assembly.base_fingerprint = base_fp;
+  assembly.base_dir = fs::absolute(options.base_dir).lexically_normal().string();
+  assembly.router = options.router;
+  assembly.top_k = per_token(options.router) ? options.top_k : 0;
+  std::vector<LoadedExpert> experts;
+  std::set<std::string> seen;
+  for (const auto& source : options.experts) {
+    progress("verifying " + label(source));
+    experts.push_back(load_expert(source, options, base_fp));
+    if (!seen.insert(experts.back().info.name).second)
+      throw_error(ErrorCode::usage, kRoom, "expert '" + experts.back().info.name + "' is listed twice");
+    assembly.experts.push_back(experts.back().info);
+  }
+  const std::vector<std::string> modules = modules_of(experts[0], linear_names);
+  if (modules.empty())
+    throw_error(ErrorCode::invalid, kRoom, label(options.experts[0]) + " adapts none of the base's linear layers");
+  for (std::size_t i = 1; i < experts.size(); ++i)
+    if (modules_of(experts[i], linear_names) != modules)
+      throw_error(ErrorCode::mismatch, kRoom,
+                  label(options.experts[i]) + " adapts other modules than " + label(options.experts[0]),
+                  "assemble experts trained on the same targets");
+  std::int64_t rank = 0;
+  for (const auto& e : experts) rank = std::max(rank, e.info.rank);
+
+  at::NoGradGuard no_grad;
+  io::AtomicDirectory dir(options.out_dir);
+  fs::create_directories(dir.path() / "modules");
+  for (const auto& module : modules) {
+    auto shape = model::t5_linear_shape(config, module);  // [d_out, d_in]
+    const std::int64_t d_out = shape[0], d_in = shape[1];
+    progress("stacking " + module);
+    auto A = at::zeros({n, rank, d_in});
+    auto B = at::zeros({n, d_out, rank});
+    at::Tensor raw_keys;
+    if (options.router == RouterKind::phatgoose || options.router == RouterKind::average_activation)
+      raw_keys = at::empty({n, d_in});
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto& e = experts[i];
+      const std::int64_t r = e.adapter->at(module + ".lora_A").shape[0];
+      A[i].narrow(0, 0, r).copy_(expert_tensor(e, module + ".lora_A", {r, d_in}));
+      B[i].narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.info.lora_scale);
+      if (options.router == RouterKind::phatgoose)
+        raw_keys[i].copy_(expert_tensor(e, module + ".gate", {d_in}, "train its gate first: gaggle train-gate"));
+      else if (options.router == RouterKind::average_activation)
+        raw_keys[i].copy_(expert_tensor(e, module + ".avg_act", {d_in}, "train its gate first: gaggle train-gate"));
+    }
+    io::SafetensorsWriter writer;
+    add_tensor(writer, module + ".A", A);
+    add_tensor(writer, module + ".B", B);
+    if (options.router == RouterKind::phatgoose) add_tensor(writer, module + ".keys", phatgoose_keys(raw_keys));
+    if (options.router == RouterKind::average_activation)
+      add_tensor(writer, module + ".keys", average_activation_keys(raw_keys));
+    if (options.router == RouterKind::arrow) add_tensor(writer, module + ".keys", arrow_keys(A, B));
+    writer.set_metadata("format", "gaggle-routed-module");
+    const std::string file = "modules/" + module + ".safetensors";
+    writer.write(dir.path() / file);
+    assembly.modules.push_back({module, file, d_in, d_out, rank});
+  }
+  io::write_json_file_atomic(dir.path() / kAssemblyFile, assembly_to_json(assembly));
+  dir.commit(options.force);
+  return assembly;
+}
+
+nlohmann::json assembly_to_json(const Assembly& a) {
+  nlohmann::ordered_json j;
+  j["format_version"] = a.format_version;
+  j["kind"] = "gaggle-routed-model";
+  j["base_fingerprint"] = a.base_fingerprint;
+  j["base_dir"] = a.base_dir;
+  j["router"] = std::string(router_name(a.router));
+  j["top_k"] = a.top_k;
+  j["lora_scale"] = 1.0;
+  j["routing"] = {{"layer_norm_eps", kRouteLayerNormEps}, {"renorm_eps", 1e-6}, {"arrow_temperature", kArrowTemperature}};
+  j["experts"] = nlohmann::ordered_json::array();
+  for (const auto& e : a.experts)
+    j["experts"].push_back({{"name", e.name},
+                            {"version", e.version},
+                            {"principal", e.principal},
+                            {"key_fingerprint", e.key_fingerprint},
+                            {"manifest_sha256", e.manifest_sha256},
+                            {"rank", e.rank},
+                            {"lora_scale", e.lora_scale}});
+  j["modules"] = nlohmann::ordered_json::array();
+  for (const auto& m : a.modules)
+    j["modules"].push_back({{"name", m.name}, {"file", m.file}, {"d_in", m.d_in}, {"d_out", m.d_out}, {"rank", m.rank}});
+  return nlohmann::json::parse(j.dump());  // (written with sorted keys)
+}
+
+Assembly read_assembly(const fs::path& model_dir) {
+  const fs::path path = model_dir / kAssemblyFile;
+  if (!fs::exists(path))
+    throw_error(ErrorCode::not_found, kRoom, "'" + model_dir.string() + "' is not a routed model (no assembly.json)",
+                "make one with gaggle assemble");
+  auto j = io::read_json_file(path);
+  if (j.is_object() && j.contains("format_version") && j["format_version"].is_number_integer() &&
+      j["format_version"].get<int>() > kAssemblyFormatVersion)
+    throw_error(ErrorCode::unsupported, kRoom,
+                path.string() + ": format_version " + std::to_string(j["format_version"].get<int>()) +
+                    " is newer than this gaggle reads (" + std::to_string(kAssemblyFormatVersion) + ")",
+                "upgrade gaggle");
+  io::validate_json(j, io::embedded_schema("assembly"), path.string());
+  Assembly a;
+  a.format_version = j["format_version"].get<int>();
+  a.base_fingerprint = j["base_fingerprint"].get<std::string>();
+  a.base_dir = j.value("base_dir", "");
+  auto router = parse_router(j["router"].get<std::string>());
+  if (!router) throw_error(ErrorCode::invalid, kRoom, path.string() + ": /router: unknown router");
+  a.router = *router;
+  a.top_k = j["top_k"].get<int>();
+  for (const auto& e : j["experts"])
+    a.experts.push_back({e["name"].get<std::string>(), e["version"].get<std::string>(), e.value("principal", ""),
+                         e.value("key_fingerprint", ""), e.value("manifest_sha256", ""), e["rank"].get<std::int64_t>(),
+                         e.value("lora_scale", 0.0)});
+  for (const auto& m : j["modules"]) {
+    AssemblyModule mod{m["name"].get<std::string>(), m["file"].get<std::string>(), m["d_in"].get<std::int64_t>(),
+                       m["d_out"].get<std::int64_t>(), m["rank"].get<std::int64_t>()};
+    if (mod.file.find("..") != std::string::npos || mod.file.empty() || mod.file[0] == '/')
+      throw_error(ErrorCode::invalid, kRoom, path.string() + ": module '" + mod.name + "': file '" + mod.file + "' is not inside the model");
+    a.modules.push_back(mod);
+  }
+  if (per_token(a.router) && (a.top_k < 1 || a.top_k > static_cast<int>(a.experts.size())))
+    throw_error(ErrorCode::invalid, kRoom, path.string() + ": /top_k: must be between 1 and the number of experts");
+  return a;
+}
+
+}  // namespace gaggle::route

@@ -1,0 +1,80 @@
+#pragma once
+// Assembly (issue #7, item 1): base + verified bundles + a router -> a routed model
+// directory (design.md §4, schema manifests/assembly.schema.json):
+//
+//   MODEL_DIR/assembly.json                 base fingerprint, router, k, experts and signers, modules
+//   MODEL_DIR/modules/<module>.safetensors  "<module>.A" [N, r, d_in], "<module>.B" [N, d_out, r],
+//                                           "<module>.keys" [N, d_in] (per-token routers)
+//
+// Every bundle is verified first (signature, trusted signer, files) and must be bound to
+// the base's fingerprint: a mismatch is an error naming the bundle. Experts of different
+// ranks are zero-padded to the largest r (exact: the padding adds nothing), and each
+// expert's alpha/r is folded into its B, so the stored update is Σ w · B A u with
+// lora_scale 1. Keys are prepared once here: PHATGOOSE gates and average activations
+// layer-normalised, Arrow vectors computed from A and B. The directory is written
+// atomically. Torch is needed; the pool is read by the caller (cmd/), so this room
+// stays free of the hub.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "route/router.h"
+
+namespace gaggle::route {
+
+inline constexpr int kAssemblyFormatVersion = 1;
+inline constexpr const char* kAssemblyFile = "assembly.json";
+
+struct ExpertSource {
+  std::string name, version;
+  std::filesystem::path dir;  // the bundle directory
+};
+
+struct AssembleOptions {
+  std::filesystem::path base_dir;    // Hugging Face T5 checkpoint
+  std::vector<ExpertSource> experts;  // in routing order; single: exactly one
+  std::filesystem::path trust_file;  // OpenSSH allowed signers the bundles are verified against
+  std::filesystem::path out_dir;
+  RouterKind router = RouterKind::phatgoose;
+  int top_k = 2;
+  bool force = false;  // replace an existing out_dir
+  std::function<void(const std::string&)> progress;
+};
+
+struct AssemblyExpert {
+  std::string name, version, principal, key_fingerprint, manifest_sha256;
+  std::int64_t rank = 0;
+  double lora_scale = 0;  // alpha / r, folded into the stored B
+};
+
+struct AssemblyModule {
+  std::string name, file;  // file relative to the model directory
+  std::int64_t d_in = 0, d_out = 0, rank = 0;
+};
+
+struct Assembly {
+  int format_version = kAssemblyFormatVersion;
+  std::string base_fingerprint;
+  std::string base_dir;  // where the base was at assembly (a default for loading)
+  RouterKind router = RouterKind::phatgoose;
+  int top_k = 2;
+  std::vector<AssemblyExpert> experts;
+  std::vector<AssemblyModule> modules;
+};
+
+// Throws Error{usage} (router not assemblable, k out of range, no experts), Error{auth|
+// mismatch|invalid|not_found} from verification (prefixed "bundle 'name/version'"),
+// Error{mismatch} for a bundle bound to another base, Error{invalid} for missing or
+// ill-shaped tensors (naming bundle, file and tensor), Error{exists} when out_dir exists
+// and !force.
+Assembly assemble(const AssembleOptions& options);
+
+nlohmann::json assembly_to_json(const Assembly& assembly);
+// Reads and validates MODEL_DIR/assembly.json (schema, format version, router, files).
+Assembly read_assembly(const std::filesystem::path& model_dir);
+
+}  // namespace gaggle::route

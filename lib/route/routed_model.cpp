@@ -1,0 +1,104 @@
+#include "route/routed_model.h"
+
+#include <ATen/ATen.h>
+
+#include <nlohmann/json.hpp>
+
+#include "io/error.h"
+#include "io/json_file.h"
+#include "io/safetensors.h"
+#include "model/t5.h"
+#include "route/merged.h"
+#include "route/routed_linear.h"
+#include "route/tensor_file.h"
+
+namespace gaggle::route {
+namespace fs = std::filesystem;
+namespace {
+
+at::Tensor module_tensor(const std::shared_ptr<const io::SafetensorsFile>& file, const std::string& name,
+                         const std::vector<std::int64_t>& shape) {
+  const io::TensorInfo* info = file->find(name);
+  if (!info)
+    throw_error(ErrorCode::invalid, "route", file->path().string() + ": tensor '" + name + "' is missing",
+                "the routed model is incomplete: assemble it again");
+  if (info->dtype != io::DType::F32 || info->shape != shape)
+    throw_error(ErrorCode::invalid, "route",
+                file->path().string() + ": tensor '" + name + "' is " + std::string(io::dtype_name(info->dtype)) + " " +
+                    io::shape_to_string(info->shape) + ", expected F32 " + io::shape_to_string(shape));
+  return read_tensor(file, name);
+}
+
+}  // namespace
+
+RoutedModel RoutedModel::attach(model::T5ModelImpl& model, const fs::path& model_dir, const std::string& base_fingerprint) {
+  RoutedModel out;
+  out.assembly_ = read_assembly(model_dir);
+  const Assembly& a = out.assembly_;
+  if (a.base_fingerprint != base_fingerprint)
+    throw_error(ErrorCode::mismatch, "route",
+                "routed model '" + model_dir.string() + "' was assembled on base " + a.base_fingerprint +
+                    ", but the base given is " + base_fingerprint,
+                "load it with the base it was assembled on (" + a.base_dir + ")");
+  const auto n = static_cast<std::int64_t>(a.experts.size());
+  RoutedLinearOptions options;
+  options.top_k = a.top_k;
+  options.lora_scale = 1.0;  // alpha / r is folded into B
+  options.score = a.router == RouterKind::arrow ? ScoreKind::abs_dot : ScoreKind::layer_norm_dot;
+  const bool per_token =
+      a.router == RouterKind::phatgoose || a.router == RouterKind::arrow || a.router == RouterKind::average_activation;
+  std::vector<std::pair<std::string, std::shared_ptr<model::LinearAdapter>>> adapters;
+  for (const auto& m : a.modules) {
+    auto weight = model.linear_weight(m.name);  // Error{not_found} for a module the base lacks
+    if (weight.size(0) != m.d_out || weight.size(1) != m.d_in)
+      throw_error(ErrorCode::mismatch, "route",
+                  "routed model module '" + m.name + "' is " + std::to_string(m.d_out) + " x " + std::to_string(m.d_in) +
+                      ", the base's is " + std::to_string(weight.size(0)) + " x " + std::to_string(weight.size(1)));
+    auto file = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(model_dir / m.file));
+    auto A = module_tensor(file, m.name + ".A", {n, m.rank, m.d_in});
+    auto B = module_tensor(file, m.name + ".B", {n, m.d_out, m.rank});
+    const auto device = weight.device();
+    if (!device.is_cpu()) A = A.to(device), B = B.to(device);
+    if (per_token) {
+      auto keys = module_tensor(file, m.name + ".keys", {n, m.d_in});
+      if (!device.is_cpu()) keys = keys.to(device);
+      auto layer = std::make_shared<RoutedLinear>(A, B, keys, options);
+      out.routed_.emplace_back(m.name, layer);
+      adapters.emplace_back(m.name, layer);
+    } else {
+      adapters.emplace_back(m.name, std::make_shared<MergedLinear>(A, B, 1.0));
+    }
+  }
+  for (auto& [name, adapter] : adapters) model.set_adapter(name, adapter);
+  return out;
+}
+
+void RoutedModel::enable_trace() {
+  const std::size_t n = assembly_.experts.size();
+  for (auto& [name, layer] : routed_) {
+    auto& counts = counts_[name];
+    counts.assign(n, 0);
+    layer->set_trace(&counts);
+  }
+}
+
+nlohmann::json RoutedModel::trace_json() const {
+  nlohmann::json j;
+  j["format_version"] = 1;
+  j["router"] = std::string(router_name(assembly_.router));
+  j["top_k"] = assembly_.top_k;
+  j["experts"] = nlohmann::json::array();
+  for (const auto& e : assembly_.experts) j["experts"].push_back(e.name + "/" + e.version);
+  j["modules"] = nlohmann::json::object();
+  std::vector<std::int64_t> total(assembly_.experts.size(), 0);
+  for (const auto& [name, counts] : counts_) {
+    j["modules"][name] = counts;
+    for (std::size_t i = 0; i < counts.size(); ++i) total[i] += counts[i];
+  }
+  j["total"] = total;
+  return j;
+}
+
+void RoutedModel::write_trace(const fs::path& path) const { io::write_json_file_atomic(path, trace_json()); }
+
+}  // namespace gaggle::route
