@@ -16,6 +16,7 @@ struct VerifyCliOptions {
   std::vector<std::string> paths;
   std::string trust;
   std::int64_t now = 0;
+  std::string principal;
   bool allow_remote = false;
   bool json = false;
   std::string model_signing;
@@ -48,6 +49,7 @@ Runner setup_verify(CLI::App& sub) {
   auto opt = std::make_shared<VerifyCliOptions>();
   sub.add_option("bundle", opt->paths, "Bundle directories (or, with --model-signing, a model file or directory)")->required();
   sub.add_option("--trust", opt->trust, "Allowed-signers file (OpenSSH format) of the keys you trust");
+  sub.add_option("-I,--principal", opt->principal, "Require this signer identity (as ssh-keygen -Y verify -I)");
   sub.add_option("--now", opt->now, "Check validity windows at this unix time instead of now");
   sub.add_flag("--allow-remote-files", opt->allow_remote, "Files the manifest stores at a URL may be absent");
   sub.add_flag("--json", opt->json, "Print JSON for scripts");
@@ -68,6 +70,7 @@ Runner setup_verify(CLI::App& sub) {
     o.trust_file = opt->trust;
     o.now = opt->now;
     o.allow_remote_files = opt->allow_remote;
+    o.principal = opt->principal;
     nlohmann::ordered_json results = nlohmann::ordered_json::array();
     for (const auto& path : opt->paths) {
       bundle::VerifyResult r;

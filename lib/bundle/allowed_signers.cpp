@@ -177,14 +177,16 @@ std::vector<AllowedSigner> read_allowed_signers(const std::filesystem::path& pat
 }
 
 const AllowedSigner& find_trusted_signer(const std::vector<AllowedSigner>& signers, const PublicKey& key, std::string_view ns,
-                                         std::int64_t now, const std::string& source) {
+                                         std::int64_t now, const std::string& source, std::string_view principal) {
   std::string first_reason;
   bool saw_ca = false;
   for (const auto& s : signers) {
     if (!s.key.same_key(key)) continue;
     std::string where = source + ":" + std::to_string(s.line) + " (" + s.principal_text() + ")";
     std::string reason;
-    if (s.cert_authority) {
+    if (!principal.empty() && !match_pattern_list(principal, s.principals)) {
+      reason = where + ": key " + key.fingerprint() + " is trusted for other principals, not '" + std::string(principal) + "'";
+    } else if (s.cert_authority) {
       saw_ca = true;
       reason = where + ": the key is listed only as a cert-authority; gaggle does not accept SSH certificates";
     } else if (!s.namespaces.empty() && !match_pattern_list(ns, s.namespaces)) {

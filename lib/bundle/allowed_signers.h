@@ -41,10 +41,12 @@ std::optional<std::int64_t> parse_signer_time(std::string_view text);
 // OpenSSH's pattern lists: comma-separated, '*' and '?' wildcards, '!' negates.
 bool match_pattern_list(std::string_view value, const std::vector<std::string>& patterns);
 
-// The signer entry that trusts `key` for `ns` at unix time `now`. Throws Error{auth}
-// saying why not (key not listed, namespace not allowed, not yet valid, expired,
-// only a cert-authority line), naming `source`.
+// The signer entry that trusts `key` for `ns` at unix time `now` (and, when `principal`
+// is not empty, whose principal patterns match it, like ssh-keygen -Y verify -I).
+// Throws Error{auth} saying why not (key not listed, principal not matched, namespace
+// not allowed, not yet valid, expired, only a cert-authority line), naming `source`.
 const AllowedSigner& find_trusted_signer(const std::vector<AllowedSigner>& signers, const PublicKey& key,
-                                         std::string_view ns, std::int64_t now, const std::string& source);
+                                         std::string_view ns, std::int64_t now, const std::string& source,
+                                         std::string_view principal = {});
 
 }  // namespace gaggle::bundle

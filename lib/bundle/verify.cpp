@@ -45,7 +45,8 @@ VerifyResult verify_bundle(const fs::path& bundle_dir, const VerifyOptions& opti
 
   auto signers = read_allowed_signers(options.trust_file);
   std::int64_t now = options.now ? options.now : static_cast<std::int64_t>(std::time(nullptr));
-  const AllowedSigner& signer = find_trusted_signer(signers, sig.key, kBundleNamespace, now, options.trust_file.string());
+  const AllowedSigner& signer = find_trusted_signer(signers, sig.key, kBundleNamespace, now, options.trust_file.string(),
+                                                      options.principal);
 
   Manifest m = parse_manifest(bytes, (bundle_dir / kManifestFile).string());
   check_bundle_files(bundle_dir, m, options.allow_remote_files);
@@ -53,7 +54,7 @@ VerifyResult verify_bundle(const fs::path& bundle_dir, const VerifyOptions& opti
   VerifyResult r;
   r.name = m.name;
   r.version = m.version;
-  r.principal = signer.principal_text();
+  r.principal = options.principal.empty() ? signer.principal_text() : options.principal;
   r.key_fingerprint = sig.key.fingerprint();
   r.manifest = std::move(m);
   return r;

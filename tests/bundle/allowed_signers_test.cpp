@@ -50,6 +50,9 @@ TEST_CASE("trust decisions name their reason", "[bundle][allowed_signers]") {
   CHECK_THROWS_WITH(find_trusted_signer(signers, b.pub, "gaggle-bundle", in_2025, "trust"), Catch::Contains("not valid before 2026-01-01"));
   CHECK_THROWS_WITH(find_trusted_signer(signers, b.pub, "gaggle-bundle", in_2028, "trust"), Catch::Contains("expired at 2027-01-01"));
   CHECK_THROWS_WITH(find_trusted_signer(signers, c.pub, "gaggle-bundle", in_2026, "trust"), Catch::Contains("cert-authority"));
+  CHECK(find_trusted_signer(signers, b.pub, "gaggle-bundle", in_2026, "trust", "bob@example.com").line == 2);
+  CHECK_THROWS_WITH(find_trusted_signer(signers, b.pub, "gaggle-bundle", in_2026, "trust", "alice@example.com"),
+                    Catch::Contains("not 'alice@example.com'"));
   PrivateKey d = generate_ed25519_key("d");
   try {
     find_trusted_signer(signers, d.pub, "gaggle-bundle", in_2026, "trust");

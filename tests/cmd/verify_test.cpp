@@ -38,6 +38,10 @@ TEST_CASE("verify prints what it verified on stdout", "[cmd][verify]") {
   auto parsed = nlohmann::json::parse(j.out);
   CHECK(parsed[0]["principal"] == "dana@example.com");
   CHECK(parsed[0]["name"] == "alpha");
+  CHECK(run_gaggle({"verify", a.bundle.string(), "--trust", a.trust.string(), "-I", "dana@example.com"}).exit_code == 0);
+  auto other = run_gaggle({"verify", a.bundle.string(), "--trust", a.trust.string(), "-I", "eve@example.com"});
+  CHECK(other.exit_code == 1);
+  CHECK_THAT(other.err, Catch::Contains("not 'eve@example.com'"));
 }
 
 TEST_CASE("verify exits 1 naming the first problem and prints nothing on stdout", "[cmd][verify]") {
