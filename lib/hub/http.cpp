@@ -113,16 +113,10 @@ void setup(Transfer& t, const std::string& url, const HttpOptions& options) {
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  if (auto cred = credential_from_environment()) {
-    if (std::getenv("GAGGLE_TOKEN") && !std::getenv("GAGGLE_PASSWORD")) {
-      std::string h = "Authorization: Bearer " + cred->password;
-      t.headers.reset(curl_slist_append(t.headers.release(), h.c_str()));
-      curl_easy_setopt(c, CURLOPT_HTTPHEADER, t.headers.get());
-    } else {
-      curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-      curl_easy_setopt(c, CURLOPT_USERNAME, cred->username.c_str());
-      curl_easy_setopt(c, CURLOPT_PASSWORD, cred->password.c_str());
-    }
+  if (auto cred = credential_from_environment()) {  // the same basic auth git gets
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+    curl_easy_setopt(c, CURLOPT_USERNAME, cred->username.c_str());
+    curl_easy_setopt(c, CURLOPT_PASSWORD, cred->password.c_str());
   }
 }
 

@@ -2,8 +2,8 @@
 // HTTP(S) transfers with libcurl for the blob store and static pool indexes. TLS is
 // always verified (system CAs, or ca_file for a private CA). Transient failures
 // (connection refused or reset, timeouts, 5xx) are retried with exponential backoff;
-// downloads resume with HTTP Range. Credentials: GAGGLE_USER + GAGGLE_PASSWORD (basic)
-// or GAGGLE_TOKEN (bearer); never printed.
+// downloads resume with HTTP Range. Credentials (HTTP basic, as for git): GAGGLE_USER +
+// GAGGLE_PASSWORD, or GAGGLE_TOKEN as the password of GAGGLE_USER or 'gaggle'; never printed.
 #include <cstdint>
 #include <filesystem>
 #include <optional>

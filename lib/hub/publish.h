@@ -22,7 +22,8 @@ namespace gaggle::hub {
 struct PublishOptions {
   std::string hub;                        // path, file://, git://, http(s)://, ssh://
   std::filesystem::path key;              // signing key: needed when the bundle is unsigned or blobs move
-  std::filesystem::path trust_file;       // verify against it before pushing; empty: the key's own public key
+  std::filesystem::path trust_file;       // verify against it before pushing; empty: a local hub's
+                                          // allowed_signers, else the key's own public key
   std::string blob_store;                 // http(s) base URL of the blob store (PUT <store>/<sha256>)
   std::uint64_t blob_threshold = 10'000'000;  // files of at least this many bytes go to the blob store
   std::filesystem::path cache_dir;        // where remote hubs are cloned; empty: $XDG_CACHE_HOME/gaggle/hubs

@@ -50,6 +50,13 @@ inline bool port_open(int port) {
   return ok;
 }
 
+// An htpasswd line (apr1 hash, made by openssl) for nginx basic auth.
+inline std::string htpasswd_line(const std::string& user, const std::string& password) {
+  auto r = run_command({"openssl", "passwd", "-apr1", password});
+  if (r.exit_code != 0) throw std::runtime_error("openssl passwd failed: " + r.err);
+  return user + ":" + r.out;
+}
+
 inline bool have_program(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
 // A background process, SIGTERM'ed and reaped on destruction.
@@ -137,6 +144,7 @@ struct NginxOptions {
   std::filesystem::path dav_root;     // non-empty: WebDAV PUT/GET at /blobs/
   std::filesystem::path static_root;  // non-empty: files at /static/
   bool tls = false;                   // HTTPS with a certificate from a private CA (ca_file())
+  std::filesystem::path htpasswd;     // non-empty: HTTP basic auth on everything
 };
 
 // nginx (and fcgiwrap when serving git) in `dir`.
@@ -157,6 +165,8 @@ class Nginx {
       conf += "    ssl_certificate " + (dir_ / "server.pem").string() + ";\n    ssl_certificate_key " +
               (dir_ / "server.key").string() + ";\n";
     }
+    if (!o.htpasswd.empty())
+      conf += "    auth_basic \"gaggle test\";\n    auth_basic_user_file " + o.htpasswd.string() + ";\n";
     if (!o.git_root.empty()) {
       std::string sock = (dir_ / "fcgiwrap.sock").string();
       fcgiwrap_ = Process({"fcgiwrap", "-c", "8", "-s", "unix:" + sock}, dir_ / "fcgiwrap.log");
@@ -171,6 +181,7 @@ class Nginx {
               "      fastcgi_param CONTENT_TYPE $content_type;\n"
               "      fastcgi_param CONTENT_LENGTH $content_length;\n"
               "      fastcgi_param REMOTE_ADDR $remote_addr;\n"
+              "      fastcgi_param REMOTE_USER $remote_user;\n"
               "      fastcgi_param SERVER_PROTOCOL $server_protocol;\n"
               "      fastcgi_param GATEWAY_INTERFACE CGI/1.1;\n"
               "      fastcgi_param HTTP_CONTENT_ENCODING $http_content_encoding;\n"
