@@ -14,6 +14,7 @@ namespace gaggle::bench {
 Runner setup_bench_gemm(CLI::App& sub);
 Runner setup_bench_route(CLI::App& sub);
 Runner setup_bench_forward(CLI::App& sub);
+Runner setup_bench_train(CLI::App& sub);
 
 namespace {
 
@@ -27,6 +28,7 @@ const Benchmark kBenchmarks[] = {
     {"gemm", "float32 matmul GFLOP/s: this machine's roofline for the other figures", setup_bench_gemm},
     {"route", "Routed vs base vs dense: one layer (--layer) or a t5-small forward, N experts", setup_bench_route},
     {"forward", "T5 forward tokens/s (t5-small size) and the ratio to the GEMM roofline", setup_bench_forward},
+    {"train", "train-expert tokens/s (t5-small size) and the share of a step outside LibTorch kernels", setup_bench_train},
 };
 
 std::string g_command_line;
