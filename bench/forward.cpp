@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <vector>
 
@@ -106,6 +107,9 @@ Runner setup_bench_forward(CLI::App& sub) {
                 g.threads, tokens / (flops / (g.gflops * 1e9)));
     std::printf("ratio to roofline: %.2f (median of per-run ratios; min %.2f, max %.2f)\n", ratios[ratios.size() / 2],
                 ratios.front(), ratios.back());
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    std::printf("OMP_WAIT_POLICY: %s\n", wait ? wait : "unset (threads spin between parallel regions; on a busy machine "
+                                                      "OMP_WAIT_POLICY=PASSIVE can be several times faster)");
     if (cuda) std::printf("note: the roofline GEMM ran on the CPU; the ratio compares a GPU forward to a CPU GEMM\n");
     return 0;
   };
