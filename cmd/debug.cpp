@@ -9,6 +9,7 @@ Runner setup_debug_make_bundle(CLI::App& sub);
 #ifdef GAGGLE_WITH_TORCH
 Runner setup_debug_route(CLI::App& sub);
 Runner setup_debug_forward(CLI::App& sub);
+Runner setup_debug_pretrain(CLI::App& sub);
 #endif
 Runner setup_debug_tokenize(CLI::App& sub);
 Runner setup_debug_convert(CLI::App& sub);
@@ -27,6 +28,7 @@ const DebugTool kDebugTools[] = {
 #ifdef GAGGLE_WITH_TORCH
     {"route", "Run one routed linear layer on a golden routing case", setup_debug_route},
     {"forward", "Run a T5 conformance case through a base model (Hugging Face golden format)", setup_debug_forward},
+    {"pretrain", "Pretrain a tiny T5 base with span corruption (how examples/base was made)", setup_debug_pretrain},
 #endif
     {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
     {"convert", "Convert SuperGLUE, BIG-Bench Hard, SST-2, TREC, AG News files into task JSONL", setup_debug_convert},
