@@ -43,8 +43,3 @@ TEST_CASE("inspect exits 1 with a clear message on a malformed file", "[cmd][ins
   CHECK_THAT(missing.err, Catch::Contains("missing.safetensors"));
 }
 
-TEST_CASE("verbs not built yet say so and exit 2", "[cmd][cli]") {
-  auto r = run_gaggle({"eval"});
-  CHECK(r.exit_code == 2);
-  CHECK_THAT(r.err, Catch::Contains("not built yet"));
-}

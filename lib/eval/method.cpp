@@ -1,0 +1,237 @@
+#include "eval/method.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+
+#include "io/error.h"
+#include "model/scoring.h"
+#include "model/t5.h"
+#include "route/arrow.h"
+#include "route/average_activation.h"
+#include "route/merged.h"
+#include "route/phatgoose.h"
+#include "route/routed_linear.h"
+
+namespace gaggle::eval {
+namespace {
+
+constexpr const char* kRoom = "eval";
+
+std::string expert_label(const ExpertInfo& e) { return e.version.empty() ? e.name : e.name + "@" + e.version; }
+
+void attach_all(model::T5ModelImpl& model, const std::map<std::string, std::shared_ptr<model::LinearAdapter>>& adapters) {
+  model.clear_adapters();
+  for (const auto& [module, adapter] : adapters) {
+    try {
+      model.set_adapter(module, adapter);
+    } catch (const Error& e) {
+      throw e.with_context("the experts adapt module '" + module + "', which this base does not have");
+    }
+  }
+}
+
+class BaseMethod : public Method {
+ public:
+  BaseMethod() : Method("Base", MethodKind::base) {}
+  void attach(model::T5ModelImpl& model, int) override { model.clear_adapters(); }
+};
+
+// One expert (index) of a stack as a MergedLinear with N = 1 on every module.
+class SingleExpertMethod : public Method {
+ public:
+  SingleExpertMethod(std::shared_ptr<const ExpertStack> stack, std::size_t index, std::string name, MethodKind kind)
+      : Method(std::move(name), kind), stack_(std::move(stack)), index_(index) {}
+
+  void attach(model::T5ModelImpl& model, int) override {
+    if (adapters_.empty()) {
+      const auto device = model.device();
+      const auto i = static_cast<std::int64_t>(index_);
+      for (const auto& m : stack_->modules) {
+        auto A = stack_->A.at(m).narrow(0, i, 1).to(device);
+        auto B = stack_->B.at(m).narrow(0, i, 1).to(device);
+        adapters_[m] = std::make_shared<route::MergedLinear>(A, B);
+      }
+    }
+    attach_all(model, adapters_);
+  }
+
+ private:
+  std::shared_ptr<const ExpertStack> stack_;
+  std::size_t index_;
+  std::map<std::string, std::shared_ptr<model::LinearAdapter>> adapters_;
+};
+
+class MergedMethod : public Method {
+ public:
+  explicit MergedMethod(std::shared_ptr<const ExpertStack> stack)
+      : Method(router_display_name("merged"), MethodKind::router), stack_(std::move(stack)) {}
+
+  void attach(model::T5ModelImpl& model, int) override {
+    if (adapters_.empty()) {
+      const auto device = model.device();
+      for (const auto& m : stack_->modules)
+        adapters_[m] = std::make_shared<route::MergedLinear>(stack_->A.at(m).to(device), stack_->B.at(m).to(device));
+    }
+    attach_all(model, adapters_);
+  }
+
+ private:
+  std::shared_ptr<const ExpertStack> stack_;
+  std::map<std::string, std::shared_ptr<model::LinearAdapter>> adapters_;
+};
+
+// PHATGOOSE, Arrow, average activation: a RoutedLinear per module, traced.
+class TokenRoutedMethod : public Method {
+ public:
+  TokenRoutedMethod(std::shared_ptr<const ExpertStack> stack, std::string key, int top_k)
+      : Method(router_display_name(key), MethodKind::router), stack_(std::move(stack)), key_(std::move(key)) {
+    const auto n = static_cast<std::int64_t>(stack_->experts.size());
+    options_.top_k = static_cast<int>(std::clamp<std::int64_t>(top_k, 1, n));
+    if (key_ == "arrow") options_.score = route::ScoreKind::abs_dot;
+    for (const auto& e : stack_->experts) trace_.experts.push_back(expert_label(e));
+    for (const auto& m : stack_->modules) trace_.counts[m].assign(static_cast<std::size_t>(n), 0);
+    // Keys are computed once, here (never per call).
+    for (const auto& m : stack_->modules) {
+      if (key_ == "phatgoose") keys_[m] = route::phatgoose_keys(stack_->gates.at(m));
+      else if (key_ == "average-activation") keys_[m] = route::average_activation_keys(stack_->avg_act.at(m));
+      else keys_[m] = route::arrow_keys(stack_->A.at(m), stack_->B.at(m));
+    }
+  }
+
+  void attach(model::T5ModelImpl& model, int) override {
+    if (adapters_.empty()) {
+      const auto device = model.device();
+      for (const auto& m : stack_->modules) {
+        auto layer = std::make_shared<route::RoutedLinear>(stack_->A.at(m).to(device), stack_->B.at(m).to(device),
+                                                           keys_.at(m).to(device), options_);
+        layer->set_trace(&trace_.counts.at(m));
+        adapters_[m] = layer;
+      }
+    }
+    attach_all(model, adapters_);
+  }
+
+  RoutingTrace* trace() override { return &trace_; }
+
+ private:
+  std::shared_ptr<const ExpertStack> stack_;
+  std::string key_;
+  route::RoutedLinearOptions options_;
+  std::map<std::string, at::Tensor> keys_;
+  RoutingTrace trace_;
+  std::map<std::string, std::shared_ptr<model::LinearAdapter>> adapters_;
+};
+
+// Retrieval: one expert per example, the argmax over experts of the largest cosine
+// similarity between the example's embedding (the base model's mean-pooled encoder
+// output, no adapters) and the expert's stored training-input embeddings.
+class RetrievalMethod : public Method {
+ public:
+  explicit RetrievalMethod(std::shared_ptr<const ExpertStack> stack)
+      : Method(router_display_name("retrieval"), MethodKind::router), stack_(std::move(stack)) {
+    for (const auto& e : stack_->retrieval) {
+      auto f = e.to(at::kFloat);
+      normalized_.push_back(f / f.norm(2, {1}, true).clamp_min(1e-12));
+    }
+  }
+
+  std::vector<int> assign(model::T5ModelImpl& model, const std::vector<std::vector<std::int64_t>>& inputs) override {
+    c10::InferenceMode guard;
+    model.clear_adapters();
+    auto batch = model::make_batch(inputs, {}, model.config().pad_token_id);
+    auto hidden = model.encode(batch.input_ids, batch.attention_mask).to(at::kCPU);  // [B, S, d]
+    auto mask = batch.attention_mask.to(at::kFloat).unsqueeze(-1);                   // [B, S, 1]
+    auto query = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0);                // [B, d]
+    const auto d = query.size(1);
+    for (std::size_t i = 0; i < normalized_.size(); ++i)
+      if (normalized_[i].size(1) != d)
+        throw_error(ErrorCode::mismatch, kRoom,
+                    "expert '" + expert_label(stack_->experts[i]) + "': retrieval embeddings have width " +
+                        std::to_string(normalized_[i].size(1)) + ", the base model's encoder " + std::to_string(d),
+                    "the embeddings must come from this base (train-gate computes them)");
+    query = query / query.norm(2, {1}, true).clamp_min(1e-12);
+    std::vector<at::Tensor> best;
+    for (const auto& e : normalized_) best.push_back(std::get<0>(at::matmul(query, e.t()).max(1)));  // [B]
+    auto choice = at::stack(best, 1).argmax(1);  // [B]
+    std::vector<int> groups(inputs.size());
+    for (std::size_t b = 0; b < inputs.size(); ++b)
+      groups[b] = static_cast<int>(choice[static_cast<std::int64_t>(b)].item<std::int64_t>());
+    return groups;
+  }
+
+  void attach(model::T5ModelImpl& model, int group) override {
+    auto& expert = experts_[group];
+    if (!expert)
+      expert = std::make_unique<SingleExpertMethod>(stack_, static_cast<std::size_t>(group), "", MethodKind::single);
+    expert->attach(model, group);
+  }
+
+ private:
+  std::shared_ptr<const ExpertStack> stack_;
+  std::vector<at::Tensor> normalized_;
+  std::map<int, std::unique_ptr<SingleExpertMethod>> experts_;
+};
+
+}  // namespace
+
+void RoutingTrace::reset() {
+  for (auto& [m, c] : counts) std::fill(c.begin(), c.end(), 0);
+}
+
+std::int64_t RoutingTrace::total() const {
+  std::int64_t t = 0;
+  for (const auto& [m, c] : counts)
+    for (auto v : c) t += v;
+  return t;
+}
+
+std::vector<int> Method::assign(model::T5ModelImpl&, const std::vector<std::vector<std::int64_t>>& inputs) {
+  return std::vector<int>(inputs.size(), 0);
+}
+
+std::string router_display_name(const std::string& key) {
+  if (key == "phatgoose") return "PHATGOOSE";
+  if (key == "arrow") return "Arrow";
+  if (key == "average-activation") return "Average activation";
+  if (key == "retrieval") return "Retrieval";
+  if (key == "merged") return "Merged";
+  if (key == "smear") return "SMEAR";
+  return key;
+}
+
+std::unique_ptr<Method> make_base_method() { return std::make_unique<BaseMethod>(); }
+
+std::unique_ptr<Method> make_single_expert_method(std::shared_ptr<const ExpertStack> stack, std::size_t index,
+                                                  std::string name, MethodKind kind) {
+  if (!stack || index >= stack->experts.size()) throw_error(ErrorCode::invalid, kRoom, "single expert: index out of range");
+  return std::make_unique<SingleExpertMethod>(std::move(stack), index, std::move(name), kind);
+}
+
+std::unique_ptr<Method> make_router_method(std::shared_ptr<const ExpertStack> stack, const std::string& key, int top_k) {
+  if (!stack) throw_error(ErrorCode::invalid, kRoom, "router '" + key + "': no experts");
+  const std::string hint_gate = "run 'gaggle train-gate' on every expert of the pool (it adds gates, average "
+                                "activations and retrieval embeddings)";
+  if (key == "phatgoose") {
+    if (stack->gates.empty())
+      throw_error(ErrorCode::invalid, kRoom, "router 'phatgoose': " + stack->missing_gate, hint_gate);
+    return std::make_unique<TokenRoutedMethod>(std::move(stack), key, top_k);
+  }
+  if (key == "average-activation") {
+    if (stack->avg_act.empty())
+      throw_error(ErrorCode::invalid, kRoom, "router 'average-activation': " + stack->missing_avg_act, hint_gate);
+    return std::make_unique<TokenRoutedMethod>(std::move(stack), key, top_k);
+  }
+  if (key == "arrow") return std::make_unique<TokenRoutedMethod>(std::move(stack), key, top_k);
+  if (key == "merged") return std::make_unique<MergedMethod>(std::move(stack));
+  if (key == "retrieval") {
+    if (stack->retrieval.empty())
+      throw_error(ErrorCode::invalid, kRoom, "router 'retrieval': " + stack->missing_retrieval, hint_gate);
+    return std::make_unique<RetrievalMethod>(std::move(stack));
+  }
+  throw_error(ErrorCode::usage, kRoom, "router '" + key + "' cannot be evaluated",
+              "use phatgoose, arrow, average-activation, retrieval or merged");
+}
+
+}  // namespace gaggle::eval

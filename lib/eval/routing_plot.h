@@ -1,0 +1,50 @@
+#pragma once
+// Routing plots (issue #8, item 4), like the paper's Figure 3: for one method and one
+// task, the share of token slots routed to each expert in each layer, encoder and
+// decoder, with the task's oracle expert (the best single expert on it) marked.
+// SVG files, and an HTML report that holds the table and every plot inline (and links
+// to the SVG files). Torch-free; output is a function of the report only (no clock).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "eval/report.h"
+
+namespace gaggle::eval {
+
+struct RoutingLayer {
+  std::string stack;  // "encoder" or "decoder"
+  int layer = 0;
+  std::vector<double> share;  // per expert, sums to 1 over experts (0s when no tokens)
+  std::int64_t slots = 0;     // token slots counted in this layer (tokens × k × modules)
+};
+
+struct RoutingFigure {
+  std::string method, task, benchmark;
+  std::vector<std::string> experts;
+  std::vector<RoutingLayer> layers;  // encoder layers in order, then decoder layers
+  int oracle = -1;                   // index into experts, or -1
+};
+
+// Aggregates a trace's per-module counts into per-layer shares. Modules are grouped by
+// their "encoder.block.N." / "decoder.block.N." prefix; other modules are left out.
+// `oracle_expert` names the expert to mark ("" for none; the name may carry "@version").
+RoutingFigure routing_figure(const TaskRouting& routing, const std::string& oracle_expert);
+
+// A self-contained SVG document (class "routing-plot"; one rect.cell per expert and
+// layer with data-share; the oracle's row in g.oracle).
+std::string routing_svg(const RoutingFigure& figure);
+
+// The HTML report: the table (as report_markdown, as an HTML table) and, per routed
+// method and task, the plot inline with a link to its SVG file (svg_links[i] for
+// figures[i], relative to the HTML file).
+std::string report_html(const Report& report, const std::vector<RoutingFigure>& figures,
+                        const std::vector<std::string>& svg_links);
+
+// Figures for every routing trace of the report (oracle from its single-expert rows),
+// written as <stem>.routing/<method>/<benchmark>-<task>.svg beside OUT.html, and
+// OUT.html itself (all atomically). Returns the paths written, the HTML first.
+std::vector<std::filesystem::path> write_html_report(const Report& report, const std::filesystem::path& html_path);
+
+}  // namespace gaggle::eval
