@@ -14,6 +14,7 @@ Runner setup_debug_pretrain(CLI::App& sub);
 Runner setup_debug_tokenize(CLI::App& sub);
 Runner setup_debug_convert(CLI::App& sub);
 Runner setup_debug_make_tasks(CLI::App& sub);
+Runner setup_debug_train_spm(CLI::App& sub);
 
 namespace {
 
@@ -34,6 +35,7 @@ const DebugTool kDebugTools[] = {
     {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
     {"convert", "Convert SuperGLUE, BIG-Bench Hard, SST-2, TREC, AG News files into task JSONL", setup_debug_convert},
     {"make-tasks", "Write the synthetic task suite (12 held-in, 8 held-out tasks) from a seed", setup_debug_make_tasks},
+    {"train-spm", "Train a T5-style SentencePiece tokenizer (spiece.model) on text files", setup_debug_train_spm},
 };
 
 }  // namespace

@@ -72,3 +72,31 @@ TEST_CASE("a missing SentencePiece shim is a clear error naming where it looked"
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("8774"));
 }
+
+TEST_CASE("debug train-spm trains a tokenizer that debug tokenize then uses", "[cmd][tokenize]") {
+  TempDir dir;
+  std::string corpus;
+  const char* lines[] = {"Reverse the list: cat dog owl", "Sort alphabetically: pig cat owl", "Translate to Zorbish: red blue",
+                         "How many words? fox hen yak ant", "What is three plus four?", "Opposites of: hot big"};
+  for (int rep = 0; rep < 40; ++rep)
+    for (const char* l : lines) corpus += std::string(l) + "\n";
+  write_text(dir / "corpus.txt", corpus);
+  auto r = run_gaggle({"debug", "train-spm", "--input", (dir / "corpus.txt").string(), "--vocab-size", "80", "--out",
+                       (dir / "base" / "spiece.model").string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("100 extra ids"));
+  CHECK_THAT(r.out, Catch::Contains("pad 0, eos 1, unk 2"));
+  r = run_gaggle({"debug", "tokenize", "--base", (dir / "base").string(), "--text", "Reverse the list: <extra_id_0>",
+                  "--decode"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto out = nlohmann::json::parse(r.out);
+  auto ids = out["cases"][0]["input_ids"];
+  CHECK(ids.back() == 1);
+  CHECK(out["cases"][0]["decoded"] == "Reverse the list:");
+
+  r = run_gaggle({"debug", "train-spm", "--input", (dir / "missing.txt").string(), "--out", (dir / "x.model").string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("missing.txt"));
+}
