@@ -62,6 +62,9 @@ Runner setup_debug_pretrain(CLI::App& sub) {
   sub.add_option("--feed-forward", f->feed_forward, "relu | gated-gelu")->capture_default_str();
   sub.add_option("--noise-density", o.corruption.noise_density, "Share of tokens hidden")->capture_default_str();
   sub.add_option("--mean-span", o.corruption.mean_span_length, "Mean length of a hidden span")->capture_default_str();
+  sub.add_option("--reconstruct", o.corruption.reconstruct_fraction,
+                 "Share of examples whose target is the whole line (teaches copying; 0: pure span corruption)")
+      ->capture_default_str();
   sub.add_option("--max-input-len", o.max_input_len, "Tokens of a line kept")->capture_default_str();
   sub.add_option("--valid-fraction", o.valid_fraction, "Lines held back for validation")->capture_default_str();
   sub.add_option("--steps", o.loop.steps, "Optimiser steps")->capture_default_str();

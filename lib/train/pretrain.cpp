@@ -111,6 +111,15 @@ CorruptedExample span_corrupt(const std::vector<int64_t>& tokens, uint64_t seed,
   return out;
 }
 
+CorruptedExample reconstruct_example(const std::vector<int64_t>& tokens, uint64_t seed,
+                                     const SpanCorruptionOptions& options, const std::function<int64_t(int)>& sentinel,
+                                     int max_sentinels, int64_t eos_id) {
+  CorruptedExample out = span_corrupt(tokens, seed, options, sentinel, max_sentinels, eos_id);
+  out.target = tokens;
+  out.target.push_back(eos_id);
+  return out;
+}
+
 PretrainResult pretrain(const PretrainOptions& options) {
   if (options.out_dir.empty()) throw_error(ErrorCode::usage, kRoom, "no --out directory");
   if (fs::exists(options.out_dir) && !options.force)
@@ -123,6 +132,8 @@ PretrainResult pretrain(const PretrainOptions& options) {
   if (!(options.corruption.noise_density > 0 && options.corruption.noise_density < 1))
     throw_error(ErrorCode::usage, kRoom, "--noise-density must lie in (0, 1)");
   if (!(options.corruption.mean_span_length >= 1)) throw_error(ErrorCode::usage, kRoom, "--mean-span must be >= 1");
+  if (!(options.corruption.reconstruct_fraction >= 0 && options.corruption.reconstruct_fraction <= 1))
+    throw_error(ErrorCode::usage, kRoom, "--reconstruct must lie in [0, 1]");
   if (options.max_input_len < 4) throw_error(ErrorCode::usage, kRoom, "--max-input-len must be at least 4");
   if (options.valid_fraction < 0 || options.valid_fraction >= 1)
     throw_error(ErrorCode::usage, kRoom, "--valid-fraction must lie in [0, 1)");
@@ -180,10 +191,16 @@ PretrainResult pretrain(const PretrainOptions& options) {
   note("corpus: " + std::to_string(train_lines.size()) + " training lines, " + std::to_string(valid_lines.size()) +
        " validation lines, vocabulary " + std::to_string(tokenizer.vocab_size()));
 
+  // Which objective a draw gets: reconstruction for a `reconstruct_fraction` share.
+  auto make_example = [&](const std::vector<int64_t>& line, uint64_t seed) {
+    const double u = static_cast<double>(mix(seed, 0x7265636FULL, 1) % 1000000) / 1e6;
+    if (u < options.corruption.reconstruct_fraction)
+      return reconstruct_example(line, seed, options.corruption, sentinel, max_sentinels, eos);
+    return span_corrupt(line, seed, options.corruption, sentinel, max_sentinels, eos);
+  };
   TokenizedData valid;
   for (size_t i = 0; i < valid_lines.size(); ++i) {
-    auto c = span_corrupt(valid_lines[i], mix(options.loop.seed, i, 0xFFFFFFFFULL), options.corruption, sentinel,
-                          max_sentinels, eos);
+    auto c = make_example(valid_lines[i], mix(options.loop.seed, i, 0xFFFFFFFFULL));
     valid.examples.push_back({std::move(c.input), std::move(c.target), {}, -1});
   }
 
@@ -210,12 +227,13 @@ PretrainResult pretrain(const PretrainOptions& options) {
 
   LoopOptions loop = options.loop;
   loop.work_dir = work;
-  loop.settings = {{"objective", "span_corruption"},
+  loop.settings = {{"objective", options.corruption.reconstruct_fraction > 0 ? "span_corruption+reconstruction" : "span_corruption"},
                    {"corpus_sha256", corpus_sha},
                    {"spiece_sha256", spiece_sha},
                    {"config", config.to_json()},
                    {"noise_density", options.corruption.noise_density},
                    {"mean_span_length", options.corruption.mean_span_length},
+                   {"reconstruct_fraction", options.corruption.reconstruct_fraction},
                    {"max_input_len", options.max_input_len},
                    {"valid_lines", result.valid_lines},
                    {"steps", loop.steps},
@@ -234,8 +252,8 @@ PretrainResult pretrain(const PretrainOptions& options) {
   auto corrupt_batch = [&](const std::vector<int64_t>& idx) {
     TokenizedData d;
     for (auto i : idx) {
-      auto c = span_corrupt(train_lines[static_cast<size_t>(i)], mix(loop.seed, static_cast<uint64_t>(i), draws[static_cast<size_t>(i)]),
-                            options.corruption, sentinel, max_sentinels, eos);
+      auto c = make_example(train_lines[static_cast<size_t>(i)],
+                            mix(loop.seed, static_cast<uint64_t>(i), draws[static_cast<size_t>(i)]));
       d.examples.push_back({std::move(c.input), std::move(c.target), {}, -1});
     }
     return d;

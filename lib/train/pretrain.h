@@ -14,6 +14,9 @@
 // <extra_id_k> (the closing sentinel) and EOS. Each time an example is drawn it is
 // corrupted afresh (seeded by seed, line and draw), so the model sees new masks each epoch.
 //
+// With corruption.reconstruct_fraction > 0 that share of draws asks for the whole line
+// instead (see SpanCorruptionOptions).
+//
 // OUT_DIR after a run: config.json, model.safetensors (F32, tied embeddings),
 // spiece.model (copied), pretrain-log.jsonl, pretrain.json (the settings, corpus hash and
 // result). Checkpoints live in <parent>/.<OUT_DIR name>.pretrain/ while it runs.
@@ -32,6 +35,12 @@ namespace gaggle::train {
 struct SpanCorruptionOptions {
   double noise_density = 0.15;
   double mean_span_length = 3.0;
+  // Share of draws whose target is the whole original line instead of the hidden spans
+  // (T5 paper §3.3, the "replace spans" input with a full-sequence target, as in MASS /
+  // BART): the same corrupted input, target = the line + EOS. It teaches the base to copy
+  // from its input, which span corruption alone never asks for (the hidden spans are
+  // exactly what the input lacks). 0: pure span corruption.
+  double reconstruct_fraction = 0.0;
 };
 
 struct CorruptedExample {
@@ -44,6 +53,11 @@ struct CorruptedExample {
 // line, the target just the closing sentinel. Deterministic in (tokens, seed).
 CorruptedExample span_corrupt(const std::vector<int64_t>& tokens, uint64_t seed, const SpanCorruptionOptions& options,
                               const std::function<int64_t(int)>& sentinel, int max_sentinels, int64_t eos_id);
+
+// The same corrupted input with the whole line (and EOS) as the target.
+CorruptedExample reconstruct_example(const std::vector<int64_t>& tokens, uint64_t seed,
+                                     const SpanCorruptionOptions& options, const std::function<int64_t(int)>& sentinel,
+                                     int max_sentinels, int64_t eos_id);
 
 struct PretrainOptions {
   std::filesystem::path corpus;     // text, one line per example (blank lines skipped)
