@@ -19,7 +19,7 @@ namespace {
 
 struct EvalFlags {
   eval::RunOptions opt;
-  std::string model, base, pool, multitask, report;
+  std::string base, pool, multitask, report;
   std::vector<std::string> tasks, routers;
   int threads = 0;
   bool quiet = false;
@@ -53,7 +53,7 @@ std::function<void(const eval::EvalProgress&)> progress_printer(bool quiet) {
 Runner setup_eval(CLI::App& sub) {
   auto f = std::make_shared<EvalFlags>();
   auto& o = f->opt;
-  sub.add_option("--model", f->model, "A routed model directory made by 'gaggle assemble' (not built yet)");
+  sub.add_option("--model", o.model_dirs, "A routed model directory made by 'gaggle assemble'; repeatable");
   sub.add_option("--base", f->base, "Base model directory (Hugging Face T5 checkpoint with spiece.model)");
   sub.add_option("--expert", o.experts, "Evaluate the base with this expert (a directory, or a name in --pool); repeatable");
   sub.add_option("--pool", f->pool, "Pool directory (pool.json + bundles) or a directory of expert directories");
@@ -78,14 +78,12 @@ Runner setup_eval(CLI::App& sub) {
   sub.add_flag("--json", f->json, "Print the JSON report on stdout instead of the table");
   sub.add_flag("-q,--quiet", f->quiet, "No progress on stderr");
   set_example(sub,
+              "  gaggle eval --model routed-phatgoose --tasks held-out/ --report out/routed.json\n"
               "  gaggle eval --base t5-base --expert experts/sst2 --tasks held-out/ --report out/base.json\n"
               "  gaggle eval --base t5-base --pool pool --routers phatgoose,arrow,average-activation,retrieval,merged \\\n"
               "      --single-experts --tasks t0-held-out/ bbh/ --limit 200 --report out/table.json");
   return [f]() -> int {
     auto& o = f->opt;
-    if (!f->model.empty())
-      throw_error(ErrorCode::unsupported, "eval", "--model: loading routed models from 'gaggle assemble' is not built yet",
-                  "evaluate the routers in memory instead: --base DIR --pool DIR --routers phatgoose,...");
     o.base_dir = f->base;
     o.pool_dir = f->pool;
     o.multitask_dir = f->multitask;

@@ -163,8 +163,7 @@ void evaluate(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const
     for (std::size_t t = 0; t < tasks.size(); ++t) {
       const auto& task = tasks[t];
       progress.task = task.name;
-      RoutingTrace* trace = method->trace();
-      if (trace) trace->reset();
+      method->reset_trace();
       std::int64_t correct = 0;
       bool any_cls = false, any_gen = false;
       for (const auto& ex : task.examples) (ex.is_classification() ? any_cls : any_gen) = true;
@@ -195,7 +194,8 @@ void evaluate(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const
       row.n = static_cast<std::int64_t>(task.examples.size());
       row.value = row.n ? static_cast<double>(correct) / static_cast<double>(row.n) : 0.0;
       report.rows.push_back(row);
-      if (trace) report.routing.push_back({method->name(), task.name, task.benchmark, trace->experts, trace->counts});
+      if (RoutingTrace* trace = method->trace())
+        report.routing.push_back({method->name(), task.name, task.benchmark, trace->experts, trace->counts});
     }
   }
   model.clear_adapters();

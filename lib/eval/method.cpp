@@ -187,6 +187,10 @@ std::int64_t RoutingTrace::total() const {
   return t;
 }
 
+void Method::reset_trace() {
+  if (RoutingTrace* t = trace()) t->reset();
+}
+
 std::vector<int> Method::assign(model::T5ModelImpl&, const std::vector<std::vector<std::int64_t>>& inputs) {
   return std::vector<int>(inputs.size(), 0);
 }

@@ -52,8 +52,10 @@ class Method {
   virtual std::vector<int> assign(model::T5ModelImpl& model, const std::vector<std::vector<std::int64_t>>& inputs);
   // Attaches this method's adapters for `group` to the model (replacing any others).
   virtual void attach(model::T5ModelImpl& model, int group) = 0;
-  // The routing trace when the method routes tokens (nullptr otherwise).
+  // The routing trace when the method routes tokens (nullptr otherwise): the counts since
+  // the last reset_trace() (the evaluator resets it before each task).
   virtual RoutingTrace* trace() { return nullptr; }
+  virtual void reset_trace();
 
  private:
   std::string name_;
@@ -76,5 +78,12 @@ std::unique_ptr<Method> make_single_expert_method(std::shared_ptr<const ExpertSt
 // an unknown or unsupported router.
 std::unique_ptr<Method> make_router_method(std::shared_ptr<const ExpertStack> stack, const std::string& router_key,
                                            int top_k);
+
+// A routed model directory made by `gaggle assemble` (route/routed_model.h), attached to
+// the base as assembled. Named after its router ("PHATGOOSE", ...; a single-expert
+// assembly: "Expert name@version"). Per-token routers are traced. Throws what
+// route::read_assembly throws; attaching throws Error{mismatch} for another base.
+std::unique_ptr<Method> make_routed_model_method(const std::filesystem::path& model_dir,
+                                                 const std::string& base_fingerprint);
 
 }  // namespace gaggle::eval

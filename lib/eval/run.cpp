@@ -8,6 +8,7 @@
 #include "io/error.h"
 #include "model/fingerprint.h"
 #include "model/t5.h"
+#include "route/assembly.h"
 #include "route/router.h"
 #include "text/tokenizer.h"
 
@@ -51,8 +52,17 @@ ExpertInfo resolve_expert(const std::string& spec, const PoolInfo* pool) {
 
 }  // namespace
 
-Report run_eval(const RunOptions& options) {
-  if (options.base_dir.empty()) throw_error(ErrorCode::usage, kRoom, "no base model", "pass --base DIR");
+Report run_eval(const RunOptions& given) {
+  RunOptions options = given;
+  if (options.base_dir.empty() && !options.model_dirs.empty()) {
+    options.base_dir = route::read_assembly(options.model_dirs.front()).base_dir;
+    if (options.base_dir.empty() || !fs::is_directory(options.base_dir))
+      throw_error(ErrorCode::not_found, kRoom,
+                  "routed model '" + options.model_dirs.front().string() + "' was assembled on base '" +
+                      options.base_dir.string() + "', which is not there",
+                  "pass the base with --base DIR");
+  }
+  if (options.base_dir.empty()) throw_error(ErrorCode::usage, kRoom, "no base model", "pass --base DIR or --model DIR");
   if (!options.routers.empty() && options.pool_dir.empty())
     throw_error(ErrorCode::usage, kRoom, "--routers needs --pool", "pass the pool the routers route among: --pool DIR");
   if (options.single_experts && options.pool_dir.empty())
@@ -82,6 +92,18 @@ Report run_eval(const RunOptions& options) {
 
   std::vector<std::unique_ptr<Method>> owned;
   nlohmann::ordered_json experts_meta = nlohmann::ordered_json::array();
+  nlohmann::ordered_json models_meta = nlohmann::ordered_json::array();
+  for (const auto& dir : options.model_dirs) {
+    owned.push_back(make_routed_model_method(dir, fingerprint));
+    const route::Assembly a = route::read_assembly(dir);
+    nlohmann::ordered_json experts = nlohmann::ordered_json::array();
+    for (const auto& e : a.experts)
+      experts.push_back({{"name", e.name}, {"version", e.version}, {"signer", e.principal},
+                         {"key_fingerprint", e.key_fingerprint}, {"manifest_sha256", e.manifest_sha256}});
+    models_meta.push_back({{"dir", dir.generic_string()}, {"method", owned.back()->name()},
+                           {"router", std::string(route::router_name(a.router))}, {"top_k", a.top_k},
+                           {"experts", experts}});
+  }
   std::set<std::string> named;
   for (const auto& spec : options.experts) {
     ExpertInfo e = resolve_expert(spec, pool.get());
@@ -128,6 +150,7 @@ Report run_eval(const RunOptions& options) {
     meta["pool"] = nullptr;
   }
   meta["experts"] = experts_meta;
+  meta["models"] = models_meta;
   nlohmann::ordered_json task_paths = nlohmann::ordered_json::array();
   for (const auto& p : options.tasks) task_paths.push_back(p.generic_string());
   nlohmann::ordered_json tasks_meta = nlohmann::ordered_json::array();

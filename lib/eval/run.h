@@ -14,7 +14,9 @@
 namespace gaggle::eval {
 
 struct RunOptions {
-  std::filesystem::path base_dir;                 // Hugging Face T5 checkpoint (+ spiece.model)
+  std::filesystem::path base_dir;                 // Hugging Face T5 checkpoint (+ spiece.model); empty with
+                                                  // model_dirs: the base recorded in the first assembly.json
+  std::vector<std::filesystem::path> model_dirs;  // --model: routed models made by `gaggle assemble`
   std::vector<std::filesystem::path> tasks;       // task files and benchmark directories
   std::vector<std::string> experts;               // --expert: expert directories, or names in the pool
   std::filesystem::path pool_dir;                 // --pool (empty: none)

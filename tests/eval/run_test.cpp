@@ -4,10 +4,13 @@
 
 #include <set>
 
+#include "bundle/keys.h"
+#include "bundle/sign.h"
 #include "eval/fixtures.h"
 #include "eval/routing_plot.h"
 #include "eval/run.h"
 #include "io/error.h"
+#include "route/assembly.h"
 #include "tasks/task_data.h"
 
 using namespace gaggle;
@@ -130,4 +133,63 @@ TEST_CASE("run_eval rejects inconsistent requests before loading anything", "[ev
     CHECK(e.code() == ErrorCode::usage);
     CHECK_THAT(e.what(), Catch::Contains("no-such-router"));
   }
+}
+
+TEST_CASE("run_eval scores a routed model from gaggle assemble like the same router built in memory", "[eval][run]") {
+  TempDir tmp;
+  auto model = test::make_tiny_base(tmp / "base");
+  const std::string fp = model::base_fingerprint(tmp / "base");
+  auto pub = bundle::generate_ed25519_keypair(tmp / "key", "alice@example.com");
+  const std::string openssh = pub.to_openssh();
+  test::write_text(tmp / "trust",
+                   "alice@example.com namespaces=\"gaggle-bundle\" " + openssh.substr(0, openssh.find(' ', 12)) + "\n");
+  route::AssembleOptions a;
+  a.base_dir = tmp / "base";
+  a.trust_file = tmp / "trust";
+  a.out_dir = tmp / "routed";
+  a.router = route::RouterKind::phatgoose;
+  for (int i = 0; i < 3; ++i) {
+    test::TinyExpertOptions o;
+    o.name = std::string("ex") + static_cast<char>('a' + i);
+    o.seed = 30 + i;
+    o.fingerprint = fp;
+    test::make_tiny_expert(tmp / "pool" / o.name, *model, o);
+    bundle::sign_bundle(tmp / "pool" / o.name, bundle::SignOptions{tmp / "key"});
+    a.experts.push_back({o.name, "1.0.0", tmp / "pool" / o.name});
+  }
+  route::assemble(a);
+  write_tasks(tmp / "heldout");
+
+  eval::RunOptions o;
+  o.model_dirs = {tmp / "routed"};  // the base comes from assembly.json
+  o.tasks = {tmp / "heldout" / "sentiment.jsonl"};
+  o.eval.max_new_tokens = 6;
+  auto routed = eval::run_eval(o);
+  REQUIRE(routed.rows.size() == 1);
+  CHECK(routed.rows[0].method == "PHATGOOSE");
+  CHECK(routed.rows[0].n == 6);
+  REQUIRE(routed.routing.size() == 1);
+  CHECK(routed.routing[0].experts == std::vector<std::string>{"exa@1.0.0", "exb@1.0.0", "exc@1.0.0"});
+  CHECK(routed.meta["models"][0]["router"] == "phatgoose");
+  CHECK(routed.meta["models"][0]["experts"][0]["signer"] == "alice@example.com");
+
+  eval::RunOptions m;
+  m.base_dir = tmp / "base";
+  m.pool_dir = tmp / "pool";
+  m.routers = {"phatgoose"};
+  m.tasks = o.tasks;
+  auto memory = eval::run_eval(m);
+  REQUIRE(memory.rows.size() == 1);
+  CHECK(memory.rows[0].value == routed.rows[0].value);
+  // The same tokens go to the same experts.
+  std::int64_t differ = 0, total = 0;
+  for (const auto& [module, counts] : memory.routing[0].counts) {
+    const auto& other = routed.routing[0].counts.at(module);
+    for (std::size_t i = 0; i < counts.size(); ++i) {
+      differ += std::abs(counts[i] - other[i]);
+      total += counts[i];
+    }
+  }
+  CHECK(total > 0);
+  CHECK(differ == 0);
 }
