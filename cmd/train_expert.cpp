@@ -8,6 +8,7 @@
 
 #include "model/runtime.h"
 #include "progress.h"
+#include "train/distributed.h"
 #include "train/expert.h"
 #include "verbs.h"
 
@@ -18,6 +19,7 @@ struct TrainExpertFlags {
   train::ExpertOptions opt;
   std::string base, data, valid, out;
   int threads = 0;
+  int nproc = 1;
   bool quiet = false;
   bool json = false;
 };
@@ -58,6 +60,10 @@ Runner setup_train_expert(CLI::App& sub) {
   sub.add_flag("--force", o.force, "Replace an existing EXPERT_DIR");
   sub.add_option("--device", o.device, "cpu | cuda | cuda:N")->capture_default_str();
   sub.add_option("--threads", f->threads, "Compute threads (0: every core)")->capture_default_str();
+  sub.add_option("--nproc", f->nproc,
+                 "Data-parallel processes to start on this machine (c10d Gloo; --batch-size is per process). "
+                 "Across machines, launch torchrun-style with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT")
+      ->capture_default_str();
   sub.add_flag("-q,--quiet", f->quiet, "No progress output");
   sub.add_flag("--json", f->json, "Print the result as JSON");
   set_example(sub,
@@ -69,11 +75,20 @@ Runner setup_train_expert(CLI::App& sub) {
     o.data = f->data;
     o.valid = f->valid;
     o.out_dir = f->out;
-    model::configure_runtime({f->threads, o.device});
+    auto env = train::distributed_env_from_environment();
+    if (!env && f->nproc > 1) return train::run_local_ranks(f->nproc);
+    model::configure_runtime({train::threads_per_rank(f->threads, model::hardware_threads()), o.device});
+    bool follower = false;
+    if (env && env->world_size > 1) {
+      o.loop.collective = train::connect_collective(*env, o.device);
+      follower = env->rank != 0;
+    }
+    if (follower) f->quiet = true;
     auto bar = std::make_shared<ProgressBar>("train-expert", ProgressBar::default_style(f->quiet));
     o.loop.progress = training_progress(bar);
     auto r = train::train_expert(o);
     bar->finish();
+    if (follower) return kExitSuccess;  // rank 0 reports
     const double tps = r.loop.seconds > 0 ? r.loop.tokens / r.loop.seconds : 0;
     if (f->json) {
       nlohmann::ordered_json j;

@@ -8,6 +8,7 @@
 
 #include "model/runtime.h"
 #include "progress.h"
+#include "train/distributed.h"
 #include "train/gate.h"
 #include "verbs.h"
 
@@ -18,6 +19,7 @@ struct TrainGateFlags {
   train::GateOptions opt;
   std::string base, expert, data;
   int threads = 0;
+  int nproc = 1;
   bool quiet = false;
   bool json = false;
 };
@@ -47,6 +49,10 @@ Runner setup_train_gate(CLI::App& sub) {
   sub.add_flag("--resume", o.loop.resume, "Continue a killed run from its last checkpoint");
   sub.add_option("--device", o.device, "cpu | cuda | cuda:N")->capture_default_str();
   sub.add_option("--threads", f->threads, "Compute threads (0: every core)")->capture_default_str();
+  sub.add_option("--nproc", f->nproc,
+                 "Data-parallel processes to start on this machine (c10d Gloo; --batch-size is per process). "
+                 "Across machines, launch torchrun-style with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT")
+      ->capture_default_str();
   sub.add_flag("-q,--quiet", f->quiet, "No progress output");
   sub.add_flag("--json", f->json, "Print the result as JSON");
   set_example(sub, "  gaggle train-gate --base t5-small --expert experts/sst2 --data sst2/train.jsonl");
@@ -55,11 +61,20 @@ Runner setup_train_gate(CLI::App& sub) {
     o.base_dir = f->base;
     o.expert_dir = f->expert;
     o.data = f->data;
-    model::configure_runtime({f->threads, o.device});
+    auto env = train::distributed_env_from_environment();
+    if (!env && f->nproc > 1) return train::run_local_ranks(f->nproc);
+    model::configure_runtime({train::threads_per_rank(f->threads, model::hardware_threads()), o.device});
+    bool follower = false;
+    if (env && env->world_size > 1) {
+      o.loop.collective = train::connect_collective(*env, o.device);
+      follower = env->rank != 0;
+    }
+    if (follower) f->quiet = true;
     auto bar = std::make_shared<ProgressBar>("train-gate", ProgressBar::default_style(f->quiet));
     o.loop.progress = training_progress(bar);
     auto r = train::train_gate(o);
     bar->finish();
+    if (follower) return kExitSuccess;  // rank 0 reports
     if (f->json) {
       nlohmann::ordered_json j;
       j["expert_dir"] = f->expert;

@@ -13,6 +13,7 @@
 #include "tasks/task_data.h"
 #include "text/tokenizer.h"
 #include "train/detail/model_ops.h"
+#include "train/distributed.h"
 
 namespace gaggle::train {
 namespace fs = std::filesystem;
@@ -99,7 +100,9 @@ ExpertResult train_expert(const ExpertOptions& options) {
                    {"targets", options.targets},
                    {"max_input_len", options.tokenize.max_input_len},
                    {"max_target_len", options.tokenize.max_target_len}};
-  if (!loop.resume && fs::exists(loop.work_dir)) fs::remove_all(loop.work_dir);
+  const bool leader = !loop.collective || loop.collective->rank() == 0;
+  loop.settings["world_size"] = loop.collective ? loop.collective->world_size() : 1;
+  if (leader && !loop.resume && fs::exists(loop.work_dir)) fs::remove_all(loop.work_dir);
 
   LoopHooks hooks;
   hooks.num_examples = result.train_examples;
@@ -116,6 +119,7 @@ ExpertResult train_expert(const ExpertOptions& options) {
     };
   t5->train();
   result.loop = run_training(loop, hooks);
+  if (!leader) return result;  // rank 0 writes the bundle
 
   // The bundle: written whole in a temporary directory, then moved into place.
   io::AtomicDirectory dir(options.out_dir);

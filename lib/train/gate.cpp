@@ -11,6 +11,7 @@
 #include "tasks/task_data.h"
 #include "text/tokenizer.h"
 #include "train/detail/model_ops.h"
+#include "train/distributed.h"
 #include "train/expert.h"
 
 namespace gaggle::train {
@@ -62,7 +63,9 @@ GateResult train_gate(const GateOptions& options) {
                    {"seed", loop.seed},
                    {"max_input_len", options.tokenize.max_input_len},
                    {"max_target_len", options.tokenize.max_target_len}};
-  if (!loop.resume && fs::exists(loop.work_dir)) fs::remove_all(loop.work_dir);
+  const bool leader = !loop.collective || loop.collective->rank() == 0;
+  loop.settings["world_size"] = loop.collective ? loop.collective->world_size() : 1;
+  if (leader && !loop.resume && fs::exists(loop.work_dir)) fs::remove_all(loop.work_dir);
 
   LoopHooks hooks;
   hooks.num_examples = n;
@@ -72,6 +75,7 @@ GateResult train_gate(const GateOptions& options) {
   hooks.loss = [&](const std::vector<int64_t>& idx) { return detail::batch_nll(*t5, data, idx, pad); };
   t5->train();
   result.loop = run_training(loop, hooks);
+  if (!leader) return result;  // rank 0 computes the baselines' keys and writes the bundle
 
   // The baselines' keys: average activations through the expert's own model (LoRA, no
   // gate), retrieval embeddings through the base model alone.

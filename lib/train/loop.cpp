@@ -12,6 +12,7 @@
 #include "io/json_file.h"
 #include "train/checkpoint.h"
 #include "train/data_order.h"
+#include "train/distributed.h"
 #include "train/schedule.h"
 
 namespace gaggle::train {
@@ -78,6 +79,24 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
   const fs::path ckpt_dir = options.work_dir / "checkpoint";
   const fs::path log_path = options.work_dir / "train-log.jsonl";
 
+  const int rank = options.collective ? options.collective->rank() : 0;
+  const int world = options.collective ? options.collective->world_size() : 1;
+  const bool leader = rank == 0;
+  // Packs tensors into one flat float32 buffer for a single collective call, and back.
+  auto flatten = [](const std::vector<at::Tensor>& ts) {
+    std::vector<at::Tensor> parts;
+    for (const auto& t : ts) parts.push_back(t.detach().to(torch::kCPU, torch::kFloat32).reshape({-1}));
+    return torch::cat(parts);
+  };
+  auto unflatten = [](const at::Tensor& flat, std::vector<at::Tensor>& ts) {
+    torch::NoGradGuard no_grad;
+    int64_t offset = 0;
+    for (auto& t : ts) {
+      t.copy_(flat.slice(0, offset, offset + t.numel()).view(t.sizes()));
+      offset += t.numel();
+    }
+  };
+
   WarmupConstant schedule{options.lr, options.steps, options.warmup_fraction};
   torch::optim::AdamW optimizer(hooks.parameters,
                                 torch::optim::AdamWOptions(options.lr).weight_decay(options.weight_decay));
@@ -93,6 +112,12 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
     result.resumed_from = state.step;
     for (auto& j : read_train_log(log_path))
       if (j.value("step", int64_t{0}) <= state.step) result.log.push_back(j);
+  } else if (options.collective) {
+    // Every rank starts from rank 0's initial weights.
+    std::vector<at::Tensor> params = hooks.parameters;
+    auto flat = flatten(params);
+    options.collective->broadcast(flat, 0);
+    unflatten(flat, params);
   }
   int64_t best_step = state.best_step;
   double best_score = state.best_score;
@@ -105,7 +130,7 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
   int64_t steps_since_report = 0;
 
   auto report = [&](TrainProgress p) {
-    if (!options.progress) return;
+    if (!options.progress || !leader) return;
     p.total_steps = options.steps;
     p.elapsed_seconds = seconds_since_start();
     p.tokens_per_second = p.elapsed_seconds > 0 ? tokens_total / p.elapsed_seconds : 0;
@@ -119,22 +144,39 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
     optimizer.zero_grad();
 
+    // Every rank draws the same global batch and works on its own slice of it.
     std::vector<std::vector<int64_t>> micro;
     int64_t step_target_tokens = 0;
     for (int64_t a = 0; a < options.accumulate; ++a) {
-      micro.push_back(order.next(options.batch_size));
-      step_target_tokens += hooks.target_tokens(micro.back());
+      auto global = order.next(options.batch_size * world);
+      step_target_tokens += hooks.target_tokens(global);
+      micro.emplace_back(global.begin() + rank * options.batch_size, global.begin() + (rank + 1) * options.batch_size);
     }
     if (step_target_tokens <= 0)
       throw_error(ErrorCode::invalid, kRoom, "a batch has no target tokens", "every example needs a non-empty target");
     double step_loss = 0;
+    int64_t step_tokens = 0;
     for (const auto& indices : micro) {
       MicroBatchLoss m = hooks.loss(indices);
       auto scaled = m.nll_sum / static_cast<double>(step_target_tokens);
       scaled.backward();
       step_loss += scaled.item<double>();
-      tokens_total += m.tokens;
+      step_tokens += m.tokens;
     }
+    if (options.collective) {
+      // Sum gradients (each already divided by the global token count), loss and tokens.
+      std::vector<at::Tensor> grads;
+      for (auto& p : hooks.parameters) {
+        if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+        grads.push_back(p.mutable_grad());
+      }
+      auto flat = torch::cat({flatten(grads), torch::tensor({step_loss, static_cast<double>(step_tokens)}, torch::kFloat32)});
+      options.collective->allreduce_sum(flat);
+      step_loss = flat[flat.size(0) - 2].item<double>();
+      step_tokens = static_cast<int64_t>(std::llround(flat[flat.size(0) - 1].item<double>()));
+      unflatten(flat.slice(0, 0, flat.size(0) - 2), grads);
+    }
+    tokens_total += step_tokens;
     if (!std::isfinite(step_loss))
       throw_error(ErrorCode::invalid, kRoom, "the loss became " + std::to_string(step_loss) + " at step " +
                                                  std::to_string(step + 1),
@@ -187,7 +229,7 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
     }
     if (!line.is_null()) {
       result.log.push_back(line);
-      write_log(log_path, result.log);
+      if (leader) write_log(log_path, result.log);
     }
     if (save_now) {
       state.step = done;
@@ -197,7 +239,8 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
       state.best_score = best_score;
       state.best_valid_loss = best_loss;
       state.best_valid_accuracy = best_acc;
-      save_checkpoint(ckpt_dir, state, named, result.best, optimizer);
+      if (leader) save_checkpoint(ckpt_dir, state, named, result.best, optimizer);
+      if (options.collective) options.collective->barrier();
       p.checkpointed = true;
     }
     if (log_now || eval_now || save_now) {

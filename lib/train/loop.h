@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +25,8 @@
 #include "train/progress.h"
 
 namespace gaggle::train {
+
+class Collective;  // distributed.h
 
 struct LoopOptions {
   int64_t steps = 1000;           // optimiser steps
@@ -41,6 +44,9 @@ struct LoopOptions {
   bool resume = false;             // continue from work_dir/checkpoint
   nlohmann::json settings;         // recorded in checkpoints; a resume must match them
   ProgressCallback progress;
+  // Data parallelism (distributed.h): null for one process. batch_size is per rank; only
+  // rank 0 writes the log and checkpoints and reports progress.
+  std::shared_ptr<Collective> collective;
 };
 
 struct ValidResult {
