@@ -7,7 +7,7 @@
 using namespace gaggle::test;
 namespace fs = std::filesystem;
 
-TEST_CASE("debug make-tasks writes the suite; the same seed gives the same bytes", "[cmd][make_tasks]") {
+TEST_CASE("debug make-tasks writes the suite and the same seed gives the same bytes", "[cmd][make_tasks]") {
   TempDir dir;
   std::vector<std::string> args = {"debug", "make-tasks", "--seed", "3", "--train", "30", "--validation", "5", "--eval", "12"};
   auto a = args, b = args;
@@ -35,7 +35,7 @@ TEST_CASE("debug make-tasks writes the suite; the same seed gives the same bytes
   CHECK(run_gaggle(a).exit_code == 0);
 }
 
-TEST_CASE("debug make-tasks --list describes the tasks; --out is required otherwise", "[cmd][make_tasks]") {
+TEST_CASE("debug make-tasks --list describes the tasks and --out is required otherwise", "[cmd][make_tasks]") {
   auto r = run_gaggle({"debug", "make-tasks", "--list"});
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("negated_sentiment"));

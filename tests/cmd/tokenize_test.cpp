@@ -27,7 +27,7 @@ TEST_CASE("debug tokenize reproduces Hugging Face's ids inside the torch binary"
   }
 }
 
-TEST_CASE("debug tokenize --text prints JSON; usage and data errors exit 2 and 1", "[cmd][tokenize]") {
+TEST_CASE("debug tokenize --text prints JSON, usage and data errors exit 2 and 1", "[cmd][tokenize]") {
   auto r = run_gaggle({"debug", "tokenize", "--spm", (data_dir() / "t5-tokenizer" / "spiece.model").string(), "--text",
                        "The <extra_id_0> walks in <extra_id_1> park", "--decode"});
   INFO(r.err);

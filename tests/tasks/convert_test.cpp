@@ -93,7 +93,7 @@ TEST_CASE("SuperGLUE prompts read as T0's do", "[tasks][convert]") {
   CHECK_THAT(boolq.examples[0].input, Catch::EndsWith("\nQuestion: does ethanol take more energy make that produces?\nAnswer:"));
 }
 
-TEST_CASE("rotate gives one template per row; limit caps the rows", "[tasks][convert]") {
+TEST_CASE("rotate gives one template per row, limit caps the rows", "[tasks][convert]") {
   auto r = run("superglue-rte", bench("superglue/rte.val.jsonl"), tasks::TemplateMode::rotate);
   REQUIRE(r.examples.size() == 8);
   auto all = run("superglue-rte", bench("superglue/rte.val.jsonl"));

@@ -64,7 +64,7 @@ int number_value(const std::string& w) {
 
 }  // namespace
 
-TEST_CASE("the suite has at least 12 held-in and 6 held-out tasks; each held-out composes two held-in skills",
+TEST_CASE("the suite has at least 12 held-in and 6 held-out tasks, each held-out composes two held-in skills",
           "[tasks][synthetic]") {
   std::set<std::string> held_in;
   int held_out = 0;

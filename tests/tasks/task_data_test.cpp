@@ -37,7 +37,7 @@ TEST_CASE("task files round-trip training, classification and generation rows", 
   CHECK(text.rfind("{\"input\":\"Translate: cat\",\"target\":\"chat\"}\n", 0) == 0);
 }
 
-TEST_CASE("choices+label fill in the target; blank lines and CRLF are fine", "[tasks][task_data]") {
+TEST_CASE("choices+label fill in the target, blank lines and CRLF are fine", "[tasks][task_data]") {
   test::TempDir dir;
   test::write_text(dir / "t.jsonl", "\n{\"input\": \"q\", \"choices\": [\"a\", \"b\"], \"label\": 1}\r\n\n  \n"
                                     "{\"input\": \"g\", \"target\": \"out\"}");

@@ -74,7 +74,7 @@ TEST_CASE("the T5 vocabulary: special ids, sentinels and pieces", "[text][tokeni
   CHECK_THROWS_AS(tok.decode({5, 40000}), Error);
 }
 
-TEST_CASE("special tokens in text: sentinels, </s>, <pad> split out; near-misses do not", "[text][tokenizer]") {
+TEST_CASE("special tokens in text: sentinels, </s>, <pad> split out, near-misses do not", "[text][tokenizer]") {
   const text::Tokenizer& tok = t5();
   CHECK(tok.encode("<extra_id_0><extra_id_1>") == std::vector<std::int64_t>{32099, 32098, 1});
   auto cat = [](std::vector<std::vector<std::int64_t>> parts) {
