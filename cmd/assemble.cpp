@@ -7,6 +7,8 @@
 #include "io/error.h"
 #include "verbs.h"
 #ifdef GAGGLE_WITH_TORCH
+#include <nlohmann/json.hpp>
+
 #include "route/assembly.h"
 #include "route/router.h"
 #endif
@@ -75,6 +77,37 @@ int run_assemble(const AssembleFlags& f) {
 #endif
 
 }  // namespace
+
+#ifdef GAGGLE_WITH_TORCH
+// gaggle inspect MODEL_DIR (called from inspect.cpp): experts, router, k and signers.
+int inspect_routed_model(const std::string& path, bool json) {
+  namespace fs = std::filesystem;
+  auto a = route::read_assembly(path);
+  std::uintmax_t bytes = 0;
+  std::error_code ec;
+  for (const auto& m : a.modules) bytes += fs::file_size(fs::path(path) / m.file, ec);
+  if (json) {
+    auto j = route::assembly_to_json(a);
+    j["path"] = path;
+    j["module_bytes"] = bytes;
+    std::cout << j.dump(2) << "\n";
+    return kExitSuccess;
+  }
+  std::printf("routed model:  %s\n", path.c_str());
+  std::printf("router:        %s", std::string(route::router_name(a.router)).c_str());
+  if (a.top_k) std::printf(" (top-%d per token, every module)", a.top_k);
+  std::printf("\nbase:          %s\n               %s\n", a.base_fingerprint.c_str(), a.base_dir.c_str());
+  std::printf("modules:       %zu, %.1f MiB of expert tensors\n", a.modules.size(), bytes / 1048576.0);
+  std::size_t w = 6;
+  for (const auto& e : a.experts) w = std::max(w, e.name.size() + 1 + e.version.size());
+  std::printf("\n%zu experts:\n  %-*s  %4s  %-24s  %s\n", a.experts.size(), static_cast<int>(w), "expert", "rank",
+              "signer", "key");
+  for (const auto& e : a.experts)
+    std::printf("  %-*s  %4lld  %-24s  %s\n", static_cast<int>(w), (e.name + "@" + e.version).c_str(),
+                static_cast<long long>(e.rank), e.principal.c_str(), e.key_fingerprint.c_str());
+  return kExitSuccess;
+}
+#endif
 
 Runner setup_assemble(CLI::App& sub) {
   auto f = std::make_shared<AssembleFlags>();

@@ -100,6 +100,10 @@ int inspect_base(const InspectOptions& opt) {
 
 }  // namespace
 
+#ifdef GAGGLE_WITH_TORCH
+int inspect_routed_model(const std::string& path, bool json);  // cmd/assemble.cpp
+#endif
+
 Runner setup_inspect(CLI::App& sub) {
   auto opt = std::make_shared<InspectOptions>();
   sub.add_option("path", opt->path, "A .safetensors file or a base model directory")->required();
@@ -112,6 +116,7 @@ Runner setup_inspect(CLI::App& sub) {
     namespace fs = std::filesystem;
     std::error_code ec;
 #ifdef GAGGLE_WITH_TORCH
+    if (fs::exists(fs::path(opt->path) / "assembly.json", ec)) return inspect_routed_model(opt->path, opt->json);
     if (model::is_base_dir(opt->path)) return inspect_base(*opt);
 #endif
     if (fs::is_directory(opt->path, ec))

@@ -4,7 +4,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -101,17 +100,16 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
                                                                     " out of range for " + std::to_string(n) + " experts");
     ++offset[e + 1];
   }
-  struct Item {
-    std::int64_t expert, begin, rows;
-  };
-  std::vector<Item> items;
+  std::vector<std::int64_t> selected;  // the experts some token chose, ascending
   for (std::int64_t e = 0; e < n; ++e) {
-    const std::int64_t count = offset[e + 1];
-    if (trace && count) (*trace)[e] += count;
-    for (std::int64_t c = 0; c < count; c += kChunkRows) items.push_back({e, offset[e] + c, std::min(kChunkRows, count - c)});
+    if (offset[e + 1]) {
+      selected.push_back(e);
+      if (trace) (*trace)[e] += offset[e + 1];
+    }
     offset[e + 1] += offset[e];
   }
-  std::vector<std::int64_t> slot_token(slots), slot_pos(slots);
+  // Slots in expert order; within an expert, in token order (s increases with the token).
+  std::vector<std::int64_t> slot_token(slots);
   std::vector<float> slot_weight(slots);
   {
     std::vector<std::int64_t> cursor(offset.begin(), offset.end() - 1);
@@ -119,49 +117,56 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
       std::int64_t p = cursor[idx[s]]++;
       slot_token[p] = s / k;
       slot_weight[p] = static_cast<float>(w[s] * scale);
-      slot_pos[s] = p;
     }
   }
 
-  // The selected experts' products, one group (chunk) at a time, threads pulling groups.
-  auto y = at::empty({slots, d_out}, u.options());
+  // Each worker owns a contiguous block of tokens (their output rows), and runs every
+  // selected expert's group restricted to its block: no two workers write one row, and
+  // a row's contributions are added in expert order — deterministic, with no per-slot
+  // buffer and no extra pass over the output. Within an expert's group the block's
+  // slots are contiguous (token order), found by binary search.
+  const std::int64_t blocks = std::max<std::int64_t>(1, std::min<std::int64_t>(at::get_num_threads(), t_count / 64));
+  auto out = at::empty({t_count, d_out}, u.options());
   const float* u_data = u.data_ptr<float>();
   const float* a_data = A.data_ptr<float>();
   const float* b_data = B.data_ptr<float>();
-  float* y_data = y.data_ptr<float>();
-  std::atomic<std::size_t> next{0};
-  const std::int64_t workers = std::min<std::int64_t>(at::get_num_threads(), static_cast<std::int64_t>(items.size()));
-  at::parallel_for(0, std::max<std::int64_t>(workers, 1), 1, [&](std::int64_t, std::int64_t) {
-    std::vector<float> gathered(kChunkRows * d_in), hidden(kChunkRows * r);
-    for (std::size_t i = next++; i < items.size(); i = next++) {
-      const Item& item = items[i];
-      for (std::int64_t row = 0; row < item.rows; ++row)
-        std::memcpy(gathered.data() + row * d_in, u_data + slot_token[item.begin + row] * d_in, d_in * sizeof(float));
-      sgemm(false, true, item.rows, r, d_in, 1.0f, gathered.data(), d_in, a_data + item.expert * r * d_in, d_in, 0.0f,
-            hidden.data(), r);
-      for (std::int64_t row = 0; row < item.rows; ++row) {
-        const float s = slot_weight[item.begin + row];
-        float* h = hidden.data() + row * r;
-        for (std::int64_t j = 0; j < r; ++j) h[j] *= s;
-      }
-      sgemm(false, true, item.rows, d_out, r, 1.0f, hidden.data(), r, b_data + item.expert * d_out * r, r, 0.0f,
-            y_data + item.begin * d_out, d_out);
-    }
-  });
-
-  // out[t] = base[t] + y[slot 0 of t] + y[slot 1 of t] + ... (a fixed order: deterministic).
-  auto out = at::empty({t_count, d_out}, u.options());
   const float* base_data = base.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
-  at::parallel_for(0, t_count, 64, [&](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t t = begin; t < end; ++t) {
-      float* __restrict o = out_data + t * d_out;
-      const float* __restrict b = base_data + t * d_out;
-      const float* __restrict y0 = y_data + slot_pos[t * k] * d_out;
-      for (std::int64_t c = 0; c < d_out; ++c) o[c] = b[c] + y0[c];
-      for (std::int64_t j = 1; j < k; ++j) {
-        const float* __restrict yj = y_data + slot_pos[t * k + j] * d_out;
-        for (std::int64_t c = 0; c < d_out; ++c) o[c] += yj[c];
+  std::vector<std::uint8_t> started(t_count, 0);
+  at::parallel_for(0, blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
+    std::vector<float> gathered(kChunkRows * d_in), hidden(kChunkRows * r), y(kChunkRows * d_out);
+    for (std::int64_t block = block_begin; block < block_end; ++block) {
+      const std::int64_t t_lo = t_count * block / blocks, t_hi = t_count * (block + 1) / blocks;
+      for (const std::int64_t e : selected) {  // experts no token chose are never touched
+        const auto* first = slot_token.data() + offset[e];
+        const auto* last = slot_token.data() + offset[e + 1];
+        const std::int64_t lo = std::lower_bound(first, last, t_lo) - slot_token.data();
+        const std::int64_t hi = std::lower_bound(first, last, t_hi) - slot_token.data();
+        for (std::int64_t begin = lo; begin < hi; begin += kChunkRows) {
+          const std::int64_t rows = std::min(kChunkRows, hi - begin);
+          for (std::int64_t row = 0; row < rows; ++row)
+            std::memcpy(gathered.data() + row * d_in, u_data + slot_token[begin + row] * d_in, d_in * sizeof(float));
+          sgemm(false, true, rows, r, d_in, 1.0f, gathered.data(), d_in, a_data + e * r * d_in, d_in, 0.0f,
+                hidden.data(), r);
+          for (std::int64_t row = 0; row < rows; ++row) {
+            const float sw = slot_weight[begin + row];
+            float* h = hidden.data() + row * r;
+            for (std::int64_t j = 0; j < r; ++j) h[j] *= sw;
+          }
+          sgemm(false, true, rows, d_out, r, 1.0f, hidden.data(), r, b_data + e * d_out * r, r, 0.0f, y.data(), d_out);
+          for (std::int64_t row = 0; row < rows; ++row) {
+            const std::int64_t t = slot_token[begin + row];
+            float* __restrict o = out_data + t * d_out;
+            const float* __restrict yr = y.data() + row * d_out;
+            if (started[t]) {
+              for (std::int64_t c = 0; c < d_out; ++c) o[c] += yr[c];
+            } else {
+              const float* __restrict b = base_data + t * d_out;
+              for (std::int64_t c = 0; c < d_out; ++c) o[c] = b[c] + yr[c];
+              started[t] = 1;
+            }
+          }
+        }
       }
     }
   });

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -51,13 +52,15 @@ struct World {
   std::vector<Expert> experts;
   model::T5Config config = tiny_config();
 
-  explicit World(int n_experts, bool zero_b = false) {
+  explicit World(int n_experts, bool zero_b = false, bool with_tokenizer = false) {
+    if (with_tokenizer) config.vocab_size = 32100;  // spiece.model's 32000 pieces + 100 sentinels
     base = dir / "base";
     pool = dir / "pool";
     trust = dir / "allowed_signers";
     key = dir / "key";
     at::manual_seed(7);
     model::save_t5(model::make_t5(config), base);
+    if (with_tokenizer) fs::copy_file(test::data_dir() / "t5-tokenizer/spiece.model", base / "spiece.model");
     fingerprint = model::base_fingerprint(base);
     auto pub = bundle::generate_ed25519_keypair(key, "alice@example.com");
     std::string openssh = pub.to_openssh();
@@ -336,4 +339,38 @@ TEST_CASE("gaggle assemble and inspect on a pool", "[route][assembly][cli]") {
                                    w.trust.string(), "--experts", "nope", "--out", (w.dir / "y").string()});
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.err, Catch::Contains("'nope'"));
+}
+
+TEST_CASE("gaggle generate with a routed model writes a routing trace; inspect lists experts and signers",
+          "[route][generate][cli]") {
+  World w(3, false, true);
+  REQUIRE(test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--trust",
+                            w.trust.string(), "--out", (w.dir / "m").string(), "-q"})
+              .exit_code == 0);
+  auto r = test::run_gaggle({"generate", "--model", (w.dir / "m").string(), "--max-new-tokens", "4", "--trace",
+                             (w.dir / "trace.json").string()},
+                            "hello world\nsecond line\n");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(std::count(r.out.begin(), r.out.end(), '\n') == 2);
+  auto trace = nlohmann::json::parse(test::read_text(w.dir / "trace.json"));
+  CHECK(trace["router"] == "phatgoose");
+  CHECK(trace["experts"].size() == 3);
+  CHECK(trace["modules"].size() == model::t5_linear_names(w.config).size());
+  std::int64_t total = 0;
+  for (const auto& c : trace["total"]) total += c.get<std::int64_t>();
+  CHECK(total > 0);
+  // The same through the base alone: no trace without a routed model.
+  auto plain = test::run_gaggle({"generate", "--base", w.base.string(), "--input", "hello world", "--max-new-tokens", "4"});
+  CHECK(plain.exit_code == 0);
+  CHECK(test::run_gaggle({"generate", "--base", w.base.string(), "--trace", "x.json"}).exit_code == 2);
+  CHECK(test::run_gaggle({"generate"}).exit_code == 2);
+
+  auto inspect = test::run_gaggle({"inspect", (w.dir / "m").string()});
+  REQUIRE(inspect.exit_code == 0);
+  CHECK_THAT(inspect.out, Catch::Contains("phatgoose") && Catch::Contains("top-2") && Catch::Contains("e1@1.0.0") &&
+                              Catch::Contains("alice@example.com") && Catch::Contains("3 experts"));
+  auto json = test::run_gaggle({"inspect", "--json", (w.dir / "m").string()});
+  REQUIRE(json.exit_code == 0);
+  CHECK(nlohmann::json::parse(json.out)["experts"][2]["name"] == "e2");
 }
