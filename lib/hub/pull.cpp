@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <optional>
@@ -41,6 +42,15 @@ std::string utc_now() {
   return buf;
 }
 
+// A plain write into a staging directory: AtomicDirectory::commit fsyncs the whole tree
+// before it moves into place, so one fsync per file there is enough.
+void write_staged(const fs::path& path, std::string_view bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) throw Error(ErrorCode::io, "hub", "cannot write '" + path.string() + "'");
+}
+
 bool wanted(const std::vector<std::string>& only, const std::string& name, const std::string& version) {
   if (only.empty()) return true;
   for (const auto& o : only)
@@ -62,6 +72,8 @@ class Installer {
   }
 
   fs::path blobs_dir() const { return options_.pool_dir / "blobs" / "sha256"; }
+  // Makes the blob directory's new entries durable (before pool.json refers to them).
+  void finish() const { io::fsync_path(blobs_dir()); }
   fs::path partial_dir() const { return options_.pool_dir / ".gaggle" / "partial"; }
   const HttpOptions& http() const { return http_; }
 
@@ -109,7 +121,12 @@ class Installer {
     if (c.inline_file && c.inline_file(entry, bytes)) {
       if (bytes.size() != entry.size || io::sha256_hex(bytes) != entry.sha256)
         throw Error(ErrorCode::mismatch, "hub", "'" + entry.path + "' does not match the size and sha256 in manifest.json");
-      io::write_file_atomic(blob, bytes);
+      // Written beside, fsync'ed and renamed in (a blob is trusted by its name once
+      // stored); the blob directory is fsync'ed once, before pool.json (finish()).
+      fs::path part = partial_dir() / (entry.sha256 + ".inline");
+      write_staged(part, bytes);
+      io::fsync_path(part);
+      fs::rename(part, blob);
       return blob;
     }
     std::string url = c.file_url(entry);
@@ -122,7 +139,6 @@ class Installer {
                                                   "' does not match the size and sha256 in manifest.json");
     }
     fs::rename(part, blob);
-    io::fsync_path(blobs_dir());
     return blob;
   }
 
@@ -136,8 +152,8 @@ class Installer {
     fs::create_directories(parent);
     io::remove_stale_temporaries(parent);
     io::AtomicDirectory dir(parent / c.version);
-    io::write_file_atomic(dir.path() / bundle::kManifestFile, c.manifest_bytes);
-    io::write_file_atomic(dir.path() / bundle::kSignatureFile, c.signature_bytes);
+    write_staged(dir.path() / bundle::kManifestFile, c.manifest_bytes);
+    write_staged(dir.path() / bundle::kSignatureFile, c.signature_bytes);
     std::uint64_t bytes = c.manifest_bytes.size() + c.signature_bytes.size();
     for (const auto& entry : m.files) {
       bundle::check_manifest_path(entry.path, label + "/manifest.json");
@@ -257,6 +273,7 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
       installer.offer(c, io::sha256_hex(c.manifest_bytes));
     }
   }
+  installer.finish();
 }
 
 void pull_index(const PullOptions& options, const HubLocation& loc, Pool& pool, PullResult& result) {
@@ -288,6 +305,7 @@ void pull_index(const PullOptions& options, const HubLocation& loc, Pool& pool, 
     c.file_url = [base](const bundle::FileEntry& e) { return e.url.empty() ? base + e.path : e.url; };
     installer.offer(c, io::sha256_hex(c.manifest_bytes));
   }
+  installer.finish();
 }
 
 }  // namespace

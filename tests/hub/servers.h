@@ -214,6 +214,8 @@ class Nginx {
   }
 
  private:
+  // The DNS:127.0.0.1 name is for libgit2's mbedTLS backend, which matches host names
+  // against DNS names only (OpenSSL and curl use the IP entry).
   void make_certificates() {
     auto run = [](const std::vector<std::string>& argv) {
       auto r = run_command(argv);
@@ -221,7 +223,7 @@ class Nginx {
     };
     std::string d = dir_.string();
     write_text(dir_ / "ext.cnf",
-               "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
+               "subjectAltName=IP:127.0.0.1,DNS:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n");
     run({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
          d + "/ca.key", "-out", d + "/ca.pem", "-days", "2", "-subj", "/CN=gaggle test CA"});
     run({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",

@@ -246,3 +246,34 @@ TEST_CASE("a pool served as a static HTTPS index, TLS verified against a private
   CHECK(again["unchanged"] == 3);
   CHECK(again["http_bytes"] == fs::file_size(dir / "www" / "pool" / "pool.json"));  // the index, nothing else
 }
+
+TEST_CASE("publish and pull over smart HTTPS, TLS verified against a private CA", "[hub][transport][https]") {
+  if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
+    WARN("nginx or fcgiwrap missing (scripts/packages.txt): skipped");
+    return;
+  }
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::create_directories(dir / "srv");
+  fs::path hub = make_hub(dir / "srv" / "hub.git", trust);
+  NginxOptions o;
+  o.git_root = dir / "srv";
+  o.tls = true;
+  Nginx nginx(dir / "nginx", o);
+  std::string url = nginx.base() + "/git/hub.git";
+  fs::path b = make_signed_bundle_inproc(dir / "b", "tls", "1.0.0", alice);
+
+  auto untrusted = publish(b, url, trust, dir / "cache");
+  CHECK(untrusted.exit_code == 1);
+  CHECK_THAT(hub_files(hub), !Catch::Contains("experts/tls"));
+
+  auto p = publish(b, url, trust, dir / "cache", {"--ca-file", nginx.ca_file().string()});
+  INFO(p.err);
+  REQUIRE(p.exit_code == 0);
+  CHECK_THAT(hub_files(hub), Catch::Contains("experts/tls/1.0.0/manifest.json"));
+  auto r = pull(url, dir / "pool", trust, {"--ca-file", nginx.ca_file().string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(json_of(r)["installed"] == 1);
+}

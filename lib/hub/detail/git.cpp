@@ -9,21 +9,30 @@
 
 namespace gaggle::hub::detail {
 
-void ensure_libgit2() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    git_libgit2_init();
-    if (const char* ca = std::getenv("GAGGLE_CA_FILE"); ca && *ca) set_git_ca_file(ca);
-  });
-}
+namespace {
 
-void set_git_ca_file(const std::string& ca_file) {
-  if (ca_file.empty()) return;
+void apply_ca_file(const std::string& ca_file) {
   if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, ca_file.c_str(), nullptr) < 0) {
     const git_error* e = git_error_last();
     throw Error(ErrorCode::invalid, "hub", "cannot use CA file '" + ca_file + "': " + (e ? e->message : "unknown error"),
                 "pass a PEM file with the certificate authority that signed the hub's certificate");
   }
+}
+
+}  // namespace
+
+void ensure_libgit2() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    git_libgit2_init();
+    if (const char* ca = std::getenv("GAGGLE_CA_FILE"); ca && *ca) apply_ca_file(ca);
+  });
+}
+
+void set_git_ca_file(const std::string& ca_file) {
+  if (ca_file.empty()) return;
+  ensure_libgit2();
+  apply_ca_file(ca_file);
 }
 
 void check_git(int rc, const std::string& what) {

@@ -1,0 +1,77 @@
+// Figures for the closing note (not a test: hidden, never asserts timings):
+// time and bytes to pull a pool of 100 small bundles over each transport, and for a
+// second pull that finds nothing new. Run:  build/tests/gaggle_test_hub "[figures]"
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+
+#include "hub/fixtures.h"
+#include "hub/servers.h"
+#include "support/test_support.h"
+
+using namespace gaggle::test;
+using namespace gaggle::test::hub;
+
+TEST_CASE("pull figures: 100 small bundles over every transport", "[.][hub][figures]") {
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::create_directories(dir / "srv");
+  fs::path hub = make_hub(dir / "srv" / "hub.git", trust);
+  const int n = 100;
+  auto t0 = std::chrono::steady_clock::now();
+  publish_many(dir / "work", hub.string(), alice, trust, n);
+  double publish_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  GitDaemon daemon(dir / "srv");
+  NginxOptions http_opts;
+  http_opts.git_root = dir / "srv";
+  http_opts.static_root = dir / "www";
+  Nginx http(dir / "nginx-http", http_opts);
+
+  struct Row {
+    std::string transport, url;
+    std::vector<std::string> extra;
+  };
+  std::vector<Row> rows = {{"path", hub.string(), {}},
+                           {"file://", "file://" + hub.string(), {}},
+                           {"git:// (git daemon)", daemon.url("hub.git"), {}},
+                           {"smart HTTP (nginx+fcgiwrap)", http.base() + "/git/hub.git", {}}};
+  auto pull = [&](const Row& row, const fs::path& pool) {
+    std::vector<std::string> args{"pull", "--hub", row.url, "--pool", pool.string(), "--trust", trust.string(), "--json"};
+    args.insert(args.end(), row.extra.begin(), row.extra.end());
+    auto start = std::chrono::steady_clock::now();
+    auto r = run_gaggle(args);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    auto j = nlohmann::json::parse(r.out);
+    return std::tuple{s, j["git_bytes"].get<std::uint64_t>() + j["http_bytes"].get<std::uint64_t>(), j["installed"].get<int>()};
+  };
+  std::string table = "| transport | first pull: s | bytes | installed | second pull: s | bytes |\n|---|---|---|---|---|---|\n";
+  int i = 0;
+  auto measure = [&](const Row& row, const fs::path& pool) {
+    auto [s1, b1, n1] = pull(row, pool);
+    auto [s2, b2, n2] = pull(row, pool);
+    CHECK(n1 == n);
+    CHECK(n2 == 0);
+    char line[256];
+    std::snprintf(line, sizeof line, "| %s | %.2f | %llu | %d | %.2f | %llu |\n", row.transport.c_str(), s1,
+                  static_cast<unsigned long long>(b1), n1, s2, static_cast<unsigned long long>(b2));
+    table += line;
+  };
+  for (const auto& row : rows) measure(row, dir / ("pool" + std::to_string(i++)));
+  // A static index: the first pool, served by nginx as plain files (HTTP, then HTTPS).
+  fs::create_directories(dir / "www");
+  fs::create_directory_symlink(dir / "pool0", dir / "www" / "pool");
+  measure({"static index, HTTP", http.base() + "/static/pool/pool.json", {}}, dir / "pool-static");
+  NginxOptions tls_opts;
+  tls_opts.static_root = dir / "www";
+  tls_opts.tls = true;
+  Nginx https(dir / "nginx-https", tls_opts);
+  measure({"static index, HTTPS (private CA)", https.base() + "/static/pool/pool.json", {"--ca-file", https.ca_file().string()}},
+          dir / "pool-static-tls");
+  std::printf("\npublished %d bundles in-process in %.1f s\n%s\n", n, publish_s, table.c_str());
+}
