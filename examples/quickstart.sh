@@ -6,13 +6,13 @@
 # In the current (empty) directory it
 #   1. generates the synthetic task suite          gaggle debug make-tasks
 #   2. trains 4 LoRA experts and their gates       gaggle train-expert / train-gate
-#        translate, reverse, sort, plural (held-in skills)
+#        color (of a fruit), translate (into Zorbish), count (words), next (number)
 #   3. makes a signing key and a local hub         gaggle keygen / hub init
 #   4. publishes the 4 signed experts              gaggle publish
 #   5. pulls them back, verifying every signature  gaggle pull --trust
 #   6. assembles a PHATGOOSE-routed model          gaggle assemble --router phatgoose
 #   7. evaluates on 2 held-out tasks no expert was trained on, each needing two skills
-#        reverse_translate (translate + reverse), sort_plural (sort + plural)
+#        color_translate (color + translate), count_next (count + next)
 #      against the base model and the merged experts, and prints the table.
 #
 # Environment (all optional):
@@ -33,8 +33,8 @@ GATE_STEPS="${QUICKSTART_GATE_STEPS:-100}"
 LIMIT="${QUICKSTART_LIMIT:-200}"
 TRAIN="${QUICKSTART_TRAIN:-1000}"
 THREADS="${QUICKSTART_THREADS:-1}"
-EXPERTS=(translate reverse sort plural)
-HELD_OUT=(reverse_translate sort_plural)
+EXPERTS=(color translate count next)
+HELD_OUT=(color_translate count_next)
 
 start=$SECONDS
 step() { printf '\n==> [%dm%02ds] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$*" >&2; }
