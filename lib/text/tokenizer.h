@@ -27,9 +27,9 @@ class Tokenizer {
 
   // Token ids of `text`; EOS (`</s>`) appended when add_eos.
   std::vector<std::int64_t> encode(std::string_view text, bool add_eos = true) const;
-  // Text of `ids`; with skip_special, pad, EOS, unk-free control tokens and sentinels
-  // are dropped (as HF's decode(skip_special_tokens=True)); without, they are written
-  // by name. Ids outside the vocabulary are an Error.
+  // Text of `ids`; with skip_special, pad, EOS, unk and the sentinels are dropped (as
+  // HF's decode(skip_special_tokens=True), clean-up of spaces before punctuation
+  // included); without, they are written by name. Ids outside the vocabulary are an Error.
   std::string decode(const std::vector<std::int64_t>& ids, bool skip_special = true) const;
 
   // The piece of one id (sentinels: "<extra_id_N>"), and the id of a piece (unk if none).

@@ -100,6 +100,20 @@ TEST_CASE("special tokens in text: sentinels, </s>, <pad> split out, near-misses
   CHECK(tok.decode({8774, 32099, 296, 1}, false) == "Hello<extra_id_0> world</s>");
 }
 
+TEST_CASE("invalid UTF-8 and odd whitespace never crash and stay in the vocabulary", "[text][tokenizer]") {
+  const text::Tokenizer& tok = t5();
+  for (std::string s : {std::string("\xff\xfe abc \xc3"), std::string("a\xe2\x80<extra_id_1>\x80\x80b"),
+                        std::string("\xe3\x80\x80<extra_id_2>\xc2\x85x"), std::string(1000, ' '),
+                        std::string("<extra_id_99999999999999999999>"), std::string("\0mid\0", 5)}) {
+    auto ids = tok.encode(s);
+    CHECK(ids.back() == 1);
+    for (auto id : ids) CHECK((id >= 0 && id < tok.vocab_size()));
+    CHECK_NOTHROW(tok.decode(ids));
+  }
+  // Python's str.strip() whitespace (ideographic space, NEL) around a sentinel is stripped.
+  CHECK(tok.encode("\xe3\x80\x80<extra_id_2>\xc2\x85x") == tok.encode("<extra_id_2>x"));
+}
+
 TEST_CASE("base directories: spiece.model, tokenizer.json only, nothing, broken file", "[text][tokenizer]") {
   use_built_shim();
   test::TempDir dir;
