@@ -197,8 +197,8 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
     p.phase = "train";
     p.step = done;
     p.lr = lr;
+    p.loss = loss_since_report / static_cast<double>(steps_since_report);  // mean since the last log line
     if (log_now) {
-      p.loss = loss_since_report / static_cast<double>(steps_since_report);
       line["step"] = done;
       line["loss"] = p.loss;
       line["lr"] = lr;
@@ -243,15 +243,12 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
       if (options.collective) options.collective->barrier();
       p.checkpointed = true;
     }
-    if (log_now || eval_now || save_now) {
-      if (eval_now) {
-        TrainProgress pv = p;
-        pv.phase = "valid";
-        if (!log_now) pv.loss = step_loss;
-        report(pv);
-      } else {
-        report(p);
-      }
+    if (eval_now) {
+      TrainProgress pv = p;
+      pv.phase = "valid";
+      report(pv);
+    } else {
+      report(p);  // every step: a terminal bar moves with each one
     }
   }
 

@@ -38,7 +38,7 @@ struct LoopOptions {
   int64_t accumulate = 1;         // micro-batches per optimiser step
   int64_t eval_every = 100;       // validate every N steps and at the end (0: never)
   int64_t save_every = 100;       // checkpoint every N steps (0: never)
-  int64_t log_every = 10;         // train-log.jsonl line and progress report every N steps
+  int64_t log_every = 10;         // train-log.jsonl line every N steps (progress: every step)
   uint64_t seed = 0;              // data order (and, in the driver, the LoRA init)
   std::filesystem::path work_dir;  // checkpoint/ and train-log.jsonl live here
   bool resume = false;             // continue from work_dir/checkpoint

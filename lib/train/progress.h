@@ -14,7 +14,8 @@ struct TrainProgress {
                               // a setup phase of the driver ("tokenize", "avg_act", "embed")
   int64_t step = 0;           // optimiser steps done (for setup phases: items done)
   int64_t total_steps = 0;    // steps (items) in all
-  double loss = 0;            // mean training loss over the steps since the last report
+  double loss = 0;            // mean training loss over the steps since the last log line
+                              // (reported after every step; log lines every log_every)
   double lr = 0;              // learning rate of the last step
   double tokens_per_second = 0;  // real (non-pad) tokens, input + target, since the start
   double elapsed_seconds = 0;
