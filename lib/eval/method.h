@@ -44,6 +44,7 @@ class Method {
   virtual ~Method() = default;
 
   const std::string& name() const { return name_; }
+  void set_name(std::string name) { name_ = std::move(name); }  // to tell two alike methods apart
   MethodKind kind() const { return kind_; }
   // Base, routers: zero-shot. Single experts, Oracle, Best individual, Multitask: not.
   bool zero_shot() const { return kind_ == MethodKind::base || kind_ == MethodKind::router; }

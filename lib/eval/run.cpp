@@ -2,6 +2,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <memory>
 #include <set>
 
@@ -93,8 +94,10 @@ Report run_eval(const RunOptions& given) {
   std::vector<std::unique_ptr<Method>> owned;
   nlohmann::ordered_json experts_meta = nlohmann::ordered_json::array();
   nlohmann::ordered_json models_meta = nlohmann::ordered_json::array();
+  std::vector<const Method*> model_methods;
   for (const auto& dir : options.model_dirs) {
     owned.push_back(make_routed_model_method(dir, fingerprint));
+    model_methods.push_back(owned.back().get());
     const route::Assembly a = route::read_assembly(dir);
     nlohmann::ordered_json experts = nlohmann::ordered_json::array();
     for (const auto& e : a.experts)
@@ -132,6 +135,24 @@ Report run_eval(const RunOptions& given) {
         owned.push_back(make_single_expert_method(stack, i, kSingleMethodPrefix + label(stack->experts[i]), MethodKind::single));
   }
   if (owned.empty() || options.with_base) owned.insert(owned.begin(), make_base_method());
+
+  // Rows are keyed by method name: a routed model named like an in-memory router (or like
+  // another routed model) is told apart by its directory's name.
+  std::map<std::string, int> uses;
+  for (const auto& m : owned) ++uses[m->name()];
+  for (auto& m : owned)
+    for (std::size_t i = 0; i < options.model_dirs.size(); ++i)
+      if (m.get() == model_methods[i] && uses[m->name()] > 1) {
+        std::string dir_name = fs::absolute(options.model_dirs[i]).lexically_normal().filename().string();
+        if (dir_name.empty()) dir_name = options.model_dirs[i].string();
+        m->set_name(m->name() + " (" + dir_name + ")");
+        models_meta[i]["method"] = m->name();
+      }
+  std::set<std::string> names;
+  for (const auto& m : owned)
+    if (!names.insert(m->name()).second)
+      throw_error(ErrorCode::usage, kRoom, "two methods would both be named '" + m->name() + "'",
+                  "give the routed models directories with different names");
 
   std::vector<Method*> methods;
   for (auto& m : owned) methods.push_back(m.get());

@@ -173,18 +173,25 @@ TEST_CASE("run_eval scores a routed model from gaggle assemble like the same rou
   CHECK(routed.meta["models"][0]["router"] == "phatgoose");
   CHECK(routed.meta["models"][0]["experts"][0]["signer"] == "alice@example.com");
 
+  // Both in one run: the routed model is told apart by its directory's name.
   eval::RunOptions m;
   m.base_dir = tmp / "base";
+  m.model_dirs = {tmp / "routed"};
   m.pool_dir = tmp / "pool";
   m.routers = {"phatgoose"};
   m.tasks = o.tasks;
-  auto memory = eval::run_eval(m);
-  REQUIRE(memory.rows.size() == 1);
-  CHECK(memory.rows[0].value == routed.rows[0].value);
+  auto both = eval::run_eval(m);
+  REQUIRE(both.rows.size() == 2);
+  CHECK(both.rows[0].method == "PHATGOOSE (routed)");
+  CHECK(both.rows[1].method == "PHATGOOSE");
+  CHECK(both.meta["models"][0]["method"] == "PHATGOOSE (routed)");
+  CHECK(both.rows[0].value == routed.rows[0].value);
+  CHECK(both.rows[1].value == routed.rows[0].value);
   // The same tokens go to the same experts.
+  REQUIRE(both.routing.size() == 2);
   std::int64_t differ = 0, total = 0;
-  for (const auto& [module, counts] : memory.routing[0].counts) {
-    const auto& other = routed.routing[0].counts.at(module);
+  for (const auto& [module, counts] : both.routing[1].counts) {
+    const auto& other = both.routing[0].counts.at(module);
     for (std::size_t i = 0; i < counts.size(); ++i) {
       differ += std::abs(counts[i] - other[i]);
       total += counts[i];
