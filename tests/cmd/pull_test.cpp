@@ -28,7 +28,7 @@ void sneak_into_hub(const fs::path& hub, const fs::path& work, const fs::path& b
 
 }  // namespace
 
-TEST_CASE("pull verifies and installs a pool; a second pull transfers nothing", "[cmd][pull]") {
+TEST_CASE("pull verifies and installs a pool, and a second pull transfers nothing", "[cmd][pull]") {
   TempDir dir;
   Signer alice = make_signer(dir.path(), "alice");
   fs::path trust = write_trust(dir / "trust", {alice});

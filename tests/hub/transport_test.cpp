@@ -79,7 +79,7 @@ TEST_CASE("publish and pull over git:// (git daemon)", "[hub][transport]") {
   round_trip(daemon.url("hub.git"), hub, dir, alice, trust);
 }
 
-TEST_CASE("publish and pull over smart HTTP; the hub's hook refuses untrusted bundles", "[hub][transport]") {
+TEST_CASE("publish and pull over smart HTTP, where the hub's hook refuses untrusted bundles", "[hub][transport]") {
   if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
     WARN("nginx or fcgiwrap missing (scripts/packages.txt): skipped");
     return;
@@ -151,7 +151,7 @@ TEST_CASE("8 publishers at once all land (smart HTTP and a local hub)", "[hub][t
   WARN("publishers that had to retry: local " << local_retries << "/8, http " << http_retries << "/8");
 }
 
-TEST_CASE("large files go to a WebDAV blob store; pull resumes a partial download", "[hub][transport][blobs]") {
+TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial download", "[hub][transport][blobs]") {
   if (!have_program("/usr/sbin/nginx")) {
     WARN("nginx missing (scripts/packages.txt): skipped");
     return;
