@@ -149,6 +149,7 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
   float* out_data = out.data_ptr<float>();
   std::vector<std::uint8_t> started(t_count, 0);
   at::parallel_for(0, blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
+    detail::SingleThreadedBlas one_thread;
     std::vector<float> gathered(kChunkRows * d_in), hidden(kChunkRows * r), y(kChunkRows * d_out);
     for (std::int64_t block = block_begin; block < block_end; ++block) {
       const std::int64_t t_lo = t_count * block / blocks, t_hi = t_count * (block + 1) / blocks;

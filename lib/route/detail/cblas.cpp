@@ -39,4 +39,28 @@ void call(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
 
 SgemmFn row_major_sgemm() { return cblas() ? &call : nullptr; }
 
+namespace {
+using OmpSetFn = void (*)(int);
+using OmpGetFn = int (*)();
+OmpSetFn omp_set() {
+  static const auto fn = reinterpret_cast<OmpSetFn>(::dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  return fn;
+}
+OmpGetFn omp_get() {
+  static const auto fn = reinterpret_cast<OmpGetFn>(::dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  return fn;
+}
+}  // namespace
+
+SingleThreadedBlas::SingleThreadedBlas() {
+  if (omp_set() && omp_get()) {
+    previous_ = omp_get()();
+    omp_set()(1);
+  }
+}
+
+SingleThreadedBlas::~SingleThreadedBlas() {
+  if (previous_ > 0) omp_set()(previous_);
+}
+
 }  // namespace gaggle::route::detail

@@ -17,4 +17,18 @@ using SgemmFn = void (*)(bool trans_a, bool trans_b, std::int64_t m, std::int64_
 // nullptr when no CBLAS sgemm is loaded in this process.
 SgemmFn row_major_sgemm();
 
+// While alive, BLAS calls from this thread run on one thread (the OpenMP thread count of
+// the calling thread is 1): many small GEMMs each forking a team cost far more than they
+// compute (measured 30x on 2 busy cores). Restores the previous count on destruction.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas();
+  ~SingleThreadedBlas();
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
 }  // namespace gaggle::route::detail
