@@ -6,9 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/runtime.h"
-#include "progress.h"
-#include "train/distributed.h"
+#include "training_run.h"
 #include "train/expert.h"
 #include "verbs.h"
 
@@ -75,20 +73,11 @@ Runner setup_train_expert(CLI::App& sub) {
     o.data = f->data;
     o.valid = f->valid;
     o.out_dir = f->out;
-    auto env = train::distributed_env_from_environment();
-    if (!env && f->nproc > 1) return train::run_local_ranks(f->nproc);
-    model::configure_runtime({train::threads_per_rank(f->threads, model::hardware_threads()), o.device});
-    bool follower = false;
-    if (env && env->world_size > 1) {
-      o.loop.collective = train::connect_collective(*env, o.device);
-      follower = env->rank != 0;
-    }
-    if (follower) f->quiet = true;
-    auto bar = std::make_shared<ProgressBar>("train-expert", ProgressBar::default_style(f->quiet));
-    o.loop.progress = training_progress(bar);
+    auto run = start_training_run("train-expert", f->nproc, f->threads, o.device, f->quiet, o.loop);
+    if (run.spawned) return run.spawned_exit;
     auto r = train::train_expert(o);
-    bar->finish();
-    if (follower) return kExitSuccess;  // rank 0 reports
+    run.bar->finish();
+    if (run.follower) return kExitSuccess;  // rank 0 reports
     const double tps = r.loop.seconds > 0 ? r.loop.tokens / r.loop.seconds : 0;
     if (f->json) {
       nlohmann::ordered_json j;

@@ -6,9 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/runtime.h"
-#include "progress.h"
-#include "train/distributed.h"
+#include "training_run.h"
 #include "train/gate.h"
 #include "verbs.h"
 
@@ -61,20 +59,11 @@ Runner setup_train_gate(CLI::App& sub) {
     o.base_dir = f->base;
     o.expert_dir = f->expert;
     o.data = f->data;
-    auto env = train::distributed_env_from_environment();
-    if (!env && f->nproc > 1) return train::run_local_ranks(f->nproc);
-    model::configure_runtime({train::threads_per_rank(f->threads, model::hardware_threads()), o.device});
-    bool follower = false;
-    if (env && env->world_size > 1) {
-      o.loop.collective = train::connect_collective(*env, o.device);
-      follower = env->rank != 0;
-    }
-    if (follower) f->quiet = true;
-    auto bar = std::make_shared<ProgressBar>("train-gate", ProgressBar::default_style(f->quiet));
-    o.loop.progress = training_progress(bar);
+    auto run = start_training_run("train-gate", f->nproc, f->threads, o.device, f->quiet, o.loop);
+    if (run.spawned) return run.spawned_exit;
     auto r = train::train_gate(o);
-    bar->finish();
-    if (follower) return kExitSuccess;  // rank 0 reports
+    run.bar->finish();
+    if (run.follower) return kExitSuccess;  // rank 0 reports
     if (f->json) {
       nlohmann::ordered_json j;
       j["expert_dir"] = f->expert;
