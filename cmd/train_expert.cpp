@@ -56,13 +56,7 @@ Runner setup_train_expert(CLI::App& sub) {
   sub.add_option("--description", o.description, "Description recorded in the manifest");
   sub.add_flag("--resume", o.loop.resume, "Continue a killed run from its last checkpoint");
   sub.add_flag("--force", o.force, "Replace an existing EXPERT_DIR");
-  sub.add_option("--device", o.device, "cpu | cuda | cuda:N")->capture_default_str();
-  sub.add_option("--threads", f->threads, "Compute threads (0: every core)")->capture_default_str();
-  sub.add_option("--nproc", f->nproc,
-                 "Data-parallel processes to start on this machine (c10d Gloo; --batch-size is per process). "
-                 "Across machines, launch torchrun-style with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT")
-      ->capture_default_str();
-  sub.add_flag("-q,--quiet", f->quiet, "No progress output");
+  add_training_run_flags(sub, o.device, f->threads, f->nproc, f->quiet);
   sub.add_flag("--json", f->json, "Print the result as JSON");
   set_example(sub,
               "  gaggle train-expert --base t5-small --data sst2/train.jsonl --out experts/sst2 --name sst2\n"

@@ -45,13 +45,7 @@ Runner setup_train_gate(CLI::App& sub) {
   sub.add_option("--save-every", o.loop.save_every, "Checkpoint every N steps (0: never)")->capture_default_str();
   sub.add_option("--log-every", o.loop.log_every, "gate-log.jsonl line every N steps")->capture_default_str();
   sub.add_flag("--resume", o.loop.resume, "Continue a killed run from its last checkpoint");
-  sub.add_option("--device", o.device, "cpu | cuda | cuda:N")->capture_default_str();
-  sub.add_option("--threads", f->threads, "Compute threads (0: every core)")->capture_default_str();
-  sub.add_option("--nproc", f->nproc,
-                 "Data-parallel processes to start on this machine (c10d Gloo; --batch-size is per process). "
-                 "Across machines, launch torchrun-style with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT")
-      ->capture_default_str();
-  sub.add_flag("-q,--quiet", f->quiet, "No progress output");
+  add_training_run_flags(sub, o.device, f->threads, f->nproc, f->quiet);
   sub.add_flag("--json", f->json, "Print the result as JSON");
   set_example(sub, "  gaggle train-gate --base t5-small --expert experts/sst2 --data sst2/train.jsonl");
   return [f]() -> int {

@@ -5,6 +5,16 @@
 
 namespace gaggle::cli {
 
+void add_training_run_flags(CLI::App& sub, std::string& device, int& threads, int& nproc, bool& quiet) {
+  sub.add_option("--device", device, "cpu | cuda | cuda:N")->capture_default_str();
+  sub.add_option("--threads", threads, "Compute threads (0: every core)")->capture_default_str();
+  sub.add_option("--nproc", nproc,
+                 "Data-parallel processes to start on this machine (c10d Gloo; --batch-size is per process). "
+                 "Across machines, launch torchrun-style with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT")
+      ->capture_default_str();
+  sub.add_flag("-q,--quiet", quiet, "No progress output");
+}
+
 TrainingRun start_training_run(const std::string& label, int nproc, int threads, const std::string& device, bool quiet,
                                train::LoopOptions& loop) {
   TrainingRun run;

@@ -5,6 +5,8 @@
 #include <memory>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "progress.h"
 #include "train/loop.h"
 
@@ -16,6 +18,9 @@ struct TrainingRun {
   bool follower = false;  // rank > 0: trains, but rank 0 reports
   std::shared_ptr<ProgressBar> bar;
 };
+
+// The flags both verbs take for this: --device, --threads, --nproc, -q/--quiet.
+void add_training_run_flags(CLI::App& sub, std::string& device, int& threads, int& nproc, bool& quiet);
 
 // Fills loop.collective and loop.progress.
 TrainingRun start_training_run(const std::string& label, int nproc, int threads, const std::string& device, bool quiet,
