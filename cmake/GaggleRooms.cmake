@@ -48,7 +48,12 @@ function(gaggle_test_room name)
     GAGGLE_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"
     GAGGLE_BINARY="$<TARGET_FILE:gaggle>"
     GAGGLE_BUILD_DIR="${PROJECT_BINARY_DIR}")
+  # Tests run build/gaggle, which exec()s gaggle-torch for the verbs that need LibTorch.
   add_dependencies(gaggle_test_${name} gaggle)
+  if(TARGET gaggle-torch)
+    add_dependencies(gaggle_test_${name} gaggle-torch)
+    target_compile_definitions(gaggle_test_${name} PRIVATE GAGGLE_TORCH_BINARY="$<TARGET_FILE:gaggle-torch>")
+  endif()
   if(T_TORCH)
     gaggle_pin_openblas(gaggle_test_${name})
     add_test(NAME ${name} COMMAND gaggle_test_${name})

@@ -1,16 +1,16 @@
 // gaggle debug — developer tools: conformance runners, fixtures, the self-check. Each
-// tool is its own file (cmd/debug_<tool>.cpp); this table lists them.
+// tool is its own file (cmd/debug_<tool>.cpp); this table lists them. The tools that need
+// LibTorch (selfcheck, route, forward, pretrain) are stubs in gaggle that exec() the
+// torch binary (cmd/front_verbs.cpp); the table is the same in both executables.
 #include "verbs.h"
 
 namespace gaggle::cli {
 
-Runner setup_debug_selfcheck(CLI::App& sub);
+Runner setup_debug_selfcheck(CLI::App& sub);  // LibTorch
 Runner setup_debug_make_bundle(CLI::App& sub);
-#ifdef GAGGLE_WITH_TORCH
-Runner setup_debug_route(CLI::App& sub);
-Runner setup_debug_forward(CLI::App& sub);
-Runner setup_debug_pretrain(CLI::App& sub);
-#endif
+Runner setup_debug_route(CLI::App& sub);      // LibTorch
+Runner setup_debug_forward(CLI::App& sub);    // LibTorch
+Runner setup_debug_pretrain(CLI::App& sub);   // LibTorch
 Runner setup_debug_tokenize(CLI::App& sub);
 Runner setup_debug_convert(CLI::App& sub);
 Runner setup_debug_make_tasks(CLI::App& sub);
@@ -27,11 +27,9 @@ struct DebugTool {
 const DebugTool kDebugTools[] = {
     {"selfcheck", "Check the installation: libraries, threads, BLAS speed, crypto", setup_debug_selfcheck},
     {"make-bundle", "Make a small valid unsigned bundle (random tensors) for tests and demos", setup_debug_make_bundle},
-#ifdef GAGGLE_WITH_TORCH
     {"route", "Run one routed linear layer on a golden routing case", setup_debug_route},
     {"forward", "Run a T5 conformance case through a base model (Hugging Face golden format)", setup_debug_forward},
     {"pretrain", "Pretrain a tiny T5 base with span corruption (how examples/base was made)", setup_debug_pretrain},
-#endif
     {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
     {"convert", "Convert SuperGLUE, BIG-Bench Hard, SST-2, TREC, AG News files into task JSONL", setup_debug_convert},
     {"make-tasks", "Write the synthetic task suite (12 held-in, 8 held-out tasks) from a seed", setup_debug_make_tasks},

@@ -1,13 +1,18 @@
 // gaggle — the command line. Owns the verb table, dispatches, catches and maps exit
 // codes (style.md §6). Everything a verb does lives in lib/; cmd/<verb>.cpp is thin.
+// The same main runs in both executables: gaggle, where the verbs that need LibTorch are
+// stubs that exec() the torch binary, and gaggle-torch, where they are real
+// (cmd/torch_exec.h).
 #include <malloc.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <vector>
 
 #include "cli.h"
 #include "io/error.h"
+#include "torch_exec.h"
 #include "verbs.h"
 
 namespace gaggle::cli {
@@ -30,6 +35,23 @@ const Verb kVerbs[] = {
     {"debug", "Developer tools: conformance runners, fixtures, self-check", setup_debug},
 };
 
+// gaggle inspect: files (and whatever else inspect.cpp reads without LibTorch) in process;
+// a model directory, base (config.json) or routed (assembly.json), is described with the
+// torch rooms (model/base_info.h, route/assembly.h): gaggle hands it to the torch binary.
+Runner inspect_model_dirs_in_torch(CLI::App& sub, Runner in_process) {
+  note_torch_verb("inspect MODEL_DIR");
+  return [&sub, in_process]() -> int {
+    namespace fs = std::filesystem;
+    const CLI::Option* path = sub.get_option_no_throw("path");
+    if (path && path->count() == 1) {
+      fs::path dir = path->results().front();
+      std::error_code ec;
+      if (fs::exists(dir / "config.json", ec) || fs::exists(dir / "assembly.json", ec)) exec_torch("inspect MODEL_DIR");
+    }
+    return in_process();
+  };
+}
+
 void print_error(const Error& e) {
   std::cerr << "gaggle: error: " << e.what() << "\n";
   if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
@@ -48,7 +70,10 @@ int run(int argc, char** argv) {
   std::vector<std::pair<CLI::App*, Runner>> runners;
   for (const Verb& verb : kVerbs) {
     CLI::App* sub = app.add_subcommand(verb.name, verb.summary);
-    runners.emplace_back(sub, verb.setup(*sub));
+    Runner runner = verb.setup(*sub);
+    if (!is_torch_binary() && std::string_view(verb.name) == "inspect")
+      runner = inspect_model_dirs_in_torch(*sub, std::move(runner));
+    runners.emplace_back(sub, std::move(runner));
   }
 
   try {
@@ -89,6 +114,7 @@ int main(int argc, char** argv) {
   // makes repeated large allocations cheap (build-notes.md, "Page faults").
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  gaggle::cli::remember_argv(argv);
   try {
     return gaggle::cli::run(argc, argv);
   } catch (const gaggle::Error& e) {

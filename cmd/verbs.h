@@ -1,6 +1,8 @@
 #pragma once
 // One setup function per verb, each defined in cmd/<verb>.cpp. main.cpp lists them
 // in its verb table; adding a verb = a file here, a line there, a test in tests/cmd.
+// The verbs that need LibTorch are real only in the torch binary; gaggle defines them as
+// stubs that exec() it (cmd/front_verbs.cpp, cmd/torch_exec.h).
 #include "cli.h"
 
 namespace gaggle::cli {
