@@ -14,7 +14,7 @@ namespace gaggle::cli {
 namespace {
 
 struct PublishCliOptions {
-  std::string bundle, hub, key, trust, blob_store, blob_threshold = "10MB", cache, ca_file, message;
+  std::string bundle, hub, key, trust, blob_store, blob_threshold = "10MB", cache, ca_file, known_hosts, message;
   int max_attempts = 30;
   bool json = false, quiet = false;
 };
@@ -53,6 +53,8 @@ Runner setup_publish(CLI::App& sub) {
   sub.add_option("--blob-threshold", opt->blob_threshold, "Files this size or larger go to the blob store")->capture_default_str();
   sub.add_option("--cache", opt->cache, "Where clones of remote hubs are kept (default ~/.cache/gaggle/hubs)");
   sub.add_option("--ca-file", opt->ca_file, "PEM file of a private CA for https hubs and blob stores");
+  sub.add_option("--ssh-known-hosts", opt->known_hosts,
+                 "ssh:// hubs: the known_hosts file listing the hub's host key (default $GAGGLE_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts)");
   sub.add_option("--max-attempts", opt->max_attempts, "Pushes to try when others publish at the same time")->capture_default_str();
   sub.add_option("-m,--message", opt->message, "Extra text for the hub commit message");
   sub.add_flag("--json", opt->json, "Print the result as JSON (for scripts)");
@@ -60,7 +62,8 @@ Runner setup_publish(CLI::App& sub) {
   set_example(sub,
               "  gaggle publish experts/sst2 --hub file:///srv/hub.git --key ~/.ssh/id_ed25519\n"
               "  gaggle publish experts/big --hub https://hub.example/hub.git --key key \\\n"
-              "      --blob-store https://blobs.example/sha256 --json");
+              "      --blob-store https://blobs.example/sha256 --json\n"
+              "  gaggle publish experts/sst2 --hub ssh://git@hub.example/srv/hub.git   # key from ssh-agent");
   return [opt]() -> int {
     hub::PublishOptions o;
     o.hub = opt->hub;
@@ -70,6 +73,7 @@ Runner setup_publish(CLI::App& sub) {
     o.blob_threshold = parse_size(opt->blob_threshold);
     o.cache_dir = opt->cache;
     o.ca_file = opt->ca_file;
+    o.ssh_known_hosts = opt->known_hosts;
     o.max_attempts = std::max(1, opt->max_attempts);
     o.message = opt->message;
     o.progress = hub_progress_bar(opt->quiet || opt->json);

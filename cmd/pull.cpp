@@ -17,6 +17,7 @@ Runner setup_pull(CLI::App& sub) {
   auto pool = std::make_shared<std::string>();
   auto trust = std::make_shared<std::string>();
   auto ca = std::make_shared<std::string>();
+  auto known_hosts = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto quiet = std::make_shared<bool>(false);
   sub.add_option("--hub", *hub_url, "The hub (path, file://, git://, http(s)://, ssh://) or a static index URL ending in pool.json")
@@ -25,19 +26,23 @@ Runner setup_pull(CLI::App& sub) {
   sub.add_option("--trust", *trust, "Allowed-signers file: the keys whose bundles you accept")->required();
   sub.add_option("--only", opt->only, "Pull only these bundles (NAME or NAME@VERSION)");
   sub.add_option("--ca-file", *ca, "PEM file of a private CA for https (TLS is always verified)");
+  sub.add_option("--ssh-known-hosts", *known_hosts,
+                 "ssh:// hubs: the known_hosts file listing the hub's host key (default $GAGGLE_SSH_KNOWN_HOSTS, else ~/.ssh/known_hosts)");
   sub.add_option("--retries", opt->retries, "Extra attempts for a failed download")->capture_default_str();
   sub.add_flag("--json", *json, "Print the result as JSON (for scripts)");
   sub.add_flag("-q,--quiet", *quiet, "No progress bar");
   set_example(sub,
               "  gaggle pull --hub file:///srv/hub.git --pool pool --trust allowed_signers\n"
               "  gaggle pull --hub https://experts.example/pool/pool.json --pool pool --trust allowed_signers \\\n"
-              "      --ca-file ca.pem --only sst2 --json");
+              "      --ca-file ca.pem --only sst2 --json\n"
+              "  gaggle pull --hub ssh://git@hub.example/srv/hub.git --pool pool --trust allowed_signers   # ssh-agent");
   return [=]() -> int {
     hub::PullOptions o = *opt;
     o.hub = *hub_url;
     o.pool_dir = *pool;
     o.trust_file = *trust;
     o.ca_file = *ca;
+    o.ssh_known_hosts = *known_hosts;
     o.progress = hub_progress_bar(*quiet || *json);
     hub::PullResult r = hub::pull_pool(o);
     hub_progress_done();

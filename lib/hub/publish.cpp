@@ -136,6 +136,7 @@ void publish_remote(const std::string& url, const std::string& tree_path, const 
     result.attempts = attempt;
     detail::TransferState fetch_state;
     fetch_state.progress = options.progress;
+    fetch_state.known_hosts = options.ssh_known_hosts;
     git_oid tip = detail::fetch_main(repo.get(), url, "refs/remotes/hub/main", fetch_state);
     git_oid commit_id = build_commit(repo.get(), tip, tree_path, files, message, options.hub);
     git_reference* ref = nullptr;
@@ -150,6 +151,7 @@ void publish_remote(const std::string& url, const std::string& tree_path, const 
     state.progress = options.progress;
     state.phase = "push";
     state.url = url;
+    state.known_hosts = options.ssh_known_hosts;
     git_push_options opts = GIT_PUSH_OPTIONS_INIT;
     detail::set_callbacks(opts.callbacks, state);
     std::string spec = "refs/gaggle/publish:refs/heads/main";
@@ -162,6 +164,7 @@ void publish_remote(const std::string& url, const std::string& tree_path, const 
       why = e && e->message ? e->message : "push failed";
     }
     result.bytes_pushed += state.bytes;
+    if (rc < 0 && state.failure) detail::check_transfer(rc, "cannot push to hub '" + url + "'", state);
     if (rc == 0 && state.rejected_ref_status.empty()) {
       result.commit = detail::oid_hex(commit_id);
       return;
@@ -183,7 +186,7 @@ void publish_remote(const std::string& url, const std::string& tree_path, const 
       throw Error(ErrorCode::network, "hub", "hub '" + url + "' kept moving: gave up after " + std::to_string(attempt) +
                                                  " attempts (" + status + ")",
                   "run publish again; raise --max-attempts for very busy hubs");
-    if (rc < 0) detail::check_git(rc, "cannot push to hub '" + url + "'");
+    if (rc < 0) detail::check_transfer(rc, "cannot push to hub '" + url + "'", state);
     throw Error(ErrorCode::network, "hub", "hub '" + url + "' rejected the push: " + status + " " + state.remote_messages);
   }
 }

@@ -28,6 +28,8 @@ struct PublishOptions {
   std::uint64_t blob_threshold = 10'000'000;  // files of at least this many bytes go to the blob store
   std::filesystem::path cache_dir;        // where remote hubs are cloned; empty: $XDG_CACHE_HOME/gaggle/hubs
   std::filesystem::path ca_file;          // private CA for https hubs and blob stores
+  std::filesystem::path ssh_known_hosts;  // ssh:// hubs: the known_hosts file to trust alone
+                                          // (empty: hub/known_hosts.h's defaults)
   int max_attempts = 30;                  // pushes tried before giving up on a busy hub
   std::string message;                    // extra commit message text
   ProgressFn progress;

@@ -215,6 +215,7 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
   detail::Repository repo = detail::open_or_init_bare(options.pool_dir / ".gaggle" / "hub.git");
   detail::TransferState state;
   state.progress = options.progress;
+  state.known_hosts = options.ssh_known_hosts;
   std::string url = loc.transport == HubTransport::local ? loc.path.string() : loc.url;
   git_oid tip = detail::fetch_main(repo.get(), url, "refs/remotes/hub/main", state);
   result.git_bytes = state.bytes;

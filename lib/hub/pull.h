@@ -22,6 +22,8 @@ struct PullOptions {
   std::filesystem::path pool_dir;     // created if missing
   std::filesystem::path trust_file;   // allowed signers (OpenSSH format); required
   std::filesystem::path ca_file;      // private CA for https (TLS is always verified)
+  std::filesystem::path ssh_known_hosts;  // ssh:// hubs: the known_hosts file to trust alone
+                                          // (empty: hub/known_hosts.h's defaults)
   std::vector<std::string> only;      // names or name@version; empty = every bundle
   int retries = 4;                    // extra attempts for a failed download
   ProgressFn progress;

@@ -1,11 +1,14 @@
 #pragma once
 // Real servers for the hub tests, on free loopback ports in temporary directories:
 // git daemon (git://), nginx + fcgiwrap + git http-backend (smart HTTP), nginx WebDAV
-// (the PUT blob store) and nginx serving files over HTTP or HTTPS (static pool indexes,
-// with a private CA made by openssl). Each is stopped by its destructor — also when a
-// REQUIRE fails — and dies with the test process (PR_SET_PDEATHSIG).
+// (the PUT blob store), nginx serving files over HTTP or HTTPS (static pool indexes,
+// with a private CA made by openssl), OpenSSH's sshd (ssh://, logging in as the current
+// user) and ssh-agent. Each is stopped by its destructor — also when a REQUIRE fails —
+// and dies with the test process (PR_SET_PDEATHSIG).
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -145,6 +148,7 @@ struct NginxOptions {
   std::filesystem::path static_root;  // non-empty: files at /static/
   bool tls = false;                   // HTTPS with a certificate from a private CA (ca_file())
   std::filesystem::path htpasswd;     // non-empty: HTTP basic auth on everything
+  bool ignore_conditionals = false;   // no ETag, If-Modified-Since ignored: every GET is a 200
 };
 
 // nginx (and fcgiwrap when serving git) in `dir`.
@@ -159,6 +163,7 @@ class Nginx {
             (dir_ / "error.log").string() + " warn;\nevents { worker_connections 256; }\nhttp {\n  access_log off;\n";
     for (const char* t : {"client_body", "fastcgi", "proxy", "uwsgi", "scgi"})
       conf += std::string("  ") + t + "_temp_path " + (dir_ / "tmp" / t).string() + ";\n";
+    if (o.ignore_conditionals) conf += "  etag off;\n  if_modified_since off;\n";
     conf += "  client_max_body_size 0;\n  server {\n    listen 127.0.0.1:" + std::to_string(port_) + (tls_ ? " ssl" : "") + ";\n";
     if (tls_) {
       make_certificates();
@@ -237,6 +242,110 @@ class Nginx {
   bool tls_;
   Process fcgiwrap_;
   Process nginx_;
+};
+
+inline void wait_for_file(const std::filesystem::path& path, const std::string& what) {
+  for (int i = 0; i < 200; ++i) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  throw std::runtime_error(what + " did not create " + path.string());
+}
+
+inline std::string current_user() {
+  const passwd* pw = ::getpwuid(::geteuid());
+  if (!pw) throw std::runtime_error("cannot find the current user's name");
+  return pw->pw_name;
+}
+
+// An ed25519 key pair made by ssh-keygen (KEY and KEY.pub, no passphrase).
+inline void ssh_keygen(const std::filesystem::path& key, const std::string& comment) {
+  auto r = run_command({"ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", key.string()});
+  if (r.exit_code != 0) throw std::runtime_error("ssh-keygen failed: " + r.err);
+}
+
+// "type base64" of an OpenSSH public key file (comment dropped).
+inline std::string ssh_public_key(const std::filesystem::path& pub) {
+  std::string text = read_text(pub);
+  auto second_space = text.find(' ', text.find(' ') + 1);
+  return text.substr(0, second_space == std::string::npos ? text.find('\n') : second_space);
+}
+
+// OpenSSH's sshd in `dir`, listening on 127.0.0.1 only, with its own host key and an
+// authorized_keys file the test fills (authorize()); users log in as the current user
+// (as root, too: PermitRootLogin prohibit-password). Keys only: no passwords, no PAM.
+// The remote git commands run through the user's login shell and its PATH.
+class Sshd {
+ public:
+  static bool available() { return have_program("/usr/sbin/sshd") && have_program("/usr/bin/ssh-agent"); }
+
+  explicit Sshd(const std::filesystem::path& dir) : dir_(dir), port_(free_port()), user_(current_user()) {
+    namespace fs = std::filesystem;
+    fs::create_directories(dir_);
+    ssh_keygen(dir_ / "host_ed25519", "gaggle test sshd");
+    write_text(dir_ / "authorized_keys", "");
+    // As root, sshd's privilege separation needs its empty directory (Debian makes it at boot).
+    if (::geteuid() == 0) {
+      std::error_code ec;
+      fs::create_directories("/run/sshd", ec);
+      ::chmod("/run/sshd", 0755);
+    }
+    std::string d = dir_.string();
+    write_text(dir_ / "sshd_config", "ListenAddress 127.0.0.1\nPort " + std::to_string(port_) + "\nHostKey " + d +
+                                         "/host_ed25519\nAuthorizedKeysFile " + d + "/authorized_keys\nPidFile " + d +
+                                         "/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+                                         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+                                         "PrintMotd no\nPrintLastLog no\nAllowTcpForwarding no\nX11Forwarding no\n"
+                                         "AllowUsers " + user_ + "\n");
+    process_ = Process({"/usr/sbin/sshd", "-D", "-e", "-f", d + "/sshd_config"}, dir_ / "sshd.log");
+    try {
+      wait_for_port(port_, "sshd");
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string(e.what()) + ": " + log());
+    }
+  }
+  // Lets the holder of `pub` (an OpenSSH .pub file) log in.
+  void authorize(const std::filesystem::path& pub) {
+    write_text(dir_ / "authorized_keys", read_text(dir_ / "authorized_keys") + ssh_public_key(pub) + "\n");
+  }
+  // ssh://USER@127.0.0.1:PORT/ABSOLUTE/PATH
+  std::string url(const std::filesystem::path& repo) const {
+    return "ssh://" + user_ + "@127.0.0.1:" + std::to_string(port_) + std::filesystem::absolute(repo).string();
+  }
+  // A known_hosts line for this server: "[127.0.0.1]:PORT ssh-ed25519 AAAA...".
+  std::string known_hosts_line() const {
+    return "[127.0.0.1]:" + std::to_string(port_) + " " + ssh_public_key(dir_ / "host_ed25519.pub") + "\n";
+  }
+  int port() const { return port_; }
+  std::string log() const {
+    std::error_code ec;
+    return std::filesystem::exists(dir_ / "sshd.log", ec) ? read_text(dir_ / "sshd.log") : "";
+  }
+
+ private:
+  std::filesystem::path dir_;
+  int port_;
+  std::string user_;
+  Process process_;
+};
+
+// A real ssh-agent on its own socket (ssh-agent -D -a SOCK); add() runs ssh-add.
+class SshAgent {
+ public:
+  explicit SshAgent(const std::filesystem::path& socket) : socket_(socket) {
+    process_ = Process({"ssh-agent", "-D", "-a", socket_.string()}, socket_.string() + ".log");
+    wait_for_file(socket_, "ssh-agent");
+  }
+  void add(const std::filesystem::path& key) {
+    auto r = run_command({"env", "SSH_AUTH_SOCK=" + socket_.string(), "ssh-add", "-q", key.string()});
+    if (r.exit_code != 0) throw std::runtime_error("ssh-add failed: " + r.err);
+  }
+  const std::filesystem::path& socket() const { return socket_; }
+
+ private:
+  std::filesystem::path socket_;
+  Process process_;
 };
 
 }  // namespace gaggle::test::hub

@@ -4,7 +4,10 @@
 #include <cstring>
 #include <mutex>
 
+#include <sys/stat.h>
+
 #include "hub/credentials.h"
+#include "hub/known_hosts.h"
 #include "io/error.h"
 
 namespace gaggle::hub::detail {
@@ -75,6 +78,62 @@ git_oid oid_from_hex(const std::string& hex) {
 
 namespace {
 
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// ssh://, ssh+git://, git+ssh:// or scp-like user@host:path (a ':' before any '/').
+bool is_ssh_url(const std::string& url) {
+  if (starts_with(url, "ssh://") || starts_with(url, "ssh+git://") || starts_with(url, "git+ssh://")) return true;
+  if (url.find("://") != std::string::npos) return false;
+  auto colon = url.find(':');
+  return colon != std::string::npos && colon > 0 && url.find('/') > colon;
+}
+
+// The port of an ssh URL (22 when it names none).
+int ssh_port(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return 22;  // scp-like syntax has no port
+  std::string authority = url.substr(scheme + 3);
+  authority = authority.substr(0, authority.find('/'));
+  if (auto at = authority.rfind('@'); at != std::string::npos) authority.erase(0, at + 1);
+  std::size_t colon = authority.rfind(':');
+  if (colon == std::string::npos || (authority.find(']') != std::string::npos && colon < authority.find(']'))) return 22;
+  try {
+    int port = std::stoi(authority.substr(colon + 1));
+    return port > 0 && port < 65536 ? port : 22;
+  } catch (const std::exception&) {
+    return 22;
+  }
+}
+
+const char* kAgentHint =
+    "start ssh-agent and add the key the hub's server knows you by: eval \"$(ssh-agent)\" && ssh-add ~/.ssh/id_ed25519 "
+    "(gaggle reads ssh keys only from ssh-agent, through SSH_AUTH_SOCK)";
+
+// Records why a callback refused, for check_transfer, and tells libgit2.
+int refuse(TransferState& state, int rc, ErrorCode code, const std::string& message, const std::string& hint) {
+  state.failure = Error(code, "hub", message, hint);
+  git_error_set_str(GIT_ERROR_SSH, message.c_str());
+  return rc;
+}
+
+int ssh_agent_credentials(git_credential** out, const char* username_from_url, TransferState& state) {
+  std::string user = username_from_url ? username_from_url : "git";
+  if (state.credential_attempts > 1)  // the agent's keys were all tried and refused
+    return refuse(state, GIT_EAUTH, ErrorCode::auth,
+                  "the ssh server refused every key in ssh-agent for user '" + user + "'",
+                  "add the key whose public half is in the server's authorized_keys for '" + user +
+                      "' to the agent (ssh-add KEY); 'ssh-add -l' lists the keys the agent holds");
+  const char* sock = std::getenv("SSH_AUTH_SOCK");
+  if (!sock || !*sock)
+    return refuse(state, GIT_EAUTH, ErrorCode::auth, "no ssh-agent to log in as '" + user + "' (SSH_AUTH_SOCK is not set)",
+                  kAgentHint);
+  struct stat st {};
+  if (::stat(sock, &st) != 0 || !S_ISSOCK(st.st_mode))
+    return refuse(state, GIT_EAUTH, ErrorCode::auth,
+                  "no ssh-agent to log in as '" + user + "': SSH_AUTH_SOCK '" + sock + "' is not a socket", kAgentHint);
+  return git_credential_ssh_key_from_agent(out, user.c_str());
+}
+
 int on_credentials(git_credential** out, const char* url, const char* username_from_url, unsigned int allowed_types,
                    void* payload) {
   auto& state = *static_cast<TransferState*>(payload);
@@ -83,10 +142,8 @@ int on_credentials(git_credential** out, const char* url, const char* username_f
     git_error_set_str(GIT_ERROR_NET, "authentication failed (credentials were rejected)");
     return GIT_EAUTH;
   }
-  if (allowed_types & GIT_CREDENTIAL_SSH_KEY) {
-    const char* user = username_from_url ? username_from_url : "git";
-    if (state.credential_attempts == 1) return git_credential_ssh_key_from_agent(out, user);
-  }
+  // ssh: keys from ssh-agent only (never a key file, never a password prompt).
+  if (allowed_types & GIT_CREDENTIAL_SSH_KEY) return ssh_agent_credentials(out, username_from_url, state);
   if (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) {
     if (auto c = find_credential(url ? url : state.url))
       return git_credential_userpass_plaintext_new(out, c->username.c_str(), c->password.c_str());
@@ -96,6 +153,57 @@ int on_credentials(git_credential** out, const char* url, const char* username_f
   }
   git_error_set_str(GIT_ERROR_NET, "the hub asks for credentials and none were found");
   return GIT_EAUTH;
+}
+
+std::string join_paths(const std::vector<std::filesystem::path>& files) {
+  std::string out;
+  for (const auto& f : files) out += (out.empty() ? "" : ", ") + f.string();
+  return out;
+}
+
+// ssh host keys: checked against known_hosts (hub/known_hosts.h); TLS is left to libgit2.
+int on_certificate_check(git_cert* cert, int /*valid*/, const char* host, void* payload) {
+  auto& state = *static_cast<TransferState*>(payload);
+  if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2) return GIT_PASSTHROUGH;
+  const auto* key = reinterpret_cast<const git_cert_hostkey*>(cert);
+  std::string h = host ? host : "";
+  int port = ssh_port(state.url);
+  std::string name = known_hosts_name(h, port);
+  if (!(key->type & GIT_CERT_SSH_RAW) || !key->hostkey)
+    return refuse(state, GIT_ECERTIFICATE, ErrorCode::unsupported, "cannot check the host key of " + name +
+                  ": the ssh library did not hand it over", "");
+  try {
+    std::string_view blob(key->hostkey, key->hostkey_len);
+    auto files = known_hosts_files(state.known_hosts);
+    HostKeyCheck c = check_known_hosts(files, h, port, blob);
+    std::string presented = host_key_description(blob);
+    std::string at = c.file.string() + " line " + std::to_string(c.line);
+    switch (c.status) {
+      case HostKeyStatus::match: return 0;
+      case HostKeyStatus::unknown:
+        return refuse(state, GIT_ECERTIFICATE, ErrorCode::auth,
+                      "unknown ssh host " + name + " (" + presented + "): not in known_hosts (" + join_paths(files) + ")",
+                      "gaggle never trusts a host on first use: check this fingerprint with the hub's administrator, "
+                      "then add the key: ssh-keyscan " + (port == 22 ? "" : "-p " + std::to_string(port) + " ") + h +
+                          " >> ~/.ssh/known_hosts (or name a file with --ssh-known-hosts FILE or GAGGLE_SSH_KNOWN_HOSTS)");
+      case HostKeyStatus::changed:
+        return refuse(state, GIT_ECERTIFICATE, ErrorCode::auth,
+                      "the ssh host key of " + name + " has CHANGED: it presented " + presented + " but " + at +
+                          " lists another key; someone may be intercepting the connection",
+                      "ask the hub's administrator; if the key really changed, remove the old one (ssh-keygen -R '" + name +
+                          "' -f " + c.file.string() + ") and add the new one");
+      case HostKeyStatus::revoked:
+        return refuse(state, GIT_ECERTIFICATE, ErrorCode::auth,
+                      "the ssh host key of " + name + " (" + presented + ") is marked @revoked in " + at, "");
+    }
+  } catch (const Error& e) {
+    state.failure = e;
+    git_error_set_str(GIT_ERROR_SSH, e.what());
+    return GIT_ECERTIFICATE;
+  } catch (const std::exception& e) {
+    return refuse(state, GIT_ECERTIFICATE, ErrorCode::io, std::string("cannot check the ssh host key: ") + e.what(), "");
+  }
+  return GIT_ECERTIFICATE;
 }
 
 int on_transfer(const git_indexer_progress* stats, void* payload) {
@@ -129,8 +237,36 @@ int on_push_update(const char* refname, const char* status, void* payload) {
 
 }  // namespace
 
+void check_transfer(int rc, const std::string& what, TransferState& state) {
+  if (rc >= 0) return;
+  if (state.failure) {
+    Error e = state.failure->with_context(what);
+    state.failure.reset();
+    git_error_clear();
+    throw e;
+  }
+  if (is_ssh_url(state.url)) {
+    const git_error* e = git_error_last();
+    std::string message = e && e->message ? e->message : "libgit2 error " + std::to_string(rc);
+    int klass = e ? e->klass : GIT_ERROR_NONE;
+    git_error_clear();
+    if (message.find("agent") != std::string::npos)
+      throw Error(ErrorCode::auth, "hub", what + ": " + message, kAgentHint);
+    if (rc == GIT_EAUTH)
+      throw Error(ErrorCode::auth, "hub", what + ": " + message,
+                  "load the key the server authorises into ssh-agent (ssh-add KEY) and check the user in the URL");
+    if (klass == GIT_ERROR_SSH || klass == GIT_ERROR_NET || klass == GIT_ERROR_OS)
+      throw Error(ErrorCode::network, "hub", what + ": " + message,
+                  "check the URL (ssh://USER@HOST[:PORT]/ABSOLUTE/PATH/hub.git), that sshd runs there, and that "
+                  "git-upload-pack and git-receive-pack are on USER's PATH on the server");
+    throw Error(ErrorCode::io, "hub", what + ": " + message);
+  }
+  check_git(rc, what);
+}
+
 void set_callbacks(git_remote_callbacks& callbacks, TransferState& state) {
   callbacks.credentials = on_credentials;
+  callbacks.certificate_check = on_certificate_check;
   callbacks.transfer_progress = on_transfer;
   callbacks.push_transfer_progress = on_push_transfer;
   callbacks.sideband_progress = on_sideband;
@@ -193,7 +329,7 @@ git_oid fetch_main(git_repository* repo, const std::string& url, const char* loc
   std::string spec = std::string("+refs/heads/main:") + local_ref;
   char* specs[] = {spec.data()};
   git_strarray refspecs{specs, 1};
-  check_git(git_remote_fetch(remote.get(), &refspecs, &opts, "gaggle fetch"), "cannot fetch hub '" + url + "'");
+  check_transfer(git_remote_fetch(remote.get(), &refspecs, &opts, "gaggle fetch"), "cannot fetch hub '" + url + "'", state);
   if (const git_indexer_progress* stats = git_remote_stats(remote.get())) {
     state.bytes = stats->received_bytes;
     state.objects = stats->received_objects;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "hub/progress.h"
+#include "io/error.h"
 
 namespace gaggle::hub::detail {
 
@@ -52,10 +53,16 @@ struct TransferState {
   std::string url;
   std::string remote_messages;     // "remote: ..." lines from the server (hook output)
   std::string rejected_ref_status; // a push the server refused: its status text
+  std::filesystem::path known_hosts;  // ssh: the only known_hosts file to trust; empty = the defaults
+  std::optional<Error> failure;    // set by a callback that refused (host key, credentials): thrown as is
 };
 
 // Fills the callbacks (credentials, progress, sideband, push status) with `state` as payload.
 void set_callbacks(git_remote_callbacks& callbacks, TransferState& state);
+
+// Throws for a failed transfer call: the callback's own error when one refused (with
+// "what: " in front), else check_git's translation, with ssh-specific hints for ssh URLs.
+void check_transfer(int rc, const std::string& what, TransferState& state);
 
 // Applies GAGGLE_CA_FILE / an explicit CA file to libgit2's TLS (https hubs).
 void set_git_ca_file(const std::string& ca_file);
