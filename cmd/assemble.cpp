@@ -86,6 +86,7 @@ int inspect_routed_model(const std::string& path, bool json) {
   std::uintmax_t bytes = 0;
   std::error_code ec;
   for (const auto& m : a.modules) bytes += fs::file_size(fs::path(path) / m.file, ec);
+  if (!a.retrieval.file.empty()) bytes += fs::file_size(fs::path(path) / a.retrieval.file, ec);
   if (json) {
     auto j = route::assembly_to_json(a);
     j["path"] = path;
@@ -96,6 +97,11 @@ int inspect_routed_model(const std::string& path, bool json) {
   std::printf("routed model:  %s\n", path.c_str());
   std::printf("router:        %s", std::string(route::router_name(a.router)).c_str());
   if (a.top_k) std::printf(" (top-%d per token, every module)", a.top_k);
+  else if (a.router == route::RouterKind::retrieval)
+    std::printf(" (one expert per example, by %lld embeddings of width %lld)", static_cast<long long>(a.retrieval.rows),
+                static_cast<long long>(a.retrieval.d_model));
+  else if (a.router == route::RouterKind::smear)
+    std::printf(" (per example, every expert merged by the mean routing distribution)");
   std::printf("\nbase:          %s\n               %s\n", a.base_fingerprint.c_str(), a.base_dir.c_str());
   std::printf("modules:       %zu, %.1f MiB of expert tensors\n", a.modules.size(), bytes / 1048576.0);
   std::size_t w = 6;
@@ -113,10 +119,18 @@ Runner setup_assemble(CLI::App& sub) {
   auto f = std::make_shared<AssembleFlags>();
   sub.add_option("--base", f->base, "The base model (Hugging Face T5 checkpoint directory)")->required();
   sub.add_option("--pool", f->pool, "The pool of verified bundles (gaggle pull)")->required();
-  sub.add_option("--router", f->router,
-                 "phatgoose, arrow, average-activation, merged or single (retrieval and smear: not built yet)")
-      ->capture_default_str();
-  sub.add_option("--top-k", f->top_k, "Experts per token (per-token routers)")->capture_default_str();
+  std::string routers = "The router:";
+#ifdef GAGGLE_WITH_TORCH
+  for (auto kind : route::all_routers()) {
+    std::string name(route::router_name(kind));
+    routers += "\n  " + name + std::string(name.size() < 19 ? 19 - name.size() : 1, ' ') +
+               std::string(route::router_summary(kind));
+  }
+#else
+  routers += " phatgoose, arrow, average-activation, retrieval, merged, single or smear";
+#endif
+  sub.add_option("--router", f->router, routers)->capture_default_str();
+  sub.add_option("--top-k", f->top_k, "Experts per token (phatgoose, arrow, average-activation)")->capture_default_str();
   sub.add_option("--experts", f->experts, "Only these bundles (NAME or NAME@VERSION); default: the whole pool");
   sub.add_option("--expert", f->expert, "The one expert of --router single");
   sub.add_option("--trust", f->trust, "Allowed signers to verify the bundles against (default: POOL/allowed_signers)");
@@ -125,6 +139,7 @@ Runner setup_assemble(CLI::App& sub) {
   sub.add_flag("-q,--quiet", f->quiet, "No progress on stderr");
   set_example(sub,
               "  gaggle assemble --base t5-base --pool pool --trust allowed_signers --router phatgoose --out routed\n"
+              "  gaggle assemble --base t5-base --pool pool --router retrieval --out retrieval\n"
               "  gaggle assemble --base t5-base --pool pool --router single --expert sst2 --out sst2-only");
 #ifdef GAGGLE_WITH_TORCH
   return [f]() -> int { return run_assemble(*f); };

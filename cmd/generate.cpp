@@ -46,6 +46,11 @@ int run_generate(const GenerateFlags& f) {
   std::optional<route::RoutedModel> routed;
   if (!f.model.empty()) {
     routed = route::RoutedModel::attach(*t5, f.model, model::base_fingerprint(base));
+    if (!f.trace.empty() && !routed->traced())
+      throw Error(ErrorCode::usage, "cmd",
+                  "--trace: router '" + std::string(route::router_name(routed->assembly().router)) +
+                      "' sends no token to chosen experts, so there is nothing to trace",
+                  "routing traces are for phatgoose, arrow, average-activation and retrieval models");
     if (!f.trace.empty()) routed->enable_trace();
   }
   const bool interactive = f.inputs.empty() && stdin_is_tty();
@@ -83,7 +88,7 @@ Runner setup_generate(CLI::App& sub) {
   sub.add_option("--base", f->base, "The base model; with --model, overrides the base recorded at assembly");
   sub.add_option("--input", f->inputs, "Input text (repeatable); default: one input per line on stdin");
   sub.add_option("--max-new-tokens", f->max_new_tokens, "Greedy steps at most (stops at EOS)")->capture_default_str();
-  sub.add_option("--trace", f->trace, "Write the routing trace (per module, how often each expert was chosen) as JSON");
+  sub.add_option("--trace", f->trace, "Write the routing trace (per module, how many real tokens went to each expert) as JSON");
   sub.add_option("--threads", f->threads, "Compute threads (0 = every core)");
   sub.add_option("--device", f->device, "cpu, cuda or cuda:N")->capture_default_str();
   set_example(sub,

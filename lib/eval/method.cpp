@@ -12,7 +12,9 @@
 #include "route/average_activation.h"
 #include "route/merged.h"
 #include "route/phatgoose.h"
+#include "route/retrieval.h"
 #include "route/routed_linear.h"
+#include "route/smear.h"
 
 namespace gaggle::eval {
 namespace {
@@ -126,35 +128,23 @@ class TokenRoutedMethod : public Method {
 
 // Retrieval: one expert per example, the argmax over experts of the largest cosine
 // similarity between the example's embedding (the base model's mean-pooled encoder
-// output, no adapters) and the expert's stored training-input embeddings.
+// output, no adapters) and the expert's stored training-input embeddings
+// (route/retrieval.h, shared with assembled retrieval models).
 class RetrievalMethod : public Method {
  public:
   explicit RetrievalMethod(std::shared_ptr<const ExpertStack> stack)
       : Method(router_display_name("retrieval"), MethodKind::router), stack_(std::move(stack)) {
-    for (const auto& e : stack_->retrieval) {
-      auto f = e.to(at::kFloat);
-      normalized_.push_back(f / f.norm(2, {1}, true).clamp_min(1e-12));
-    }
+    std::vector<std::string> labels;
+    for (const auto& e : stack_->experts) labels.push_back("expert '" + expert_label(e) + "'");
+    index_ = route::make_retrieval_index(stack_->retrieval, labels);
   }
 
   std::vector<int> assign(model::T5ModelImpl& model, const std::vector<std::vector<std::int64_t>>& inputs) override {
     c10::InferenceMode guard;
     model.clear_adapters();
     auto batch = model::make_batch(inputs, {}, model.config().pad_token_id);
-    auto hidden = model.encode(batch.input_ids, batch.attention_mask).to(at::kCPU);  // [B, S, d]
-    auto mask = batch.attention_mask.to(at::kFloat).unsqueeze(-1);                   // [B, S, 1]
-    auto query = (hidden * mask).sum(1) / mask.sum(1).clamp_min(1.0);                // [B, d]
-    const auto d = query.size(1);
-    for (std::size_t i = 0; i < normalized_.size(); ++i)
-      if (normalized_[i].size(1) != d)
-        throw_error(ErrorCode::mismatch, kRoom,
-                    "expert '" + expert_label(stack_->experts[i]) + "': retrieval embeddings have width " +
-                        std::to_string(normalized_[i].size(1)) + ", the base model's encoder " + std::to_string(d),
-                    "the embeddings must come from this base (train-gate computes them)");
-    query = query / query.norm(2, {1}, true).clamp_min(1e-12);
-    std::vector<at::Tensor> best;
-    for (const auto& e : normalized_) best.push_back(std::get<0>(at::matmul(query, e.t()).max(1)));  // [B]
-    auto choice = at::stack(best, 1).argmax(1);  // [B]
+    auto hidden = model.encode(batch.input_ids, batch.attention_mask);  // [B, S, d]
+    auto choice = route::retrieve_experts(index_, route::mean_pool(hidden, batch.attention_mask)).to(at::kCPU);
     std::vector<int> groups(inputs.size());
     for (std::size_t b = 0; b < inputs.size(); ++b)
       groups[b] = static_cast<int>(choice[static_cast<std::int64_t>(b)].item<std::int64_t>());
@@ -170,8 +160,33 @@ class RetrievalMethod : public Method {
 
  private:
   std::shared_ptr<const ExpertStack> stack_;
-  std::vector<at::Tensor> normalized_;
+  route::RetrievalIndex index_;
   std::map<int, std::unique_ptr<SingleExpertMethod>> experts_;
+};
+
+// SMEAR-style soft merge (route/smear.h): per example and module, the experts merged by
+// the mean PHATGOOSE routing distribution over the example's real tokens.
+class SmearMethod : public Method {
+ public:
+  explicit SmearMethod(std::shared_ptr<const ExpertStack> stack)
+      : Method(router_display_name("smear"), MethodKind::router), stack_(std::move(stack)) {
+    for (const auto& m : stack_->modules) keys_[m] = route::phatgoose_keys(stack_->gates.at(m));
+  }
+
+  void attach(model::T5ModelImpl& model, int) override {
+    if (adapters_.empty()) {
+      const auto device = model.device();
+      for (const auto& m : stack_->modules)
+        adapters_[m] = std::make_shared<route::SmearLinear>(stack_->A.at(m).to(device), stack_->B.at(m).to(device),
+                                                            keys_.at(m).to(device));
+    }
+    attach_all(model, adapters_);
+  }
+
+ private:
+  std::shared_ptr<const ExpertStack> stack_;
+  std::map<std::string, at::Tensor> keys_;
+  std::map<std::string, std::shared_ptr<model::LinearAdapter>> adapters_;
 };
 
 }  // namespace
@@ -234,8 +249,12 @@ std::unique_ptr<Method> make_router_method(std::shared_ptr<const ExpertStack> st
       throw_error(ErrorCode::invalid, kRoom, "router 'retrieval': " + stack->missing_retrieval, hint_gate);
     return std::make_unique<RetrievalMethod>(std::move(stack));
   }
+  if (key == "smear") {
+    if (stack->gates.empty()) throw_error(ErrorCode::invalid, kRoom, "router 'smear': " + stack->missing_gate, hint_gate);
+    return std::make_unique<SmearMethod>(std::move(stack));
+  }
   throw_error(ErrorCode::usage, kRoom, "router '" + key + "' cannot be evaluated",
-              "use phatgoose, arrow, average-activation, retrieval or merged");
+              "use phatgoose, arrow, average-activation, retrieval, merged or smear");
 }
 
 }  // namespace gaggle::eval

@@ -74,7 +74,8 @@ std::unique_ptr<Method> make_single_expert_method(std::shared_ptr<const ExpertSt
                                                   std::string name, MethodKind kind);
 // A router over the whole stack: "phatgoose", "arrow", "average-activation" (per token,
 // top_k), "merged" (mean update on every token), "retrieval" (one expert per example by
-// embedding similarity). Throws Error{invalid} (with a hint) when the experts lack what
+// embedding similarity), "smear" (per example, experts merged by the mean routing
+// distribution; route/smear.h). Throws Error{invalid} (with a hint) when the experts lack what
 // the router needs (gates, average activations, retrieval embeddings), Error{usage} for
 // an unknown or unsupported router.
 std::unique_ptr<Method> make_router_method(std::shared_ptr<const ExpertStack> stack, const std::string& router_key,
@@ -82,7 +83,7 @@ std::unique_ptr<Method> make_router_method(std::shared_ptr<const ExpertStack> st
 
 // A routed model directory made by `gaggle assemble` (route/routed_model.h), attached to
 // the base as assembled. Named after its router ("PHATGOOSE", ...; a single-expert
-// assembly: "Expert name@version"). Per-token routers are traced. Throws what
+// assembly: "Expert name@version"). Per-token routers and retrieval are traced. Throws what
 // route::read_assembly throws; attaching throws Error{mismatch} for another base.
 std::unique_ptr<Method> make_routed_model_method(const std::filesystem::path& model_dir,
                                                  const std::string& base_fingerprint);

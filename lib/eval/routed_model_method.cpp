@@ -13,9 +13,9 @@
 namespace gaggle::eval {
 namespace {
 
-bool per_token(route::RouterKind kind) {
+bool traced(route::RouterKind kind) {
   return kind == route::RouterKind::phatgoose || kind == route::RouterKind::arrow ||
-         kind == route::RouterKind::average_activation;
+         kind == route::RouterKind::average_activation || kind == route::RouterKind::retrieval;
 }
 
 std::string method_name(const route::Assembly& a) {
@@ -31,7 +31,7 @@ class RoutedModelMethod : public Method {
                assembly.router == route::RouterKind::single ? MethodKind::expert : MethodKind::router),
         dir_(std::move(dir)),
         fingerprint_(std::move(fingerprint)),
-        traced_(per_token(assembly.router)) {
+        traced_(traced(assembly.router)) {
     for (const auto& e : assembly.experts) trace_.experts.push_back(e.name + "@" + e.version);
   }
 

@@ -70,9 +70,9 @@ Report run_eval(const RunOptions& given) {
     throw_error(ErrorCode::usage, kRoom, "--single-experts needs --pool", "pass --pool DIR");
   for (const auto& r : options.routers) {
     auto kind = route::parse_router(r);
-    if (!kind || *kind == route::RouterKind::single || *kind == route::RouterKind::smear)
+    if (!kind || *kind == route::RouterKind::single)
       throw_error(ErrorCode::usage, kRoom, "router '" + r + "' cannot be evaluated",
-                  "use any of phatgoose, arrow, average-activation, retrieval, merged (for one expert: --expert)");
+                  "use any of phatgoose, arrow, average-activation, retrieval, merged, smear (for one expert: --expert)");
   }
   if (!options.pool_dir.empty() && options.routers.empty() && !options.single_experts && options.experts.empty())
     throw_error(ErrorCode::usage, kRoom, "--pool alone evaluates nothing",

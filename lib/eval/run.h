@@ -20,7 +20,7 @@ struct RunOptions {
   std::vector<std::filesystem::path> tasks;       // task files and benchmark directories
   std::vector<std::string> experts;               // --expert: expert directories, or names in the pool
   std::filesystem::path pool_dir;                 // --pool (empty: none)
-  std::vector<std::string> routers;               // phatgoose, arrow, average-activation, retrieval, merged
+  std::vector<std::string> routers;               // phatgoose, arrow, average-activation, retrieval, merged, smear
   int top_k = 2;
   bool single_experts = false;                    // every pool expert alone (+ Oracle, Best individual)
   std::filesystem::path multitask_dir;            // --multitask (empty: none)

@@ -6,9 +6,42 @@
 // that path sees the layer's input u and the frozen output W u and returns the
 // layer's output. LoRA experts (peft), gated experts (train-gate) and routers (route)
 // are all adapters: experts are data keyed by module path, never subclasses of the model.
+//
+// Adapters that route per example (retrieval, SMEAR) or count real tokens (routing
+// traces) also need to know which rows of u are real tokens: before the model runs a
+// stack it tells every attached adapter of that stack a TokenContext (set_tokens). The
+// default ignores it.
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
+#include <functional>
+
 namespace gaggle::model {
+
+struct TokenContext {
+  enum class Phase {
+    encoder,  // the encoder is about to run on input_ids
+    encoded,  // the encoder has run: encoder_hidden is its output (told to encoder adapters)
+    decoder,  // the decoder is about to run
+  };
+  Phase phase = Phase::encoder;
+  std::uint64_t pass = 0;  // the same for every adapter told about one encode() / decode() call, new for the next
+  // The rows this adapter's u will have, batch first: [B, L] with 1 for a real token, 0
+  // for padding. For encoder modules and cross-attention k/v: the encoder mask (L = S);
+  // for the other decoder modules: the decoder positions (undefined = all real).
+  at::Tensor mask;
+  // Decoder modules that read decoder rows: token t may depend only on tokens 0..t;
+  // `offset` is the position of u's first row (KV cache), 0 = a new sequence starts.
+  bool causal = false;
+  std::int64_t offset = 0;
+  at::Tensor input_ids;  // encoder phase: [B, S]
+  // Encoder phase: the encoder's output for these inputs with no adapter attached
+  // ([B, S, d], computed on the first call, then reused).
+  std::function<at::Tensor()> base_encoding;
+  // Encoded phase: the encoder's output [B, S, d]; decoder phase: the encoder rows the
+  // decoder attends to (rows of an encoded output, possibly repeated or reordered).
+  at::Tensor encoder_hidden;
+};
 
 class LinearAdapter {
  public:
@@ -16,6 +49,8 @@ class LinearAdapter {
   // u: [..., d_in]; base_out: W u, [..., d_out]. Returns the output, [..., d_out]
   // (typically base_out + a low-rank update).
   virtual at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) = 0;
+  // Called by the model before apply() runs on a new batch (see TokenContext).
+  virtual void set_tokens(const TokenContext& /*context*/) {}
 };
 
 }  // namespace gaggle::model

@@ -5,6 +5,7 @@
 #include <torch/nn/init.h>
 #include <torch/utils.h>
 
+#include <atomic>
 #include <cmath>
 
 #include "io/error.h"
@@ -13,6 +14,84 @@
 namespace gaggle::model {
 
 using detail::T5LinearImpl;
+
+namespace {
+
+// Which rows a linear's input holds: encoder tokens (encoder modules, and the decoder's
+// cross-attention k and v, which read the encoder's output) or decoder tokens.
+enum class Reads { encoder_rows_in_encoder, encoder_rows_in_decoder, decoder_rows };
+
+Reads reads_of(const std::string& name) {
+  if (name.rfind("encoder.", 0) == 0) return Reads::encoder_rows_in_encoder;
+  if (name.find(".EncDecAttention.k") != std::string::npos || name.find(".EncDecAttention.v") != std::string::npos)
+    return Reads::encoder_rows_in_decoder;
+  return Reads::decoder_rows;
+}
+
+std::uint64_t next_pass() {
+  static std::atomic<std::uint64_t> pass{0};
+  return ++pass;
+}
+
+using Linears = std::map<std::string, std::shared_ptr<T5LinearImpl>>;
+
+bool any_adapter(const Linears& linears) {
+  for (const auto& [name, linear] : linears)
+    if (linear->adapter) return true;
+  return false;
+}
+
+// Tells the adapters of the encoder (linear_hook.h: TokenContext).
+void tell_encoder(const Linears& linears, const TokenContext& context) {
+  for (const auto& [name, linear] : linears)
+    if (linear->adapter && reads_of(name) == Reads::encoder_rows_in_encoder) {
+      auto adapter = linear->adapter;  // (set_tokens may swap adapters for a moment)
+      adapter->set_tokens(context);
+    }
+}
+
+// Tells the adapters of the decoder: cross-attention k/v read encoder rows, the others
+// decoder rows (causal, from position `offset`).
+void tell_decoder(const Linears& linears, const at::Tensor& encoder_mask, const at::Tensor& encoder_hidden,
+                  const at::Tensor& decoder_mask, std::int64_t offset) {
+  if (!any_adapter(linears)) return;
+  TokenContext rows;
+  rows.phase = TokenContext::Phase::decoder;
+  rows.pass = next_pass();
+  rows.encoder_hidden = encoder_hidden;
+  TokenContext cross = rows;
+  cross.mask = encoder_mask;
+  rows.mask = decoder_mask;
+  rows.causal = true;
+  rows.offset = offset;
+  for (const auto& [name, linear] : linears) {
+    if (!linear->adapter) continue;
+    const Reads reads = reads_of(name);
+    if (reads == Reads::encoder_rows_in_encoder) continue;
+    auto adapter = linear->adapter;
+    adapter->set_tokens(reads == Reads::encoder_rows_in_decoder ? cross : rows);
+  }
+}
+
+// Detaches the encoder's adapters for its lifetime (the base encoding of TokenContext).
+class EncoderAdaptersOff {
+ public:
+  explicit EncoderAdaptersOff(const Linears& linears) {
+    for (const auto& [name, linear] : linears)
+      if (linear->adapter && reads_of(name) == Reads::encoder_rows_in_encoder)
+        saved_.emplace_back(linear.get(), std::move(linear->adapter));
+  }
+  ~EncoderAdaptersOff() {
+    for (auto& [linear, adapter] : saved_) linear->adapter = std::move(adapter);
+  }
+  EncoderAdaptersOff(const EncoderAdaptersOff&) = delete;
+  EncoderAdaptersOff& operator=(const EncoderAdaptersOff&) = delete;
+
+ private:
+  std::vector<std::pair<T5LinearImpl*, std::shared_ptr<LinearAdapter>>> saved_;
+};
+
+}  // namespace
 
 T5ModelImpl::T5ModelImpl(const T5Config& config) : config_(config) {
   shared_ = register_module("shared", std::make_shared<detail::T5EmbeddingImpl>(config.vocab_size, config.d_model));
@@ -41,7 +120,28 @@ at::Device T5ModelImpl::device() const { return shared_->weight.device(); }
 at::Tensor T5ModelImpl::encode(const at::Tensor& input_ids, const at::Tensor& attention_mask) {
   at::Tensor ids = input_ids.to(device(), at::kLong);
   at::Tensor mask = attention_mask.to(device());
-  return encoder_->forward_encoder(shared_->forward(ids), mask);
+  if (!any_adapter(linears_)) return encoder_->forward_encoder(shared_->forward(ids), mask);
+  TokenContext context;
+  context.phase = TokenContext::Phase::encoder;
+  context.pass = next_pass();
+  context.mask = mask;
+  context.input_ids = ids;
+  auto cached = std::make_shared<at::Tensor>();
+  context.base_encoding = [this, ids, mask, cached]() {
+    if (!cached->defined()) {
+      EncoderAdaptersOff off(linears_);
+      *cached = encoder_->forward_encoder(shared_->forward(ids), mask);
+    }
+    return *cached;
+  };
+  tell_encoder(linears_, context);
+  at::Tensor out = encoder_->forward_encoder(shared_->forward(ids), mask);
+  context.phase = TokenContext::Phase::encoded;
+  context.pass = next_pass();
+  context.base_encoding = nullptr;
+  context.encoder_hidden = out;
+  tell_encoder(linears_, context);
+  return out;
 }
 
 at::Tensor T5ModelImpl::lm_logits(const at::Tensor& decoder_hidden) {
@@ -54,7 +154,9 @@ at::Tensor T5ModelImpl::decode(const at::Tensor& decoder_input_ids, const at::Te
                                const at::Tensor& attention_mask, KvCache* cache) {
   at::Tensor ids = decoder_input_ids.to(device(), at::kLong);
   at::Tensor mask = attention_mask.to(device());
-  at::Tensor h = decoder_->forward_decoder(shared_->forward(ids), encoder_hidden.to(device()), mask, cache);
+  at::Tensor enc = encoder_hidden.to(device());
+  tell_decoder(linears_, mask, enc, {}, cache ? cache->length : 0);
+  at::Tensor h = decoder_->forward_decoder(shared_->forward(ids), enc, mask, cache);
   return lm_logits(h);
 }
 
@@ -73,8 +175,12 @@ at::Tensor shift_right(const at::Tensor& labels, std::int64_t decoder_start_toke
 at::Tensor T5ModelImpl::token_nll_from_encoded(const at::Tensor& encoder_hidden, const at::Tensor& attention_mask,
                                                const at::Tensor& labels) {
   at::Tensor lab = labels.to(device(), at::kLong);
-  at::Tensor logits = decode(shift_right(lab, config_.decoder_start_token_id, config_.pad_token_id), encoder_hidden,
-                             attention_mask, nullptr);
+  // As decode(), telling the adapters which decoder positions are real (labels != -100).
+  at::Tensor ids = shift_right(lab, config_.decoder_start_token_id, config_.pad_token_id);
+  at::Tensor mask = attention_mask.to(device());
+  at::Tensor enc = encoder_hidden.to(device());
+  tell_decoder(linears_, mask, enc, lab != -100, 0);
+  at::Tensor logits = lm_logits(decoder_->forward_decoder(shared_->forward(ids), enc, mask, nullptr));
   at::Tensor nll = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), lab.reshape({-1}), {},
                                           at::Reduction::None, -100);
   return nll.view(lab.sizes());

@@ -20,6 +20,7 @@
 #include "route/arrow.h"
 #include "route/average_activation.h"
 #include "route/phatgoose.h"
+#include "route/retrieval.h"
 #include "route/tensor_file.h"
 
 namespace gaggle::route {
@@ -100,13 +101,36 @@ at::Tensor expert_tensor(const LoadedExpert& e, const std::string& name, std::ve
   return read_tensor(e.adapter, name);
 }
 
+// Every expert's retrieval embeddings, checked against the base's d_model, as one index.
+RetrievalIndex retrieval_index(const std::vector<LoadedExpert>& experts, std::int64_t d_model) {
+  std::vector<at::Tensor> per_expert;
+  std::vector<std::string> labels;
+  for (const auto& e : experts) {
+    const std::string who = "bundle '" + e.info.name + "/" + e.info.version + "'";
+    const io::TensorInfo* info = e.adapter->find(kRetrievalEmbeddingsTensor);
+    if (!info)
+      throw_error(ErrorCode::invalid, kRoom,
+                  who + ": adapter.safetensors has no '" + std::string(kRetrievalEmbeddingsTensor) +
+                      "': the retrieval router needs embeddings of the expert's training inputs",
+                  "train-gate writes them: run 'gaggle train-gate' on the expert and publish it again");
+    if (info->shape.size() != 2 || info->shape[0] < 1 || info->shape[1] != d_model)
+      throw_error(ErrorCode::invalid, kRoom,
+                  who + ": adapter.safetensors: tensor '" + std::string(kRetrievalEmbeddingsTensor) + "' has shape " +
+                      io::shape_to_string(info->shape) + ", expected [n, " + std::to_string(d_model) + "] (d_model)",
+                  "the embeddings must come from this base (train-gate computes them)");
+    per_expert.push_back(read_tensor(e.adapter, kRetrievalEmbeddingsTensor));
+    labels.push_back(who);
+  }
+  return make_retrieval_index(per_expert, labels);
+}
+
+bool needs_version_2(RouterKind kind) { return kind == RouterKind::retrieval || kind == RouterKind::smear; }
+
 }  // namespace
 
+int assembly_format_version(RouterKind router) { return needs_version_2(router) ? 2 : 1; }
+
 Assembly assemble(const AssembleOptions& options) {
-  if (options.router == RouterKind::retrieval || options.router == RouterKind::smear)
-    throw_error(ErrorCode::unsupported, kRoom,
-                "router '" + std::string(router_name(options.router)) + "' is not built yet",
-                "use phatgoose, arrow, average-activation, merged or single");
   if (options.experts.empty()) throw_error(ErrorCode::usage, kRoom, "assemble needs at least one expert");
   if (options.router == RouterKind::single && options.experts.size() != 1)
     throw_error(ErrorCode::usage, kRoom, "router 'single' takes exactly one expert", "name it with --expert NAME");
@@ -125,6 +149,7 @@ Assembly assemble(const AssembleOptions& options) {
   const std::vector<std::string> linear_names = model::t5_linear_names(config);
 
   Assembly assembly;
+  assembly.format_version = assembly_format_version(options.router);
   assembly.base_fingerprint = base_fp;
   assembly.base_dir = fs::absolute(options.base_dir).lexically_normal().string();
   assembly.router = options.router;
@@ -150,8 +175,22 @@ Assembly assemble(const AssembleOptions& options) {
   for (const auto& e : experts) rank = std::max(rank, e.info.rank);
 
   at::NoGradGuard no_grad;
+  RetrievalIndex index;
+  if (options.router == RouterKind::retrieval) {
+    progress("stacking retrieval embeddings");
+    index = retrieval_index(experts, config.d_model);
+  }
   io::AtomicDirectory dir(options.out_dir);
   fs::create_directories(dir.path() / "modules");
+  if (options.router == RouterKind::retrieval) {
+    io::SafetensorsWriter writer;
+    add_tensor(writer, kRetrievalIndexEmbeddings, index.embeddings);
+    add_tensor(writer, kRetrievalIndexExpert, index.expert);
+    writer.set_metadata("format", "gaggle-retrieval-index");
+    writer.write(dir.path() / kRetrievalFile);
+    assembly.retrieval = {kRetrievalFile, index.embeddings.size(0), index.embeddings.size(1)};
+  }
+  const bool gate_keys = options.router == RouterKind::phatgoose || options.router == RouterKind::smear;
   for (const auto& module : modules) {
     auto shape = model::t5_linear_shape(config, module);  // [d_out, d_in]
     const std::int64_t d_out = shape[0], d_in = shape[1];
@@ -159,14 +198,13 @@ Assembly assemble(const AssembleOptions& options) {
     auto A = at::zeros({n, rank, d_in});
     auto B = at::zeros({n, d_out, rank});
     at::Tensor raw_keys;
-    if (options.router == RouterKind::phatgoose || options.router == RouterKind::average_activation)
-      raw_keys = at::empty({n, d_in});
+    if (gate_keys || options.router == RouterKind::average_activation) raw_keys = at::empty({n, d_in});
     for (std::int64_t i = 0; i < n; ++i) {
       const auto& e = experts[i];
       const std::int64_t r = e.adapter->at(module + ".lora_A").shape[0];
       A[i].narrow(0, 0, r).copy_(expert_tensor(e, module + ".lora_A", {r, d_in}));
       B[i].narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.info.lora_scale);
-      if (options.router == RouterKind::phatgoose)
+      if (gate_keys)
         raw_keys[i].copy_(expert_tensor(e, module + ".gate", {d_in}, "train its gate first: gaggle train-gate"));
       else if (options.router == RouterKind::average_activation)
         raw_keys[i].copy_(expert_tensor(e, module + ".avg_act", {d_in}, "train its gate first: gaggle train-gate"));
@@ -174,7 +212,7 @@ Assembly assemble(const AssembleOptions& options) {
     io::SafetensorsWriter writer;
     add_tensor(writer, module + ".A", A);
     add_tensor(writer, module + ".B", B);
-    if (options.router == RouterKind::phatgoose) add_tensor(writer, module + ".keys", phatgoose_keys(raw_keys));
+    if (gate_keys) add_tensor(writer, module + ".keys", phatgoose_keys(raw_keys));
     if (options.router == RouterKind::average_activation)
       add_tensor(writer, module + ".keys", average_activation_keys(raw_keys));
     if (options.router == RouterKind::arrow) add_tensor(writer, module + ".keys", arrow_keys(A, B));
@@ -210,6 +248,8 @@ nlohmann::json assembly_to_json(const Assembly& a) {
   j["modules"] = nlohmann::ordered_json::array();
   for (const auto& m : a.modules)
     j["modules"].push_back({{"name", m.name}, {"file", m.file}, {"d_in", m.d_in}, {"d_out", m.d_out}, {"rank", m.rank}});
+  if (!a.retrieval.file.empty())
+    j["retrieval"] = {{"file", a.retrieval.file}, {"rows", a.retrieval.rows}, {"d_model", a.retrieval.d_model}};
   return nlohmann::json::parse(j.dump());  // (written with sorted keys)
 }
 
@@ -247,6 +287,18 @@ Assembly read_assembly(const fs::path& model_dir) {
   }
   if (per_token(a.router) && (a.top_k < 1 || a.top_k > static_cast<int>(a.experts.size())))
     throw_error(ErrorCode::invalid, kRoom, path.string() + ": /top_k: must be between 1 and the number of experts");
+  if (needs_version_2(a.router) && a.format_version < 2)
+    throw_error(ErrorCode::invalid, kRoom,
+                path.string() + ": router '" + std::string(router_name(a.router)) + "' needs format_version 2, not " +
+                    std::to_string(a.format_version),
+                "assemble it again");
+  if (a.router == RouterKind::retrieval) {
+    if (!j.contains("retrieval"))
+      throw_error(ErrorCode::invalid, kRoom, path.string() + ": /retrieval: missing (the retrieval router's index)",
+                  "assemble it again");
+    const auto& r = j["retrieval"];
+    a.retrieval = {r["file"].get<std::string>(), r["rows"].get<std::int64_t>(), r["d_model"].get<std::int64_t>()};
+  }
   return a;
 }
 

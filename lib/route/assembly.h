@@ -4,7 +4,13 @@
 //
 //   MODEL_DIR/assembly.json                 base fingerprint, router, k, experts and signers, modules
 //   MODEL_DIR/modules/<module>.safetensors  "<module>.A" [N, r, d_in], "<module>.B" [N, d_out, r],
-//                                           "<module>.keys" [N, d_in] (per-token routers)
+//                                           "<module>.keys" [N, d_in] (per-token routers, smear)
+//   MODEL_DIR/retrieval.safetensors         retrieval only: "embeddings" [M, d_model], every
+//                                           bundle's "retrieval_embeddings" stacked, rows
+//                                           L2-normalised; "expert" [M] int64, each row's expert
+//
+// format_version 2 marks the routers a version-1 reader would misread (retrieval, smear:
+// it refuses them as newer); the others are still written as version 1.
 //
 // Every bundle is verified first (signature, trusted signer, files) and must be bound to
 // the base's fingerprint: a mismatch is an error naming the bundle. Experts of different
@@ -26,7 +32,7 @@
 
 namespace gaggle::route {
 
-inline constexpr int kAssemblyFormatVersion = 1;
+inline constexpr int kAssemblyFormatVersion = 2;  // the newest this gaggle reads and writes
 inline constexpr const char* kAssemblyFile = "assembly.json";
 
 struct ExpertSource {
@@ -56,6 +62,11 @@ struct AssemblyModule {
   std::int64_t d_in = 0, d_out = 0, rank = 0;
 };
 
+struct AssemblyRetrieval {
+  std::string file;  // relative to the model directory ("retrieval.safetensors"); "" unless retrieval
+  std::int64_t rows = 0, d_model = 0;
+};
+
 struct Assembly {
   int format_version = kAssemblyFormatVersion;
   std::string base_fingerprint;
@@ -64,13 +75,18 @@ struct Assembly {
   int top_k = 2;
   std::vector<AssemblyExpert> experts;
   std::vector<AssemblyModule> modules;
+  AssemblyRetrieval retrieval;  // router retrieval
 };
 
-// Throws Error{usage} (router not assemblable, k out of range, no experts), Error{auth|
-// mismatch|invalid|not_found} from verification (prefixed "bundle 'name/version'"),
-// Error{mismatch} for a bundle bound to another base, Error{invalid} for missing or
-// ill-shaped tensors (naming bundle, file and tensor), Error{exists} when out_dir exists
-// and !force.
+// The format version an assembly with this router is written as (see above).
+int assembly_format_version(RouterKind router);
+
+// Throws Error{usage} (k out of range, no experts), Error{auth|mismatch|invalid|not_found}
+// from verification (prefixed "bundle 'name/version'"), Error{mismatch} for a bundle bound
+// to another base, Error{invalid} for missing or ill-shaped tensors (naming bundle, file
+// and tensor; a bundle without the gates phatgoose/smear need, the average activations
+// average-activation needs or the retrieval embeddings retrieval needs is named, with
+// the hint to run train-gate), Error{exists} when out_dir exists and !force.
 Assembly assemble(const AssembleOptions& options);
 
 nlohmann::json assembly_to_json(const Assembly& assembly);

@@ -294,9 +294,7 @@ at::Tensor RoutedLinear::combine(const at::Tensor& u, const at::Tensor& base_out
   return out.reshape(base_out.sizes());
 }
 
-at::Tensor RoutedLinear::apply(const at::Tensor& u, const at::Tensor& base_out) {
-  return combine(u, base_out, route(u));
-}
+// RoutedLinear::apply and set_tokens: routed_linear_tokens.cpp (the trace counts real tokens only).
 
 at::Tensor dense_routed_update(const at::Tensor& u, const at::Tensor& A, const at::Tensor& B, const Routing& routing,
                                double lora_scale) {

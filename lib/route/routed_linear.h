@@ -69,7 +69,11 @@ class RoutedLinear : public model::LinearAdapter {
 
   // When set, every apply() adds, per expert, how many token slots chose it (the
   // routing trace, issue #7 item 6). The vector must hold N entries and outlive the layer.
+  // apply() counts only the real tokens of the mask the model last told (set_tokens);
+  // combine() counts every row it is given.
   void set_trace(std::vector<std::int64_t>* counts);
+  // Keeps the context's token mask for the trace (routed_linear_tokens.cpp).
+  void set_tokens(const model::TokenContext& context) override;
 
   std::int64_t experts() const { return n_; }
   std::int64_t rank() const { return r_; }
@@ -91,6 +95,7 @@ class RoutedLinear : public model::LinearAdapter {
   double scale_ = 0;
   at::Tensor ln_weight_;  // [d_in] filled with 1/sqrt(d_in): folds the score scale into LN
   std::vector<std::int64_t>* trace_ = nullptr;
+  at::Tensor token_mask_;  // [B, L] of the current batch (set_tokens), or undefined
 };
 
 // The update Σ_topk w · B_e A_e u · lora_scale computed densely: every expert's product

@@ -9,7 +9,9 @@
 #include "io/safetensors.h"
 #include "model/t5.h"
 #include "route/merged.h"
+#include "route/retrieval_linear.h"
 #include "route/routed_linear.h"
+#include "route/smear.h"
 #include "route/tensor_file.h"
 
 namespace gaggle::route {
@@ -48,6 +50,32 @@ RoutedModel RoutedModel::attach(model::T5ModelImpl& model, const fs::path& model
   const bool per_token =
       a.router == RouterKind::phatgoose || a.router == RouterKind::arrow || a.router == RouterKind::average_activation;
   std::vector<std::pair<std::string, std::shared_ptr<model::LinearAdapter>>> adapters;
+  std::shared_ptr<RetrievalChoice> choice;
+  if (a.router == RouterKind::retrieval) {
+    const fs::path path = model_dir / a.retrieval.file;
+    if (a.retrieval.file.empty() || a.retrieval.file.find('/') != std::string::npos)
+      throw_error(ErrorCode::invalid, "route", (model_dir / kAssemblyFile).string() + ": /retrieval/file is not a file of the model");
+    auto file = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(path));
+    RetrievalIndex index;
+    index.embeddings = module_tensor(file, kRetrievalIndexEmbeddings, {a.retrieval.rows, a.retrieval.d_model});
+    const io::TensorInfo* owner = file->find(kRetrievalIndexExpert);
+    if (!owner || owner->dtype != io::DType::I64 || owner->shape != std::vector<std::int64_t>{a.retrieval.rows})
+      throw_error(ErrorCode::invalid, "route",
+                  path.string() + ": tensor '" + std::string(kRetrievalIndexExpert) + "' must be I64 [" +
+                      std::to_string(a.retrieval.rows) + "]",
+                  "the routed model is incomplete: assemble it again");
+    index.expert = read_tensor(file, kRetrievalIndexExpert);
+    index.experts = n;
+    check_retrieval_index(index, path.string());
+    if (index.width() != model.config().d_model)
+      throw_error(ErrorCode::mismatch, "route",
+                  path.string() + ": embeddings of width " + std::to_string(index.width()) + ", the base's d_model is " +
+                      std::to_string(model.config().d_model));
+    const auto device = model.device();
+    if (!device.is_cpu()) index.embeddings = index.embeddings.to(device), index.expert = index.expert.to(device);
+    choice = std::make_shared<RetrievalChoice>(std::move(index));
+    out.choice_ = choice;
+  }
   for (const auto& m : a.modules) {
     auto weight = model.linear_weight(m.name);  // Error{not_found} for a module the base lacks
     if (weight.size(0) != m.d_out || weight.size(1) != m.d_in)
@@ -63,7 +91,15 @@ RoutedModel RoutedModel::attach(model::T5ModelImpl& model, const fs::path& model
       auto keys = module_tensor(file, m.name + ".keys", {n, m.d_in});
       if (!device.is_cpu()) keys = keys.to(device);
       auto layer = std::make_shared<RoutedLinear>(A, B, keys, options);
-      out.routed_.emplace_back(m.name, layer);
+      out.traced_.emplace_back(m.name, [layer](std::vector<std::int64_t>* c) { layer->set_trace(c); });
+      adapters.emplace_back(m.name, layer);
+    } else if (a.router == RouterKind::smear) {
+      auto keys = module_tensor(file, m.name + ".keys", {n, m.d_in});
+      if (!device.is_cpu()) keys = keys.to(device);
+      adapters.emplace_back(m.name, std::make_shared<SmearLinear>(A, B, keys, SmearOptions{1.0}));
+    } else if (a.router == RouterKind::retrieval) {
+      auto layer = std::make_shared<RetrievalLinear>(A, B, choice, 1.0);
+      out.traced_.emplace_back(m.name, [layer](std::vector<std::int64_t>* c) { layer->set_trace(c); });
       adapters.emplace_back(m.name, layer);
     } else {
       adapters.emplace_back(m.name, std::make_shared<MergedLinear>(A, B, 1.0));
@@ -75,10 +111,10 @@ RoutedModel RoutedModel::attach(model::T5ModelImpl& model, const fs::path& model
 
 void RoutedModel::enable_trace() {
   const std::size_t n = assembly_.experts.size();
-  for (auto& [name, layer] : routed_) {
+  for (auto& [name, set_trace] : traced_) {
     auto& counts = counts_[name];
     counts.assign(n, 0);
-    layer->set_trace(&counts);
+    set_trace(&counts);
   }
 }
 
@@ -97,6 +133,13 @@ nlohmann::json RoutedModel::trace_json() const {
   }
   j["total"] = total;
   return j;
+}
+
+std::vector<std::int64_t> RoutedModel::retrieval_choice() const {
+  if (!choice_)
+    throw_error(ErrorCode::invalid, "route",
+                "routed model: router '" + std::string(router_name(assembly_.router)) + "' makes no retrieval choice");
+  return choice_->rows();
 }
 
 void RoutedModel::write_trace(const fs::path& path) const { io::write_json_file_atomic(path, trace_json()); }

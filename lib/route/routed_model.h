@@ -1,9 +1,11 @@
 #pragma once
 // Loading a routed model (issue #7): the base T5 with an adapter on every assembled
-// module — RoutedLinear for per-token routers, MergedLinear for merged / single — whose
-// expert tensors stay memory-mapped from MODEL_DIR/modules/*.safetensors.
+// module — RoutedLinear for per-token routers, MergedLinear for merged / single,
+// RetrievalLinear (one RetrievalChoice shared by all modules) for retrieval, SmearLinear
+// for smear — whose expert tensors stay memory-mapped from MODEL_DIR/modules/*.safetensors.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -19,6 +21,8 @@ class T5ModelImpl;
 
 namespace gaggle::route {
 
+class RetrievalChoice;
+
 class RoutedModel {
  public:
   // Checks the assembly's base fingerprint against `base_fingerprint` (Error{mismatch}
@@ -30,15 +34,24 @@ class RoutedModel {
   const Assembly& assembly() const { return assembly_; }
 
   // Routing trace (issue #7, item 6): per module, how many token slots chose each
-  // expert. Counting starts when enabled; per-token routers only.
+  // expert (real tokens only, not padding). Counting starts when enabled; per-token
+  // routers (k slots per token) and retrieval (one per token) only.
+  bool traced() const { return !traced_.empty(); }
   void enable_trace();
   nlohmann::json trace_json() const;
   void write_trace(const std::filesystem::path& path) const;  // atomic
 
+  // Retrieval: the expert chosen for each row of the current batch (the last encode, or
+  // its rows as the last decode saw them). Error{invalid} for another router or before
+  // any encode.
+  std::vector<std::int64_t> retrieval_choice() const;
+
  private:
   Assembly assembly_;
-  std::vector<std::pair<std::string, std::shared_ptr<class RoutedLinear>>> routed_;
+  // Per traced module, how to point its adapter at a count vector.
+  std::vector<std::pair<std::string, std::function<void(std::vector<std::int64_t>*)>>> traced_;
   std::map<std::string, std::vector<std::int64_t>> counts_;
+  std::shared_ptr<RetrievalChoice> choice_;  // retrieval only
 };
 
 }  // namespace gaggle::route

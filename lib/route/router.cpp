@@ -5,14 +5,20 @@ namespace {
 
 struct Entry {
   RouterKind kind;
-  std::string_view name;
+  std::string_view name, summary;
 };
 
 constexpr Entry kRouters[] = {
-    {RouterKind::phatgoose, "phatgoose"}, {RouterKind::arrow, "arrow"},
-    {RouterKind::average_activation, "average-activation"},
-    {RouterKind::retrieval, "retrieval"}, {RouterKind::merged, "merged"},
-    {RouterKind::single, "single"},       {RouterKind::smear, "smear"},
+    {RouterKind::phatgoose, "phatgoose",
+     "per token and module, the top-k experts by LN(u) . LN(gate) (the experts' trained gates)"},
+    {RouterKind::arrow, "arrow", "per token and module, the top-k experts by |u . top singular vector of B A|"},
+    {RouterKind::average_activation, "average-activation",
+     "like phatgoose, with the experts' average input activations as keys"},
+    {RouterKind::retrieval, "retrieval",
+     "per example, the one expert whose training inputs are most similar (base encoder embeddings)"},
+    {RouterKind::merged, "merged", "every token, the mean of all experts' updates"},
+    {RouterKind::single, "single", "every token, one expert (--expert NAME)"},
+    {RouterKind::smear, "smear", "per example, all experts merged by the mean phatgoose routing distribution"},
 };
 
 }  // namespace
@@ -21,6 +27,12 @@ std::string_view router_name(RouterKind kind) {
   for (const auto& e : kRouters)
     if (e.kind == kind) return e.name;
   return "unknown";
+}
+
+std::string_view router_summary(RouterKind kind) {
+  for (const auto& e : kRouters)
+    if (e.kind == kind) return e.summary;
+  return "";
 }
 
 std::optional<RouterKind> parse_router(std::string_view name) {

@@ -23,5 +23,7 @@ std::optional<RouterKind> parse_router(std::string_view name);
 const std::vector<RouterKind>& all_routers();
 // "phatgoose, arrow, ..." for help texts and errors.
 std::string router_names();
+// One line on what the router does (help texts, inspect).
+std::string_view router_summary(RouterKind kind);
 
 }  // namespace gaggle::route

@@ -1,0 +1,32 @@
+// RoutedLinear::apply with a routing trace that counts real tokens only (the padding
+// mask the model tells its adapters, model::TokenContext), kept apart from the grouped
+// kernel in routed_linear.cpp.
+#include <ATen/ATen.h>
+
+#include <utility>
+
+#include "route/routed_linear.h"
+
+namespace gaggle::route {
+
+void RoutedLinear::set_tokens(const model::TokenContext& context) { token_mask_ = context.mask; }
+
+at::Tensor RoutedLinear::apply(const at::Tensor& u, const at::Tensor& base_out) {
+  Routing routing = route(u);
+  if (!trace_) return combine(u, base_out, routing);
+  at::Tensor index = routing.topk_index;  // [T, k]
+  if (token_mask_.defined() && token_mask_.numel() == index.size(0))
+    index = index.index_select(0, at::nonzero(token_mask_.reshape({-1}).to(index.device()) != 0).reshape({-1}));
+  auto counts = at::bincount(index.reshape({-1}), {}, n_).to(at::kCPU).contiguous();
+  const std::int64_t* c = counts.data_ptr<std::int64_t>();
+  for (std::int64_t e = 0; e < n_; ++e) (*trace_)[e] += c[e];
+  // The kernel's own counting (every row) is off while it runs.
+  struct Restore {
+    std::vector<std::int64_t>*& slot;
+    std::vector<std::int64_t>* value;
+    ~Restore() { slot = value; }
+  } restore{trace_, std::exchange(trace_, nullptr)};
+  return combine(u, base_out, routing);
+}
+
+}  // namespace gaggle::route
