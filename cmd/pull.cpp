@@ -49,7 +49,8 @@ Runner setup_pull(CLI::App& sub) {
     if (*json) {
       nlohmann::ordered_json out = {{"hub", r.hub},         {"commit", r.commit},       {"pool", *pool},
                                     {"installed", r.installed}, {"unchanged", r.unchanged}, {"rejected", r.rejected},
-                                    {"git_bytes", r.git_bytes}, {"git_objects", r.git_objects}, {"http_bytes", r.http_bytes}};
+                                    {"git_bytes", r.git_bytes}, {"git_objects", r.git_objects}, {"http_bytes", r.http_bytes},
+                                    {"index_bytes", r.index_bytes}, {"index_not_modified", r.index_not_modified}};
       out["bundles"] = nlohmann::ordered_json::array();
       for (const auto& b : r.bundles) {
         nlohmann::ordered_json j = {{"name", b.name}, {"version", b.version}, {"status", b.status}};
@@ -62,7 +63,8 @@ Runner setup_pull(CLI::App& sub) {
       for (const auto& b : r.bundles)
         if (b.status == "installed") std::cout << "installed " << b.name << "@" << b.version << " (signed by " << b.principal << ")\n";
       std::cout << "pool " << *pool << ": " << r.installed << " installed, " << r.unchanged << " unchanged, " << r.rejected
-                << " rejected; received " << hub_human_bytes(r.git_bytes + r.http_bytes) << "\n";
+                << " rejected; received " << hub_human_bytes(r.git_bytes + r.http_bytes)
+                << (r.index_not_modified ? " (index not modified)" : "") << "\n";
     }
     for (const auto& b : r.bundles)
       if (b.status == "rejected") std::cerr << "gaggle: error: rejected " << b.name << "@" << b.version << ": " << b.reason << "\n";

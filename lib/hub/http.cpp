@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -181,6 +182,28 @@ size_t write_file(char* data, size_t size, size_t n, void* p) {
   return size * n;
 }
 
+// Collects ETag and Last-Modified, starting over at each response's status line
+// (redirects and 100-continue send several header blocks).
+size_t collect_validators(char* data, size_t size, size_t n, void* p) {
+  auto* v = static_cast<HttpValidators*>(p);
+  std::string_view line(data, size * n);
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (line.rfind("HTTP/", 0) == 0) {
+    *v = HttpValidators{};
+    return size * n;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) return size * n;
+  std::string name(line.substr(0, colon));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (name == "etag") v->etag = std::string(value);
+  if (name == "last-modified") v->last_modified = std::string(value);
+  return size * n;
+}
+
 }  // namespace
 
 std::string url_resolve(const std::string& base, const std::string& relative) {
@@ -203,6 +226,45 @@ std::string http_get(const std::string& url, const HttpOptions& options, std::ui
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
       if (bytes) *bytes += body.size();
       return body;
+    }
+    if (!transient(a) || attempt >= options.retries) throw_attempt("cannot download", url, a);
+    sleep_backoff(options, attempt);
+  }
+}
+
+ConditionalGet http_get_conditional(const std::string& url, const HttpValidators& known, const HttpOptions& options,
+                                    std::uint64_t* bytes) {
+  for (int attempt = 0;; ++attempt) {
+    Transfer t;
+    setup(t, url, options);
+    ConditionalGet got;
+    curl_slist* headers = nullptr;
+    // Header values come from the server: refuse ones that could split the request.
+    auto safe = [](const std::string& v) { return v.find_first_of("\r\n") == std::string::npos; };
+    if (!known.etag.empty() && safe(known.etag))
+      headers = curl_slist_append(headers, ("If-None-Match: " + known.etag).c_str());
+    if (!known.last_modified.empty() && safe(known.last_modified))
+      headers = curl_slist_append(headers, ("If-Modified-Since: " + known.last_modified).c_str());
+    t.headers.reset(headers);
+    bool conditional = headers != nullptr;
+    if (headers) curl_easy_setopt(t.curl.get(), CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &got.body);
+    curl_easy_setopt(t.curl.get(), CURLOPT_HEADERFUNCTION, collect_validators);
+    curl_easy_setopt(t.curl.get(), CURLOPT_HEADERDATA, &got.validators);
+    Attempt a = perform(t);
+    if (a.code == CURLE_OK && a.status == 304) {
+      if (!conditional)
+        throw Error(ErrorCode::network, "hub", "cannot download '" + url + "': HTTP 304 to a request that made no condition",
+                    "check the server or proxy in between, then run the command again");
+      got.not_modified = true;
+      got.body.clear();
+      if (got.validators.empty()) got.validators = known;
+      return got;
+    }
+    if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
+      if (bytes) *bytes += got.body.size();
+      return got;
     }
     if (!transient(a) || attempt >= options.retries) throw_attempt("cannot download", url, a);
     sleep_backoff(options, attempt);

@@ -26,6 +26,26 @@ struct HttpOptions {
 // Adds the body's size to *bytes when given.
 std::string http_get(const std::string& url, const HttpOptions& options, std::uint64_t* bytes = nullptr);
 
+// What a server said identifies the version of a document (RFC 9110 validators).
+struct HttpValidators {
+  std::string etag;           // the ETag header, as sent (quotes included)
+  std::string last_modified;  // the Last-Modified header, as sent
+  bool empty() const { return etag.empty() && last_modified.empty(); }
+};
+
+struct ConditionalGet {
+  bool not_modified = false;  // 304: the copy the caller holds is current (body empty)
+  std::string body;           // 200: the document
+  HttpValidators validators;  // of the document as the server has it now (may be empty)
+};
+
+// GET with If-None-Match / If-Modified-Since from `known` (those that are set; none when
+// `known` is empty). A server that ignores the conditions answers 200 with the whole
+// body, which the caller then compares. Throws as http_get, and Error{network} for a 304
+// to a request that made no condition. Adds the body's size to *bytes (0 for a 304).
+ConditionalGet http_get_conditional(const std::string& url, const HttpValidators& known, const HttpOptions& options,
+                                    std::uint64_t* bytes = nullptr);
+
 // Downloads `url` into `part_file`, continuing from what it already holds (Range),
 // until it has `expected_size` bytes; the file is fsync'ed. Returns the bytes
 // transferred by this call. A server that ignores Range starts the file over.

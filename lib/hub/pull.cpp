@@ -11,6 +11,7 @@
 #include "bundle/manifest.h"
 #include "bundle/verify.h"
 #include "hub/detail/git.h"
+#include "hub/detail/index_cache.h"
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "io/atomic_file.h"
@@ -279,7 +280,18 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
 
 void pull_index(const PullOptions& options, const HubLocation& loc, Pool& pool, PullResult& result) {
   Installer installer(options, pool, result);
-  std::string text = http_get(loc.url, installer.http(), &result.http_bytes);
+  // Ask "changed since?" with what the last pull saw; a 304 re-reads the kept copy.
+  std::optional<detail::CachedIndex> cached = detail::load_cached_index(options.pool_dir, loc.url);
+  ConditionalGet got = http_get_conditional(loc.url, cached ? cached->validators : HttpValidators{}, installer.http(),
+                                            &result.http_bytes);
+  std::string text;
+  if (got.not_modified) {
+    text = std::move(cached->body);
+    result.index_not_modified = true;
+  } else {
+    text = std::move(got.body);
+    result.index_bytes = text.size();
+  }
   Pool index = parse_pool(text, loc.url);
   result.commit = io::sha256_hex(text);
   for (const auto& b : index.bundles) {
@@ -307,6 +319,9 @@ void pull_index(const PullOptions& options, const HubLocation& loc, Pool& pool, 
     installer.offer(c, io::sha256_hex(c.manifest_bytes));
   }
   installer.finish();
+  if (!got.not_modified || got.validators.etag != cached->validators.etag ||
+      got.validators.last_modified != cached->validators.last_modified)
+    detail::save_cached_index(options.pool_dir, loc.url, got.validators, text);
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 // at experts/<its name>/<its version>), and install it atomically. pool.json is
 // written last, atomically. A bundle that fails is reported and skipped, never
 // half-installed; a kill -9 at any moment leaves the previous pool.json in force.
+// Static indexes are fetched conditionally (If-None-Match / If-Modified-Since with the
+// validators of the last pull, detail/index_cache.h): a pull that finds nothing new
+// transfers nothing; a server that ignores the conditions costs the index's bytes.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -43,6 +46,8 @@ struct PullResult {
   std::uint64_t git_bytes = 0;    // pack bytes received from the git hub
   std::uint64_t git_objects = 0;  // objects received
   std::uint64_t http_bytes = 0;   // bytes received over HTTP (index, manifests, blobs)
+  std::uint64_t index_bytes = 0;  // static index: bytes of pool.json received (0 when not modified)
+  bool index_not_modified = false;  // static index: the server said 304, the cached copy was used
 };
 
 // Throws Error for what stops the whole pull (hub unreachable, bad trust file, a

@@ -1,0 +1,119 @@
+// Static pool indexes fetched conditionally, against a real nginx: a pull that finds
+// nothing new sends If-None-Match / If-Modified-Since and transfers nothing (304); a
+// changed index is fetched again; a server that ignores the conditions still works
+// (the whole index, compared); a damaged cache just means a full download.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "hub/fixtures.h"
+#include "hub/servers.h"
+#include "support/test_support.h"
+
+using namespace gaggle::test;
+using namespace gaggle::test::hub;
+
+namespace {
+
+nlohmann::json pull_json(const std::string& hub, const fs::path& pool, const fs::path& trust,
+                         std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"pull", "--hub", hub, "--pool", pool.string(), "--trust", trust.string(), "--json"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto r = run_gaggle(args);
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(r.out);
+}
+
+}  // namespace
+
+TEST_CASE("a static index that has not changed is not downloaded again", "[hub][static_index]") {
+  if (!have_program("/usr/sbin/nginx")) {
+    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
+    return;
+  }
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub = make_hub(dir / "hub.git", trust);
+  publish_many(dir / "work", hub.string(), alice, trust, 3);
+  fs::path served = dir / "www" / "pool";
+  pull_json(hub.string(), served, trust);  // the pool nginx serves as a static index
+
+  NginxOptions o;
+  o.static_root = dir / "www";
+  Nginx nginx(dir / "nginx", o);
+  const std::string index = nginx.base() + "/static/pool/pool.json";
+  auto index_size = [&] { return static_cast<std::uint64_t>(fs::file_size(served / "pool.json")); };
+
+  auto first = pull_json(index, dir / "mine", trust);
+  CHECK(first["installed"] == 3);
+  CHECK(first["index_not_modified"] == false);
+  CHECK(first["index_bytes"] == index_size());
+
+  auto second = pull_json(index, dir / "mine", trust);
+  CHECK(second["unchanged"] == 3);
+  CHECK(second["index_not_modified"] == true);
+  CHECK(second["index_bytes"] == 0);
+  CHECK(second["http_bytes"] == 0);
+  CHECK(second["commit"] == first["commit"]);  // the same index, read from the pool's copy
+
+  // The index changes (one more bundle): fetched again, the new bundle installed.
+  gaggle::hub::PublishOptions po;
+  po.hub = hub.string();
+  po.trust_file = trust;
+  gaggle::hub::publish_bundle(make_signed_bundle_inproc(dir / "extra", "extra", "1.0.0", alice, 99), po);
+  pull_json(hub.string(), served, trust);
+  auto third = pull_json(index, dir / "mine", trust);
+  CHECK(third["index_not_modified"] == false);
+  CHECK(third["index_bytes"] == index_size());
+  CHECK(third["installed"] == 1);
+  CHECK(third["unchanged"] == 3);
+  CHECK(third["commit"] != first["commit"]);
+  CHECK(pull_json(index, dir / "mine", trust)["index_not_modified"] == true);
+
+  // A 304 is "the index is the same", not "the pool is complete": bundles left out before
+  // (--only) are installed from the kept copy of the index.
+  auto some = pull_json(index, dir / "partial", trust, {"--only", "b000"});
+  CHECK(some["installed"] == 1);
+  auto rest = pull_json(index, dir / "partial", trust);
+  CHECK(rest["index_not_modified"] == true);
+  CHECK(rest["installed"] == 3);
+  CHECK(rest["unchanged"] == 1);
+
+  // A damaged kept copy is ignored: the index is downloaded whole.
+  write_text(dir / "mine" / ".gaggle" / "index" / "pool.json", "{ damaged");
+  auto repaired = pull_json(index, dir / "mine", trust);
+  CHECK(repaired["index_not_modified"] == false);
+  CHECK(repaired["index_bytes"] == index_size());
+  CHECK(repaired["unchanged"] == 4);
+  CHECK(pull_json(index, dir / "mine", trust)["index_not_modified"] == true);
+}
+
+TEST_CASE("a server that ignores conditional requests still serves a static index", "[hub][static_index]") {
+  if (!have_program("/usr/sbin/nginx")) {
+    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
+    return;
+  }
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub = make_hub(dir / "hub.git", trust);
+  publish_many(dir / "work", hub.string(), alice, trust, 2);
+  pull_json(hub.string(), dir / "www" / "pool", trust);
+  NginxOptions o;
+  o.static_root = dir / "www";
+  o.ignore_conditionals = true;  // no ETag, If-Modified-Since ignored (Last-Modified still sent)
+  Nginx nginx(dir / "nginx", o);
+  const std::string index = nginx.base() + "/static/pool/pool.json";
+  auto size = static_cast<std::uint64_t>(fs::file_size(dir / "www" / "pool" / "pool.json"));
+
+  auto first = pull_json(index, dir / "mine", trust);
+  CHECK(first["installed"] == 2);
+  auto second = pull_json(index, dir / "mine", trust);
+  CHECK(second["index_not_modified"] == false);  // a 200 with the whole index ...
+  CHECK(second["index_bytes"] == size);
+  CHECK(second["http_bytes"] == size);           // ... and nothing else
+  CHECK(second["unchanged"] == 2);
+  CHECK(second["installed"] == 0);
+  CHECK(second["commit"] == first["commit"]);
+}
