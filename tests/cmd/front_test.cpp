@@ -42,7 +42,7 @@ CommandResult run_gaggle_traced(const std::vector<std::string>& args, const fs::
 }
 
 // The pids of the LD_DEBUG lines ("   1234:\tfind library=...").
-std::set<std::string> loader_pids(const std::string& err) {
+[[maybe_unused]] std::set<std::string> loader_pids(const std::string& err) {
   std::set<std::string> pids;
   std::istringstream lines(err);
   for (std::string line; std::getline(lines, line);) {
