@@ -133,6 +133,12 @@ int run_layer(const RouteBenchOptions& o) {
   at::Tensor sink;
   double base_ms = median_ms([&] { sink = at::mm(u, w.t()); }, repeats);
   double routed_ms = median_ms([&] { sink = layer->apply(u, at::mm(u, w.t())); }, repeats);
+  // Where the routed time goes: the routing decision (LN, score GEMM, softmax, top-k) and
+  // the grouped LoRA update given a routing (base output precomputed).
+  route::Routing routing;
+  double route_ms = median_ms([&] { routing = layer->route(u); }, repeats);
+  auto base_out = at::mm(u, w.t());
+  double combine_ms = median_ms([&] { sink = layer->combine(u, base_out, routing); }, repeats);
   const double dense_gb = static_cast<double>(t) * n * r * 4 / 1e9;
   double dense_ms = -1;
   if (!o.no_dense && dense_gb <= o.dense_max_gb)
@@ -144,6 +150,8 @@ int run_layer(const RouteBenchOptions& o) {
   j["base_ms"] = base_ms;
   j["routed_ms"] = routed_ms;
   j["dense_ms"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms);
+  j["route_ms"] = route_ms;
+  j["combine_ms"] = combine_ms;
   j["routed_over_base"] = routed_ms / base_ms;
   j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
   const double base_macs = static_cast<double>(d) * d, extra = static_cast<double>(n) * d + k * r * 2.0 * d;

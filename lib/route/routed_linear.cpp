@@ -11,6 +11,7 @@
 
 #include "io/error.h"
 #include "route/detail/cblas.h"
+#include "route/detail/topk.h"
 
 namespace gaggle::route {
 namespace {
@@ -46,20 +47,7 @@ void topk_rows(const at::Tensor& probs, int k, double renorm_eps, at::Tensor& in
     std::vector<std::int64_t> best_i(k);
     for (std::int64_t t = begin; t < end; ++t) {
       const float* row = p + t * n;
-      std::fill(best_v.begin(), best_v.end(), -std::numeric_limits<float>::infinity());
-      std::fill(best_i.begin(), best_i.end(), -1);
-      for (std::int64_t j = 0; j < n; ++j) {
-        float v = row[j];
-        if (!(v > best_v[k - 1])) continue;
-        int pos = k - 1;
-        while (pos > 0 && v > best_v[pos - 1]) {
-          best_v[pos] = best_v[pos - 1];
-          best_i[pos] = best_i[pos - 1];
-          --pos;
-        }
-        best_v[pos] = v;
-        best_i[pos] = j;
-      }
+      detail::topk_row(row, n, k, best_v.data(), best_i.data());
       // A row of NaNs (a NaN input) selects nothing: take the first experts so that the
       // NaN reaches the output instead of an out-of-range index.
       for (int s = 0, next = 0; s < k; ++s) {

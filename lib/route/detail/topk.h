@@ -1,0 +1,18 @@
+#pragma once
+// Top-k of one row of routing probabilities: the inner loop of every per-token router.
+// Torch-free so that it compiles in a second and can be tested on its own.
+#include <cstdint>
+
+namespace gaggle::route::detail {
+
+// The k largest values of row[0, n) in descending order: best_v[0..k) and their indices
+// best_i[0..k). Ties go to the lower index (a later equal value never displaces an
+// earlier one); NaN and -inf are never chosen. Slots left unfilled (fewer than k values
+// above -inf) get index -1 and value -inf. Requires 1 <= k.
+//
+// Most of a row cannot enter the top k once the first few values are in, so the scan
+// compares eight values at a time against the current k-th best (AVX2 where the CPU has
+// it) and only inserts the rare values that beat it: the same result as a plain scan.
+void topk_row(const float* row, std::int64_t n, int k, float* best_v, std::int64_t* best_i);
+
+}  // namespace gaggle::route::detail
