@@ -1,7 +1,9 @@
 #pragma once
 // Where hub credentials come from, in order: GAGGLE_TOKEN (or GAGGLE_USER +
 // GAGGLE_PASSWORD) in the environment, then git's own credential helpers
-// (`git credential fill`, never prompting). For ssh:// hubs libgit2 asks ssh-agent.
+// (`git credential fill`, never prompting) — for git hubs and, after a 401, for blob
+// stores and static indexes (hub/http.h). ssh:// hubs use ssh-agent only
+// (detail/git.cpp), and check the server's host key against known_hosts (known_hosts.h).
 // Credentials are never printed, logged or put into error messages.
 #include <optional>
 #include <string>

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -61,7 +62,8 @@ bool transient(const Attempt& a) {
     std::string msg = what + " '" + url + "': HTTP " + std::to_string(a.status);
     if (a.status == 404 || a.status == 410) throw Error(ErrorCode::not_found, "hub", msg);
     if (a.status == 401 || a.status == 403)
-      throw Error(ErrorCode::auth, "hub", msg, "set GAGGLE_TOKEN, or GAGGLE_USER and GAGGLE_PASSWORD");
+      throw Error(ErrorCode::auth, "hub", msg,
+                  "set GAGGLE_TOKEN, or GAGGLE_USER and GAGGLE_PASSWORD, or configure a git credential helper for this server");
     throw Error(ErrorCode::network, "hub", msg, "check the server, then run the command again");
   }
   std::string msg = what + " '" + url + "': " + (a.error.empty() ? curl_easy_strerror(a.code) : a.error);
@@ -69,6 +71,47 @@ bool transient(const Attempt& a) {
     throw Error(ErrorCode::auth, "hub", msg, "the server's certificate is not trusted; pass --ca-file with your private CA");
   throw Error(ErrorCode::network, "hub", msg, "check that the server is reachable, then run the command again");
 }
+
+// Basic-auth credentials, as git finds them: GAGGLE_TOKEN / GAGGLE_USER + GAGGLE_PASSWORD
+// first; else, once a server has answered 401, git's credential helpers, asked once per
+// scheme://host[:port] in this process (no helper is run for servers that need none).
+struct HelperAnswer {
+  bool asked = false;
+  std::optional<Credential> credential;
+};
+std::mutex helper_mutex;
+std::map<std::string, HelperAnswer> helper_answers;
+
+std::string origin_of(const std::string& url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  auto slash = url.find('/', scheme + 3);
+  std::string origin = url.substr(0, slash);
+  if (auto at = origin.find('@', scheme + 3); at != std::string::npos) origin.erase(scheme + 3, at - scheme - 2);
+  return origin;
+}
+
+std::optional<Credential> credential_for(const std::string& url) {
+  if (auto c = credential_from_environment()) return c;
+  std::lock_guard<std::mutex> lock(helper_mutex);
+  auto it = helper_answers.find(origin_of(url));
+  if (it == helper_answers.end()) return std::nullopt;
+  return it->second.credential;
+}
+
+// After a 401: asks git's helpers (once per origin). True when there is a credential
+// that was not tried yet, so the request is worth repeating.
+bool learn_credential_after_401(const std::string& url) {
+  if (credential_from_environment()) return false;  // the environment's were refused: no second guess
+  std::lock_guard<std::mutex> lock(helper_mutex);
+  HelperAnswer& answer = helper_answers[origin_of(url)];
+  if (answer.asked) return false;
+  answer.asked = true;
+  answer.credential = credential_from_git_helper(url);
+  return answer.credential.has_value();
+}
+
+bool unauthorised(const Attempt& a) { return a.code == CURLE_OK && a.status == 401; }
 
 struct Transfer {
   std::unique_ptr<CURL, CurlDeleter> curl;
@@ -114,7 +157,7 @@ void setup(Transfer& t, const std::string& url, const HttpOptions& options) {
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  if (auto cred = credential_from_environment()) {  // the same basic auth git gets
+  if (auto cred = credential_for(url)) {  // the same basic auth git gets
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
     curl_easy_setopt(c, CURLOPT_USERNAME, cred->username.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, cred->password.c_str());
@@ -223,6 +266,7 @@ std::string http_get(const std::string& url, const HttpOptions& options, std::ui
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
     Attempt a = perform(t);
+    if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
       if (bytes) *bytes += body.size();
       return body;
@@ -253,6 +297,7 @@ ConditionalGet http_get_conditional(const std::string& url, const HttpValidators
     curl_easy_setopt(t.curl.get(), CURLOPT_HEADERFUNCTION, collect_validators);
     curl_easy_setopt(t.curl.get(), CURLOPT_HEADERDATA, &got.validators);
     Attempt a = perform(t);
+    if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && a.status == 304) {
       if (!conditional)
         throw Error(ErrorCode::network, "hub", "cannot download '" + url + "': HTTP 304 to a request that made no condition",
@@ -303,6 +348,7 @@ std::uint64_t http_download(const std::string& url, const fs::path& part_file, s
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &sink);
     if (have > 0) curl_easy_setopt(t.curl.get(), CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
     Attempt a = perform(t);
+    if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     transferred += sink.written;
     if (sink.failed)
       throw Error(ErrorCode::io, "hub", "cannot write '" + part_file.string() + "': " + errno_text(errno));
@@ -338,6 +384,7 @@ void http_put_file(const std::string& url, const fs::path& file, const HttpOptio
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
     Attempt a = perform(t);
+    if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) return;
     if (!transient(a) || attempt >= options.retries) throw_attempt("cannot upload to", url, a);
     sleep_backoff(options, attempt);
@@ -350,6 +397,7 @@ std::optional<std::uint64_t> http_head_size(const std::string& url, const HttpOp
     setup(t, url, options);
     curl_easy_setopt(t.curl.get(), CURLOPT_NOBODY, 1L);
     Attempt a = perform(t);
+    if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && (a.status == 404 || a.status == 410)) return std::nullopt;
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
       curl_off_t len = -1;

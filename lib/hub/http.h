@@ -3,7 +3,10 @@
 // always verified (system CAs, or ca_file for a private CA). Transient failures
 // (connection refused or reset, timeouts, 5xx) are retried with exponential backoff;
 // downloads resume with HTTP Range. Credentials (HTTP basic, as for git): GAGGLE_USER +
-// GAGGLE_PASSWORD, or GAGGLE_TOKEN as the password of GAGGLE_USER or 'gaggle'; never printed.
+// GAGGLE_PASSWORD, or GAGGLE_TOKEN as the password of GAGGLE_USER or 'gaggle'; else, when
+// a server answers 401, git's credential helpers (`git credential fill`, asked once per
+// scheme://host[:port] per process, never prompting) and the request is repeated once
+// with what they know. Never printed.
 #include <cstdint>
 #include <filesystem>
 #include <optional>

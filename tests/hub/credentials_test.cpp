@@ -1,5 +1,6 @@
 // Credentials for HTTP hubs and blob stores: GAGGLE_USER + GAGGLE_PASSWORD, GAGGLE_TOKEN,
-// or a git credential helper; never prompted for, never printed.
+// or a git credential helper (for the hub and, after a 401, the blob store); never
+// prompted for, never printed.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -98,4 +99,25 @@ TEST_CASE("HTTP hubs and blob stores behind basic auth", "[hub][credentials]") {
   REQUIRE(p.exit_code == 0);
   CHECK(nlohmann::json::parse(p.out)["installed"] == 3);
   no_secret(p);
+
+  // The blob store from git's credential helper too (asked after the store's 401):
+  // publish a large file and pull everything with no GAGGLE_* credentials at all.
+  fs::path b4 = make_bundle(dir / "b4", "b4", "1.0.0", 4);
+  auto args4 = publish_args(b4);
+  for (std::string a : std::vector<std::string>{"--key", alice.key.string(), "--blob-threshold", "1KB", "--blob-store",
+                                                nginx.base() + "/blobs"})
+    args4.push_back(a);
+  auto helper_blob = gaggle_env(home, {}, args4);
+  INFO(helper_blob.err);
+  REQUIRE(helper_blob.exit_code == 0);
+  CHECK(nlohmann::json::parse(helper_blob.out)["blobs"].size() == 1);
+  CHECK(nlohmann::json::parse(helper_blob.out)["bytes_uploaded"].get<std::uint64_t>() > 1000);
+  no_secret(helper_blob);
+  auto q = gaggle_env(home, {}, {"pull", "--hub", url, "--pool", (dir / "pool-helper").string(), "--trust", trust.string(), "--json"});
+  INFO(q.err);
+  REQUIRE(q.exit_code == 0);
+  auto jq = nlohmann::json::parse(q.out);
+  CHECK(jq["installed"] == 4);
+  CHECK(jq["http_bytes"].get<std::uint64_t>() > 2000);  // the two blobs, through basic auth
+  no_secret(q);
 }
