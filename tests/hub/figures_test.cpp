@@ -1,11 +1,13 @@
 // Figures for the issue's closing note (not a test: hidden, never asserts timings):
-// time and bytes to pull a pool of 100 small bundles over each transport, and for a
-// second pull that finds nothing new. Run:  build/tests/gaggle_test_hub "[figures]"
+// time and bytes to pull a pool of 100 small bundles over each transport (path, file://,
+// git://, smart HTTP, ssh://, static index over HTTP and HTTPS), and for a second pull
+// that finds nothing new. Run:  build/tests/gaggle_test_hub "[figures]"
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 
 #include "hub/fixtures.h"
 #include "hub/servers.h"
@@ -63,6 +65,29 @@ TEST_CASE("pull figures: 100 small bundles over every transport", "[.][hub][figu
     table += line;
   };
   for (const auto& row : rows) measure(row, dir / ("pool" + std::to_string(i++)));
+  // ssh:// to a real sshd, the login key in a real ssh-agent. Each ssh session also runs
+  // the user's shell start-up on the server (root's ~/.bashrc here): printed below.
+  if (Sshd::available()) {
+    Sshd sshd(dir / "sshd");
+    ssh_keygen(dir / "login", "figures");
+    sshd.authorize(dir / "login.pub");
+    SshAgent agent(dir / "agent.sock");
+    agent.add(dir / "login");
+    write_text(dir / "known_hosts", sshd.known_hosts_line());
+    ::setenv("SSH_AUTH_SOCK", agent.socket().c_str(), 1);
+    ::setenv("GAGGLE_SSH_KNOWN_HOSTS", (dir / "known_hosts").c_str(), 1);
+    measure({"ssh:// (sshd, ssh-agent)", sshd.url(hub), {}}, dir / "pool-ssh");
+    auto start = std::chrono::steady_clock::now();
+    auto session = run_command({"ssh", "-o", "BatchMode=yes", "-o", "UserKnownHostsFile=" + (dir / "known_hosts").string(),
+                                "-p", std::to_string(sshd.port()), current_user() + "@127.0.0.1", "true"});
+    double session_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("one ssh session running 'true' (OpenSSH client, same server): %.2f s (exit %d)\n", session_s,
+                session.exit_code);
+    ::unsetenv("SSH_AUTH_SOCK");
+    ::unsetenv("GAGGLE_SSH_KNOWN_HOSTS");
+  } else {
+    WARN("sshd or ssh-agent missing: no ssh:// row");
+  }
   // A static index: the first pool, served by nginx as plain files (HTTP, then HTTPS).
   fs::create_directories(dir / "www");
   fs::create_directory_symlink(dir / "pool0", dir / "www" / "pool");
