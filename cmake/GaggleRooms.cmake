@@ -59,6 +59,9 @@ function(gaggle_test_room name)
     add_test(NAME ${name} COMMAND gaggle_test_${name})
     set_tests_properties(${name} PROPERTIES LABELS "torch;${name}" TIMEOUT 1200)
   else()
-    catch_discover_tests(gaggle_test_${name} TEST_PREFIX "${name}: " PROPERTIES LABELS ${name} TIMEOUT 600)
+    # A case that cannot run here (a test-only package missing) WARNs "GAGGLE-TEST-SKIPPED: why"
+    # and returns: ctest reports it as skipped, not passed (Catch2 v2 has no SKIP).
+    catch_discover_tests(gaggle_test_${name} TEST_PREFIX "${name}: " PROPERTIES LABELS ${name} TIMEOUT 600
+                         SKIP_REGULAR_EXPRESSION "GAGGLE-TEST-SKIPPED")
   endif()
 endfunction()

@@ -28,7 +28,7 @@ CommandResult gaggle_env(const fs::path& home, const std::vector<std::string>& v
 
 TEST_CASE("HTTP hubs and blob stores behind basic auth", "[hub][credentials]") {
   if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
-    WARN("nginx or fcgiwrap missing (scripts/packages.txt): skipped");
+    WARN("GAGGLE-TEST-SKIPPED: nginx or fcgiwrap missing (scripts/packages.txt)");
     return;
   }
   TempDir dir;

@@ -81,7 +81,7 @@ TEST_CASE("publish and pull over git:// (git daemon)", "[hub][transport]") {
 
 TEST_CASE("publish and pull over smart HTTP, where the hub's hook refuses untrusted bundles", "[hub][transport]") {
   if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
-    WARN("nginx or fcgiwrap missing (scripts/packages.txt): skipped");
+    WARN("GAGGLE-TEST-SKIPPED: nginx or fcgiwrap missing (scripts/packages.txt)");
     return;
   }
   TempDir dir;
@@ -153,7 +153,7 @@ TEST_CASE("8 publishers at once all land (smart HTTP and a local hub)", "[hub][t
 
 TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial download", "[hub][transport][blobs]") {
   if (!have_program("/usr/sbin/nginx")) {
-    WARN("nginx missing (scripts/packages.txt): skipped");
+    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
     return;
   }
   TempDir dir;
@@ -210,7 +210,7 @@ TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial dow
 
 TEST_CASE("a pool served as a static HTTPS index, TLS verified against a private CA", "[hub][transport][https]") {
   if (!have_program("/usr/sbin/nginx")) {
-    WARN("nginx missing (scripts/packages.txt): skipped");
+    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
     return;
   }
   TempDir dir;
@@ -250,7 +250,7 @@ TEST_CASE("a pool served as a static HTTPS index, TLS verified against a private
 
 TEST_CASE("publish and pull over smart HTTPS, TLS verified against a private CA", "[hub][transport][https]") {
   if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
-    WARN("nginx or fcgiwrap missing (scripts/packages.txt): skipped");
+    WARN("GAGGLE-TEST-SKIPPED: nginx or fcgiwrap missing (scripts/packages.txt)");
     return;
   }
   TempDir dir;
