@@ -118,7 +118,7 @@ int refuse(TransferState& state, int rc, ErrorCode code, const std::string& mess
 
 int ssh_agent_credentials(git_credential** out, const char* username_from_url, TransferState& state) {
   std::string user = username_from_url ? username_from_url : "git";
-  if (state.credential_attempts > 1)  // the agent's keys were all tried and refused
+  if (++state.ssh_key_attempts > 1)  // the agent's keys were all tried and refused
     return refuse(state, GIT_EAUTH, ErrorCode::auth,
                   "the ssh server refused every key in ssh-agent for user '" + user + "'",
                   "add the key whose public half is in the server's authorized_keys for '" + user +

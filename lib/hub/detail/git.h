@@ -50,6 +50,7 @@ struct TransferState {
   std::uint64_t bytes = 0;         // received (fetch) or sent (push)
   std::uint64_t objects = 0;
   int credential_attempts = 0;
+  int ssh_key_attempts = 0;        // of those, the ones that offered ssh-agent's keys
   std::string url;
   std::string remote_messages;     // "remote: ..." lines from the server (hook output)
   std::string rejected_ref_status; // a push the server refused: its status text
