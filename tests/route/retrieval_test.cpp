@@ -7,6 +7,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <map>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -226,7 +227,7 @@ TEST_CASE("assembling retrieval names a bundle without retrieval embeddings, and
 
 TEST_CASE("gaggle assemble --router retrieval and smear, generate --model with a trace, inspect",
           "[route][retrieval][cli]") {
-  World w(3, false, true);
+  World w(3, false, true, {}, 2);  // one rank: eval stacks the pool's experts as they are
   for (const char* router : {"retrieval", "smear"}) {
     INFO(router);
     const fs::path out = w.dir / router;
@@ -260,6 +261,26 @@ TEST_CASE("gaggle assemble --router retrieval and smear, generate --model with a
     REQUIRE(json.exit_code == 0);
     CHECK(nlohmann::json::parse(json.out)["router"] == router);
   }
+  // gaggle eval: the assembled models score what the same routers built over the pool score.
+  std::string tasks;
+  const char* texts[] = {"a fine day", "rain again", "the cat sat", "numbers one two", "blue green red",
+                         "hello there", "good night", "long long ago"};
+  for (int i = 0; i < 8; ++i)
+    tasks += nlohmann::json{{"input", std::string("Say: ") + texts[i]}, {"choices", {"yes", "no", "maybe"}},
+                            {"label", i % 3}}.dump() + "\n";
+  test::write_text(w.dir / "tasks.jsonl", tasks);
+  auto e = test::run_gaggle({"eval", "--base", w.base.string(), "--model", (w.dir / "retrieval").string(), "--model",
+                             (w.dir / "smear").string(), "--pool", w.pool.string(), "--routers", "retrieval,smear",
+                             "--tasks", (w.dir / "tasks.jsonl").string(), "--batch-size", "3", "--json", "-q"});
+  INFO(e.err);
+  REQUIRE(e.exit_code == 0);
+  const auto report = nlohmann::json::parse(e.out);
+  std::map<std::string, double> value;
+  for (const auto& row : report["rows"]) value[row["method"].get<std::string>()] = row["value"].get<double>();
+  REQUIRE(value.size() == 4);
+  CHECK(value.at("Retrieval (retrieval)") == value.at("Retrieval"));
+  CHECK(value.at("SMEAR (smear)") == value.at("SMEAR"));
+
   auto help = test::run_gaggle({"assemble", "--help"});
   CHECK(help.exit_code == 0);
   CHECK_THAT(help.out, Catch::Contains("retrieval") && Catch::Contains("smear") && Catch::Contains("merged") &&

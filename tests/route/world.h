@@ -52,7 +52,9 @@ struct World {
   // embeddings(base_dir, i): expert i's "retrieval_embeddings" (default: random [2 + i, d_model]).
   using Embeddings = std::function<at::Tensor(const fs::path&, int)>;
 
-  explicit World(int n_experts, bool zero_b = false, bool with_tokenizer = false, const Embeddings& embeddings = {}) {
+  // rank: every expert's LoRA rank (0: mixed ranks 3, 2, 3, ..., padded at assembly).
+  explicit World(int n_experts, bool zero_b = false, bool with_tokenizer = false, const Embeddings& embeddings = {},
+                 std::int64_t rank = 0) {
     if (with_tokenizer) config.vocab_size = 32100;  // spiece.model's 32000 pieces + 100 sentinels
     base = dir / "base";
     pool = dir / "pool";
@@ -70,7 +72,7 @@ struct World {
     for (int i = 0; i < n_experts; ++i) {
       Expert e;
       e.name = "e" + std::to_string(i);
-      e.rank = i % 2 ? 2 : 3;  // mixed ranks: padded at assembly
+      e.rank = rank > 0 ? rank : (i % 2 ? 2 : 3);  // mixed ranks: padded at assembly
       for (const auto& m : model::t5_linear_names(config)) {
         auto shape = model::t5_linear_shape(config, m);
         e.tensors[m + ".lora_A"] = at::randn({e.rank, shape[1]}) * 0.5;
