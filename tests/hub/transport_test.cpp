@@ -267,6 +267,7 @@ TEST_CASE("publish and pull over smart HTTPS, TLS verified against a private CA"
 
   auto untrusted = publish(b, url, trust, dir / "cache");
   CHECK(untrusted.exit_code == 1);
+  CHECK_THAT(untrusted.err, Catch::Contains("--ca-file"));  // libgit2's own TLS check, not the ssh host-key one
   CHECK_THAT(hub_files(hub), !Catch::Contains("experts/tls"));
 
   auto p = publish(b, url, trust, dir / "cache", {"--ca-file", nginx.ca_file().string()});
