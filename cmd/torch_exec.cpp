@@ -74,6 +74,10 @@ void exec_torch(const std::string& verb) {
     looked += "\n  " + candidate.string() + from_env;
     std::error_code ec;
     if (!fs::is_regular_file(candidate, ec)) continue;
+    if (fs::equivalent(candidate, "/proc/self/exe", ec))  // it would exec itself forever
+      throw Error(ErrorCode::invalid, "cmd", "'" + candidate.string() + "'" + from_env +
+                  " is this gaggle itself, not the torch binary " GAGGLE_TORCH_EXE_NAME,
+                  "point GAGGLE_TORCH_EXE at " GAGGLE_TORCH_EXE_NAME ", or unset it");
     std::fflush(stdout);
     std::fflush(stderr);
     ::execv(candidate.c_str(), g_argv);  // returns only on failure

@@ -180,6 +180,9 @@ TEST_CASE("a missing torch binary is a clear error naming where it looked", "[cm
   auto wrong = run_command({"env", "GAGGLE_TORCH_EXE=" + (dir / "nowhere").string(), copy.string(), "generate"});
   CHECK(wrong.exit_code == 1);
   CHECK_THAT(wrong.err, Catch::Contains((dir / "nowhere").string() + " ($GAGGLE_TORCH_EXE)"));
+  auto itself = run_command({"env", "GAGGLE_TORCH_EXE=" + copy.string(), copy.string(), "generate"});
+  CHECK(itself.exit_code == 1);
+  CHECK_THAT(itself.err, Catch::Contains("is this gaggle itself"));
   fs::remove(dir / "lib" / "gaggle" / "gaggle-torch");
   auto set = run_command({"env", std::string("GAGGLE_TORCH_EXE=") + GAGGLE_TORCH_BINARY, copy.string(), "assemble", "--help"});
   CHECK(set.exit_code == 0);
