@@ -17,7 +17,7 @@ struct RoutingLayer {
   std::string stack;  // "encoder" or "decoder"
   int layer = 0;
   std::vector<double> share;  // per expert, sums to 1 over experts (0s when no tokens)
-  std::int64_t slots = 0;     // token slots counted in this layer (tokens × k × modules)
+  std::int64_t slots = 0;     // token slots counted in this layer (real tokens × k × modules; no padding)
 };
 
 struct RoutingFigure {
