@@ -33,6 +33,9 @@ Runner setup_debug_selfcheck(CLI::App& sub) {
     // The reference BLAS manages ~7 GFLOP/s here; OpenBLAS 100+. Below 20 means a slow BLAS.
     check("matmul speed", g.gflops > 20, buf);
     check("blas library", !blas.empty(), blas.empty() ? "none found" : blas);
+    // gaggle sets PASSIVE for the torch binary unless the user chose (cmd/torch_exec.cpp).
+    const char* wait = std::getenv("OMP_WAIT_POLICY");
+    check("openmp wait policy", true, wait ? wait : "unset (idle workers spin)");
     if (const char* core = std::getenv("OPENBLAS_CORETYPE"))
       std::printf("note: OPENBLAS_CORETYPE=%s is set; it can halve OpenBLAS speed\n", core);
 #endif

@@ -78,6 +78,12 @@ void exec_torch(const std::string& verb) {
       throw Error(ErrorCode::invalid, "cmd", "'" + candidate.string() + "'" + from_env +
                   " is this gaggle itself, not the torch binary " GAGGLE_TORCH_EXE_NAME,
                   "point GAGGLE_TORCH_EXE at " GAGGLE_TORCH_EXE_NAME ", or unset it");
+    // OpenMP workers that spin between parallel regions cost 2-3x on a machine whose
+    // cores are shared (measured: a t5-small forward on 2 threads took 13 s spinning and
+    // 5 s passive beside two busy processes); sleeping workers cost little on an idle
+    // one. libgomp reads this once at load, so the torch binary gets it in its
+    // environment. A value the user set is kept.
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0);
     std::fflush(stdout);
     std::fflush(stderr);
     ::execv(candidate.c_str(), g_argv);  // returns only on failure

@@ -122,6 +122,14 @@ TEST_CASE("a torch verb through gaggle becomes the torch binary in the same proc
   CHECK(loader_pids(r.err).size() == 1);        // ... by the very process gaggle started (exec, no child)
 }
 
+TEST_CASE("the torch binary gets a passive OpenMP wait policy unless the user chose one", "[cmd][front]") {
+  // Exit code not checked: selfcheck also times a matmul, which a loaded machine may fail.
+  auto unset = run_command({"env", "-u", "OMP_WAIT_POLICY", gaggle_binary().string(), "debug", "selfcheck", "--threads", "1"});
+  CHECK_THAT(unset.out, Catch::Contains("openmp wait policy           PASSIVE"));
+  auto chosen = run_command({"env", "OMP_WAIT_POLICY=ACTIVE", gaggle_binary().string(), "debug", "selfcheck", "--threads", "1"});
+  CHECK_THAT(chosen.out, Catch::Contains("openmp wait policy           ACTIVE"));
+}
+
 TEST_CASE("a torch verb through gaggle keeps its exit codes and streams", "[cmd][front]") {
   auto usage = run_gaggle({"train-gate", "--no-such-flag"});
   CHECK(usage.exit_code == 2);
