@@ -192,19 +192,23 @@ at::Tensor T5ModelImpl::token_nll(const at::Tensor& input_ids, const at::Tensor&
 
 namespace {
 
-// One greedy loop; `step` returns the logits of the last position given all tokens so far.
+// One greedy loop; `step` returns the logits of the last position given all tokens so
+// far and which of them are real decoder positions ([B, positions]: 0 once a row has
+// finished, where only padding is forced; the adapters are told, see linear_hook.h).
 template <typename Step>
 at::Tensor greedy_loop(const T5Config& c, std::int64_t batch, at::Device device, std::int64_t max_new_tokens,
                        bool stop_at_eos, Step step) {
   at::Tensor tokens = at::full({batch, 1}, c.decoder_start_token_id, at::TensorOptions().dtype(at::kLong).device(device));
   at::Tensor unfinished = at::ones({batch}, tokens.options());
+  at::Tensor real = unfinished.unsqueeze(1);
   for (std::int64_t i = 0; i < max_new_tokens; ++i) {
-    at::Tensor next = step(tokens).argmax(-1);  // [B]
+    at::Tensor next = step(tokens, real).argmax(-1);  // [B]
     if (stop_at_eos) {
       next = next * unfinished + c.pad_token_id * (1 - unfinished);
       unfinished = unfinished * (next != c.eos_token_id).to(at::kLong);
     }
     tokens = at::cat({tokens, next.unsqueeze(1)}, 1);
+    real = at::cat({real, unfinished.unsqueeze(1)}, 1);
     if (stop_at_eos && unfinished.max().item<std::int64_t>() == 0) break;
   }
   return tokens.to(at::kCPU);
@@ -216,21 +220,28 @@ at::Tensor T5ModelImpl::greedy(const at::Tensor& input_ids, const at::Tensor& at
                                std::int64_t max_new_tokens, bool stop_at_eos) {
   c10::InferenceMode guard;
   at::Tensor enc = encode(input_ids, attention_mask);
+  at::Tensor mask = attention_mask.to(device());
   KvCache cache;
-  return greedy_loop(config_, input_ids.size(0), device(), max_new_tokens, stop_at_eos, [&](const at::Tensor& tokens) {
-    at::Tensor last = tokens.slice(1, tokens.size(1) - 1);
-    return decode(last, enc, attention_mask, &cache).select(1, 0);
-  });
+  return greedy_loop(config_, input_ids.size(0), device(), max_new_tokens, stop_at_eos,
+                     [&](const at::Tensor& tokens, const at::Tensor& real) {
+                       // As decode(), telling the adapters which new positions are real.
+                       at::Tensor last = tokens.slice(1, tokens.size(1) - 1);
+                       tell_decoder(linears_, mask, enc, real.slice(1, real.size(1) - 1), cache.length);
+                       return lm_logits(decoder_->forward_decoder(shared_->forward(last), enc, mask, &cache)).select(1, 0);
+                     });
 }
 
 at::Tensor T5ModelImpl::greedy_uncached(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                         std::int64_t max_new_tokens, bool stop_at_eos) {
   c10::InferenceMode guard;
   at::Tensor enc = encode(input_ids, attention_mask);
-  return greedy_loop(config_, input_ids.size(0), device(), max_new_tokens, stop_at_eos, [&](const at::Tensor& tokens) {
-    at::Tensor logits = decode(tokens, enc, attention_mask, nullptr);
-    return logits.select(1, logits.size(1) - 1);
-  });
+  at::Tensor mask = attention_mask.to(device());
+  return greedy_loop(config_, input_ids.size(0), device(), max_new_tokens, stop_at_eos,
+                     [&](const at::Tensor& tokens, const at::Tensor& real) {
+                       tell_decoder(linears_, mask, enc, real, 0);
+                       at::Tensor logits = lm_logits(decoder_->forward_decoder(shared_->forward(tokens), enc, mask, nullptr));
+                       return logits.select(1, logits.size(1) - 1);
+                     });
 }
 
 std::vector<std::string> T5ModelImpl::linear_names() const { return t5_linear_names(config_); }
