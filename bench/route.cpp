@@ -56,6 +56,38 @@ double median_ms(const std::function<void()>& fn, int repeats) {
   return t[t.size() / 2];
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Two forwards timed in alternation, round by round: on shared cores whose speed drifts
+// over minutes, both see the same drift, and the median of the rounds' ratios is far
+// steadier than a ratio of two medians taken minutes apart. first/second switch the
+// model to each configuration.
+struct Alternated {
+  double a_ms = 0, b_ms = 0, b_over_a = 0;
+};
+Alternated alternate(const std::function<void()>& first, const std::function<void()>& second,
+                     const std::function<void()>& fn, int repeats) {
+  auto time_ms = [&] {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  first(), fn();  // warm-ups
+  second(), fn();
+  std::vector<double> a, b, ratio;
+  for (int i = 0; i < repeats; ++i) {
+    first();
+    a.push_back(time_ms());
+    second();
+    b.push_back(time_ms());
+    ratio.push_back(b.back() / a.back());
+  }
+  return {median(a), median(b), median(ratio)};
+}
+
 std::int64_t peak_rss_bytes() {
   std::ifstream status("/proc/self/status");
   std::string key;
@@ -180,7 +212,6 @@ int run_model(const RouteBenchOptions& o) {
   const int repeats = o.repeats > 0 ? o.repeats : 3;
   at::Tensor sink;
   auto forward = [&] { sink = model->forward(ids, mask, dec); };
-  double base_ms = median_ms(forward, repeats);
 
   // Experts for every linear. Each module gets its own tensors (as an assembled model
   // has) unless that would not fit: then modules of one shape share them (same compute).
@@ -206,8 +237,12 @@ int run_model(const RouteBenchOptions& o) {
     extra_macs += o.experts * d_in + o.top_k * o.rank * (d_in + d_out);
     ++modules;
   }
-  for (std::size_t i = 0; i < names.size(); ++i) model->set_adapter(names[i], layers[i]);
-  double routed_ms = median_ms(forward, repeats);
+  auto base = [&] { model->clear_adapters(); };
+  auto routed = [&] {
+    for (std::size_t i = 0; i < names.size(); ++i) model->set_adapter(names[i], layers[i]);
+  };
+  const Alternated timed = alternate(base, routed, forward, repeats);
+  const double base_ms = timed.a_ms, routed_ms = timed.b_ms;
   const std::int64_t tokens = o.batch * o.seq;
   double dense_ms = -1;
   const double dense_gb = static_cast<double>(tokens) * o.experts * o.rank * 4 / 1e9;
@@ -228,7 +263,7 @@ int run_model(const RouteBenchOptions& o) {
   j["base_ms"] = base_ms;
   j["routed_ms"] = routed_ms;
   j["dense_ms"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms);
-  j["routed_over_base"] = routed_ms / base_ms;
+  j["routed_over_base"] = timed.b_over_a;  // the median of alternated rounds' ratios
   j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
   // Summed over modules, per token through each (the LM head and attention are outside it).
   j["cost_model"] = {{"linear_macs_per_token", base_macs},

@@ -44,7 +44,9 @@ LoadedExpert load_expert(const ExpertSource& source, const AssembleOptions& opti
   LoadedExpert e;
   bundle::VerifyResult v;
   try {
-    v = bundle::verify_bundle(source.dir, bundle::VerifyOptions{options.trust_file, 0, false});
+    bundle::VerifyOptions verify;
+    verify.trust_file = options.trust_file;
+    v = bundle::verify_bundle(source.dir, verify);
   } catch (const Error& err) {
     throw err.with_context(label(source));
   }
