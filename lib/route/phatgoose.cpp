@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "io/error.h"
 
 namespace gaggle::route {
@@ -11,6 +13,13 @@ at::Tensor layer_norm_no_affine(const at::Tensor& x, double eps) {
   auto centred = x - mean;
   auto var = (centred * centred).mean(-1, /*keepdim=*/true);
   return centred / at::sqrt(var + eps);
+}
+
+at::Tensor layer_norm_scores(const at::Tensor& u, const at::Tensor& keys, double eps) {
+  const std::int64_t d_in = u.size(-1);
+  auto scale = at::full({d_in}, 1.0 / std::sqrt(static_cast<double>(d_in)), u.options().requires_grad(false));
+  auto x = at::layer_norm(u, {d_in}, scale, {}, eps);
+  return at::matmul(x, keys.to(x.scalar_type()).t());
 }
 
 at::Tensor phatgoose_keys(const at::Tensor& gates) {

@@ -15,4 +15,9 @@ at::Tensor phatgoose_keys(const at::Tensor& gates);
 // LN(x) over the last dimension, no affine: (x - mean) / sqrt(var + eps), population variance.
 at::Tensor layer_norm_no_affine(const at::Tensor& x, double eps = kRouteLayerNormEps);
 
+// The scores of tokens u [..., d_in] against prepared keys [N, d_in] (PHATGOOSE, average
+// activation, SMEAR): LN(u) · keyᵀ / sqrt(d_in) -> [..., N] in u's dtype. One LayerNorm
+// (the 1/sqrt(d_in) folded into its weight) and one GEMM.
+at::Tensor layer_norm_scores(const at::Tensor& u, const at::Tensor& keys, double eps = kRouteLayerNormEps);
+
 }  // namespace gaggle::route

@@ -12,6 +12,7 @@
 #include "io/error.h"
 #include "route/detail/cblas.h"
 #include "route/detail/topk.h"
+#include "route/phatgoose.h"
 
 namespace gaggle::route {
 namespace {
@@ -227,7 +228,6 @@ RoutedLinear::RoutedLinear(at::Tensor A, at::Tensor B, at::Tensor keys, RoutedLi
           "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");
   require(A_.device() == B_.device() && A_.device() == keys_.device(), "A, B and keys must be on one device");
   scale_ = options_.lora_scale > 0 ? options_.lora_scale : 1.0 / static_cast<double>(r_);
-  ln_weight_ = at::full({d_in_}, 1.0 / std::sqrt(static_cast<double>(d_in_)), keys_.options().requires_grad(false));
 }
 
 void RoutedLinear::set_trace(std::vector<std::int64_t>* counts) {
@@ -242,8 +242,7 @@ Routing RoutedLinear::route(const at::Tensor& u) const {
   auto u2 = u.reshape({-1, d_in_});
   Routing routing;
   if (options_.score == ScoreKind::layer_norm_dot) {
-    auto x = at::layer_norm(u2, {d_in_}, ln_weight_.to(u2.scalar_type()), {}, options_.layer_norm_eps);
-    routing.scores = at::mm(x, keys_.to(x.scalar_type()).t());
+    routing.scores = layer_norm_scores(u2, keys_, options_.layer_norm_eps);
   } else {
     routing.scores = at::mm(u2, keys_.to(u2.scalar_type()).t()).abs() *
                      (1.0 / (options_.arrow_temperature * std::sqrt(static_cast<double>(d_in_))));

@@ -93,7 +93,6 @@ class RoutedLinear : public model::LinearAdapter {
   RoutedLinearOptions options_;
   std::int64_t n_ = 0, r_ = 0, d_in_ = 0, d_out_ = 0;
   double scale_ = 0;
-  at::Tensor ln_weight_;  // [d_in] filled with 1/sqrt(d_in): folds the score scale into LN
   std::vector<std::int64_t>* trace_ = nullptr;
   at::Tensor token_mask_;  // [B, L] of the current batch (set_tokens), or undefined
 };

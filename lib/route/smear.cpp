@@ -2,10 +2,10 @@
 
 #include <ATen/ATen.h>
 
-#include <cmath>
 #include <string>
 
 #include "io/error.h"
+#include "route/phatgoose.h"
 
 namespace gaggle::route {
 namespace {
@@ -32,7 +32,6 @@ SmearLinear::SmearLinear(at::Tensor A, at::Tensor B, at::Tensor keys, SmearOptio
   at::NoGradGuard no_grad;
   a_cat_ = A_.reshape({n_ * r_, d_in_}).contiguous();
   b_cat_ = (B_.permute({1, 0, 2}).reshape({d_out_, n_ * r_}) * scale_).contiguous();
-  ln_weight_ = at::full({d_in_}, 1.0 / std::sqrt(static_cast<double>(d_in_)), keys_.options());
 }
 
 void SmearLinear::set_tokens(const model::TokenContext& context) {
@@ -47,8 +46,7 @@ at::Tensor SmearLinear::merge_weights(const at::Tensor& u) {
   require(u.dim() == 3 && u.size(2) == d_in_,
           "input must be [B, L, " + std::to_string(d_in_) + "] (batch first), got width " + std::to_string(u.size(-1)));
   const std::int64_t batch = u.size(0), len = u.size(1);
-  auto x = at::layer_norm(u, {d_in_}, ln_weight_.to(u.scalar_type()), {}, options_.layer_norm_eps);
-  auto p = at::softmax(at::matmul(x, keys_.to(x.scalar_type()).t()).to(at::kFloat), -1);  // [B, L, N]
+  auto p = at::softmax(layer_norm_scores(u, keys_, options_.layer_norm_eps).to(at::kFloat), -1);  // [B, L, N]
   at::Tensor m;  // [B, L, 1]
   if (mask_.defined()) {
     require(mask_.dim() == 2 && mask_.size(0) == batch && mask_.size(1) == len,

@@ -61,7 +61,6 @@ class SmearLinear : public model::LinearAdapter {
   std::int64_t n_ = 0, r_ = 0, d_in_ = 0, d_out_ = 0;
   double scale_ = 1;
   at::Tensor a_cat_, b_cat_;  // [N·r, d_in], [d_out, N·r] · lora_scale
-  at::Tensor ln_weight_;      // [d_in] of 1/sqrt(d_in): the score scale folded into LN
   // The current context.
   bool has_context_ = false;
   at::Tensor mask_;
