@@ -86,7 +86,7 @@ step "6/7 assembling the PHATGOOSE-routed model (top-2 per token, every layer)"
 
 step "7/7 evaluating on held-out tasks no expert saw: ${HELD_OUT[*]}"
 tasks_args=()
-for t in "${HELD_OUT[@]}"; do tasks_args+=("tasks/heldout/$t.jsonl"); done
+for t in "${HELD_OUT[@]}"; do tasks_args+=("tasks/compose/$t.jsonl"); done
 # The assembled model (routed/) against the base and the merged experts of the same pool.
 "$GAGGLE" eval --model routed --base "$BASE" --pool pool --routers merged --with-base \
   --tasks "${tasks_args[@]}" --limit "$LIMIT" --threads "$THREADS" --report report/quickstart.json

@@ -64,7 +64,9 @@ std::vector<Example> generate_task(const std::string& task, const std::string& s
       if (attempt > 5000)
         throw_error(ErrorCode::invalid, "tasks", "task '" + task + "': cannot draw a " + split + " instance");
       inst = def.make(rng);
-      if (def.partition && !def.info.held_out && !in_split(inst.key, split)) continue;
+      // Transfer and mixed tasks draw from their held-in tasks' evaluation bucket, so that
+      // none of their instances was ever trained on.
+      if (def.partition && !in_split(inst.key, def.info.held_out ? "eval" : split)) continue;
       if (split != "train" && seen.count(inst.key) && attempt < 200) continue;
       break;
     }
@@ -100,7 +102,7 @@ void make_task_suite(const fs::path& out, const SuiteOptions& o) {
   if (out.has_parent_path()) fs::create_directories(out.parent_path(), ec);
   io::AtomicDirectory dir(out);
   const fs::path& root = dir.path();
-  for (const char* sub : {"train", "validation", "heldin", "heldout", "corpus"}) fs::create_directories(root / sub);
+  for (const char* sub : {"train", "validation", "heldin", "heldout", "compose", "corpus"}) fs::create_directories(root / sub);
 
   std::string pretrain, tokenizer;
   std::set<std::string> tokenizer_lines;
@@ -125,7 +127,11 @@ void make_task_suite(const fs::path& out, const SuiteOptions& o) {
     entry["name"] = info.name;
     entry["description"] = info.description;
     entry["skills"] = info.skills;
-    if (info.held_out) entry["composes"] = info.composes;
+    if (info.held_out) {
+      entry["kind"] = info.kind;
+      entry["benchmark"] = info.benchmark;
+      entry["composes"] = info.composes;
+    }
     entry["templates"] = info.templates;
     nlohmann::ordered_json files;
     auto write = [&](const std::string& split, const std::string& sub, int n) {
@@ -145,7 +151,7 @@ void make_task_suite(const fs::path& out, const SuiteOptions& o) {
       write("validation", "validation", o.validation);
       write("eval", "heldin", o.eval);
     } else {
-      write("eval", "heldout", o.eval);
+      write("eval", info.benchmark, o.eval);
     }
     entry["files"] = files;
     manifest[info.held_out ? "held_out" : "held_in"].push_back(entry);

@@ -3,6 +3,7 @@
 // distractors include what each skill alone would answer.
 #include <algorithm>
 #include <set>
+#include <stdexcept>
 
 #include "tasks/detail/synthetic_world.h"
 
@@ -211,11 +212,77 @@ std::vector<TaskDef> build() {
     TaskDef d;
     d.info.name = name;
     d.info.held_out = true;
+    d.info.kind = "compose";
+    d.info.benchmark = "compose";
     d.info.skills = composes;
     d.info.composes = std::move(composes);
     d.info.templates = std::move(templates);
     d.info.description = std::move(description);
     d.make = std::move(make);
+    d.partition = false;
+    t.push_back(std::move(d));
+  };
+  auto held_in_def = [&](const std::string& name) -> const TaskDef& {
+    for (const auto& d : t)
+      if (d.info.name == name && !d.info.held_out) return d;
+    throw std::logic_error("synthetic suite: no held-in task " + name);
+  };
+  // A held-in skill under new wordings: the held-in task's instances (from its evaluation
+  // bucket, never trained on) and answer choices, behind prompts no expert has seen.
+  auto transfer = [&](const std::string& skill, std::string description, std::vector<std::string> templates) {
+    TaskDef d;
+    d.info.name = skill + "_reworded";
+    d.info.held_out = true;
+    d.info.kind = "transfer";
+    d.info.benchmark = "heldout";
+    d.info.skills = {skill};
+    d.info.composes = {skill};
+    d.info.templates = std::move(templates);
+    d.info.description = std::move(description);
+    d.make = held_in_def(skill).make;
+    t.push_back(std::move(d));
+  };
+  // Two segments, each a held-in instance of a different skill (both from the held-in
+  // evaluation buckets), answered side by side. The wrong choices apply the right skill to
+  // other words in one segment or both, so one skill alone earns about half the credit
+  // and neither skill alone is the copy of the input.
+  auto mixed = [&](const std::string& first, const std::string& second, std::string description,
+                   std::vector<std::string> templates) {
+    TaskDef d;
+    d.info.name = first + "_" + second;
+    d.info.held_out = true;
+    d.info.kind = "mixed";
+    d.info.benchmark = "heldout";
+    d.info.skills = {first, second};
+    d.info.composes = {first, second};
+    d.info.templates = std::move(templates);
+    d.info.description = std::move(description);
+    auto make_first = held_in_def(first).make, make_second = held_in_def(second).make;
+    d.make = [make_first, make_second](Rng& r) {
+      auto draw = [&r](const std::function<Instance(Rng&)>& make) {
+        Instance in;
+        do in = make(r);
+        while (fnv1a64(in.key) % 10 != 0);  // the held-in evaluation bucket (synthetic.cpp)
+        return in;
+      };
+      auto other = [&draw](const std::function<Instance(Rng&)>& make, const Instance& like) {
+        Instance o;
+        for (int tries = 0; tries < 64; ++tries) {
+          o = draw(make);
+          if (o.answer != like.answer) break;
+        }
+        return o.answer;
+      };
+      Instance a = draw(make_first), b = draw(make_second);
+      std::string a_wrong = other(make_first, a), b_wrong = other(make_second, b);
+      Instance in;
+      in.fields = {{"list1", a.fields.at("list")}, {"list2", b.fields.at("list")}};
+      in.answer = a.answer + " " + b.answer;
+      in.distractors = {a.answer + " " + b_wrong, a_wrong + " " + b.answer, a_wrong + " " + b_wrong};
+      in.key = a.key + "|" + b.key;
+      return in;
+    };
+    d.partition = false;  // both segments are drawn from evaluation buckets above
     t.push_back(std::move(d));
   };
 
@@ -354,7 +421,46 @@ std::vector<TaskDef> build() {
             return list_instance("next", l, join(plus1), {join(l), join(plus2), join(minus1)});
           });
 
-  // ---------------- held-out: two skills of different held-in tasks each ----------------
+  // ---------------- held-out (transfer): a held-in skill under new wordings ----------------
+  transfer("reverse", "reverse a list of 2-5 words, asked in new words",
+           {"Flip the order of these words: {list}", "{list}\nStart from the last word and go to the first.",
+            "Last word first, please: {list}"});
+  transfer("sort", "sort 2-5 words alphabetically, asked in new words",
+           {"Put in dictionary order: {list}", "{list}\nOrder these words as a dictionary would.", "Alphabetize: {list}"});
+  transfer("translate", "translate 1-4 words into Zorbish, asked in new words",
+           {"Give the Zorbish words for: {list}", "How would a Zorbish speaker say {list}?",
+            "{list}\nNow in the Zorbish tongue."});
+  transfer("plural", "the plurals of 1-4 nouns, asked in new words",
+           {"Two or more of each: {list}", "{list}\nWhat do you call several of each?", "Plural forms, please: {list}"});
+  transfer("category", "the category of each of 1-4 words, asked in new words",
+           {"Which group is each word in (animal, fruit, color, tool)? {list}", "{list}\nWhich group does each word belong to?",
+            "Group of each word: {list}"});
+  transfer("antonym", "the opposites of 1-4 adjectives, asked in new words",
+           {"Swap each word for its opposite: {list}", "{list}\nWhat word means the opposite of each?",
+            "Contrary of each: {list}"});
+  transfer("sentiment", "the polarity of a review, asked in new words",
+           {"{review}\nDid the writer like it, positive or negative?", "Was this a positive or a negative opinion? {review}",
+            "Opinion: {review} Positive or negative?"});
+  transfer("color", "the color of each of 1-3 fruits, asked in new words",
+           {"Which color does each fruit have? {list}", "{list}\nTell me the shade of each fruit.", "Fruit colors: {list}"});
+  transfer("next", "the number after each of 1-3 numbers, asked in new words",
+           {"Count up by one from each: {list}", "{list}\nWhat follows each number?", "One higher than each: {list}"});
+
+  // ---------------- held-out (mixed): two segments, two skills ----------------
+  mixed("plural", "antonym", "the plurals of the first list, then the opposites of the second",
+        {"Make plural: {list1}. Opposites of: {list2}", "{list1}\nWrite the plural of each word.\n{list2}\nGive the opposite of each word.",
+         "More than one: {list1} and the antonyms of {list2}"});
+  mixed("color", "next", "the colors of the fruits, then the numbers after the numbers",
+        {"What color is each fruit? {list1}. Next numbers: {list2}", "{list1}\nName the color of each fruit.\n{list2}\nAdd one to each number.",
+         "Colors of: {list1} and what comes after each number: {list2}"});
+  mixed("translate", "next", "the first list in Zorbish, then the numbers after the numbers",
+        {"Translate to Zorbish: {list1}. Next numbers: {list2}", "{list1}\nSay these words in Zorbish.\n{list2}\nAdd one to each number.",
+         "What is {list1} in Zorbish, and what comes after each of {list2}?"});
+  mixed("antonym", "color", "the opposites of the adjectives, then the colors of the fruits",
+        {"Opposites of: {list1}. Colors of: {list2}", "{list1}\nGive the opposite of each word.\n{list2}\nName the color of each fruit.",
+         "What are the antonyms of {list1}, and the colors of {list2}?"});
+
+  // ---------------- held-out (compose): two skills of different held-in tasks each ----------------
   held_out("reverse_translate", {"translate", "reverse"}, "translate 2-4 words into Zorbish and write them in reverse order",
            {"Translate to Zorbish in reverse order: {list}", "{list}\nSay these words in Zorbish, backwards.",
             "Read the words backwards in Zorbish: {list}"},

@@ -19,11 +19,12 @@ TEST_CASE("debug make-tasks writes the suite and the same seed gives the same by
   CHECK_THAT(r.out, Catch::Contains("12 held-in tasks"));
   CHECK_THAT(r.err, Catch::Contains("held-out reverse_translate"));
   REQUIRE(run_gaggle(b).exit_code == 0);
-  CHECK(read_text(dir / "a" / "heldout" / "count_filter.jsonl") == read_text(dir / "b" / "heldout" / "count_filter.jsonl"));
+  CHECK(read_text(dir / "a" / "compose" / "count_filter.jsonl") == read_text(dir / "b" / "compose" / "count_filter.jsonl"));
+  CHECK(read_text(dir / "a" / "heldout" / "plural_antonym.jsonl") == read_text(dir / "b" / "heldout" / "plural_antonym.jsonl"));
   CHECK(read_text(dir / "a" / "train" / "translate.jsonl") == read_text(dir / "b" / "train" / "translate.jsonl"));
   auto suite = nlohmann::json::parse(read_text(dir / "a" / "suite.json"));
   CHECK(suite["held_in"].size() == 12);
-  CHECK(suite["held_out"].size() == 8);
+  CHECK(suite["held_out"].size() == 21);  // 9 transfer + 4 mixed (heldout/), 8 compose (compose/)
   CHECK(suite["counts"]["train"] == 30);
 
   // An existing directory is refused (exit 1) unless --force.

@@ -64,30 +64,71 @@ int number_value(const std::string& w) {
 
 }  // namespace
 
-TEST_CASE("the suite has at least 12 held-in and 6 held-out tasks, each held-out composes two held-in skills",
+TEST_CASE("the suite has 12 held-in tasks and held-out tasks of three kinds, each naming the held-in skills it needs",
           "[tasks][synthetic]") {
   std::set<std::string> held_in;
-  int held_out = 0;
+  std::map<std::string, int> kinds;
   for (const auto& t : tasks::suite_tasks()) {
     CHECK(t.templates.size() >= 3);
-    if (!t.held_out) held_in.insert(t.name);
+    if (!t.held_out) {
+      held_in.insert(t.name);
+      CHECK(t.kind == "skill");
+      CHECK(t.benchmark == "heldin");
+    }
   }
   CHECK(held_in.size() >= 12);
-  std::set<std::string> composed;
+  std::set<std::string> composed, transferred;
   for (const auto& t : tasks::suite_tasks()) {
     if (!t.held_out) continue;
-    ++held_out;
     INFO(t.name);
-    REQUIRE(t.composes.size() == 2);
-    CHECK(t.composes[0] != t.composes[1]);
-    for (const auto& c : t.composes) {
-      CHECK(held_in.count(c) == 1);
-      composed.insert(c);
-    }
+    ++kinds[t.kind];
     CHECK(held_in.count(t.name) == 0);
+    for (const auto& c : t.composes) CHECK(held_in.count(c) == 1);
+    if (t.kind == "transfer") {
+      REQUIRE(t.composes.size() == 1);
+      CHECK(t.benchmark == "heldout");
+      transferred.insert(t.composes[0]);
+      // New wordings: no template of the held-in task is reused.
+      for (const auto& h : tasks::suite_tasks())
+        if (h.name == t.composes[0])
+          for (const auto& tpl : t.templates) CHECK(std::find(h.templates.begin(), h.templates.end(), tpl) == h.templates.end());
+    } else {
+      REQUIRE(t.composes.size() == 2);
+      CHECK(t.composes[0] != t.composes[1]);
+      CHECK(t.benchmark == (t.kind == "mixed" ? "heldout" : "compose"));
+      if (t.kind == "compose")
+        for (const auto& c : t.composes) composed.insert(c);
+    }
   }
-  CHECK(held_out >= 6);
-  CHECK(composed.size() >= 8);  // the compositions spread over many experts
+  CHECK(kinds["transfer"] >= 6);
+  CHECK(kinds["mixed"] >= 3);
+  CHECK(kinds["compose"] >= 6);
+  CHECK(composed.size() >= 8);     // the compositions spread over many experts
+  CHECK(transferred.size() >= 6);  // and so do the transfers
+}
+
+TEST_CASE("transfer and mixed instances come from the held-in evaluation buckets, never from training",
+          "[tasks][synthetic]") {
+  // A transfer task's answers are answers of its held-in task; none of its instances is in
+  // the held-in training split.
+  auto train = tasks::generate_task("plural", "train", 800, 4);
+  std::set<std::string> trained;
+  for (const auto& e : train) trained.insert(e.target);
+  auto reworded = tasks::generate_task("plural_reworded", "eval", 100, 4);
+  int seen = 0;
+  for (const auto& e : reworded) seen += trained.count(e.target) ? 1 : 0;
+  // The target is a function of the key's word list, so no trained target reappears.
+  CHECK(seen == 0);
+  // Mixed: the answer is the two segments' answers side by side, and each wrong choice is
+  // wrong in one segment or both.
+  auto mixed = tasks::generate_task("plural_antonym", "eval", 50, 4);
+  for (const auto& e : mixed) {
+    INFO(e.input);
+    REQUIRE(e.choices.size() == 4);
+    const std::string& answer = e.choices[static_cast<std::size_t>(e.label)];
+    CHECK(answer == e.target);
+    for (const auto& c : e.choices) CHECK(std::count(c.begin(), c.end(), ' ') >= 1);
+  }
 }
 
 TEST_CASE("generation is deterministic in the seed, and templates vary", "[tasks][synthetic]") {
@@ -222,8 +263,16 @@ TEST_CASE("make_task_suite writes the layout, byte-identically for a seed, atomi
   }
   auto manifest = nlohmann::json::parse(io::read_file(dir / "a" / "suite.json"));
   CHECK(manifest["seed"] == 5);
-  CHECK(manifest["held_out"].size() == heldout.tasks.size());
-  CHECK(manifest["held_out"][0]["composes"].size() == 2);
+  auto compose = tasks::enumerate_tasks(dir / "a" / "compose");
+  CHECK(compose.benchmark == "compose");
+  CHECK(compose.tasks.size() >= 6);
+  for (const auto& [name, path] : compose.tasks) CHECK_FALSE(fs::exists(dir / "a" / "train" / (name + ".jsonl")));
+  CHECK(manifest["held_out"].size() == heldout.tasks.size() + compose.tasks.size());
+  for (const auto& t : manifest["held_out"]) {
+    INFO(t.dump());
+    CHECK(t.contains("kind"));
+    CHECK(fs::exists(dir / "a" / t["benchmark"].get<std::string>() / (t["name"].get<std::string>() + ".jsonl")));
+  }
   CHECK(manifest["zorbish"].contains("cat"));
   // The pretraining corpus holds inputs only, never a training target on its own line.
   std::string pretrain = io::read_file(dir / "a" / "corpus" / "pretrain.txt");
