@@ -1,5 +1,7 @@
 #include "eval/report.h"
 
+#include "eval/routing_plot.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -200,6 +202,7 @@ nlohmann::ordered_json report_json(const Report& report) {
     meta["methods"].push_back(e);
   }
   j["meta"] = meta;
+  if (!report.routing.empty()) j["routing"] = routing_summary(report);
   return j;
 }
 

@@ -1,5 +1,7 @@
 #include "eval/routing_plot.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -224,6 +226,58 @@ std::string report_html(const Report& report, const std::vector<RoutingFigure>& 
   return h.str();
 }
 
+std::string oracle_expert_of(const std::map<std::string, std::string>& oracle, const TaskRouting& routing) {
+  auto it = oracle.find(routing.benchmark + "/" + routing.task);
+  if (it == oracle.end()) return "";
+  std::string name = it->second;
+  const std::string prefix = kSingleMethodPrefix;
+  if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+  return name;
+}
+
+double share_entropy(const std::vector<double>& share) {
+  if (share.size() < 2) return 0;
+  double h = 0;
+  for (double p : share)
+    if (p > 0) h -= p * std::log(p);
+  return h / std::log(static_cast<double>(share.size()));
+}
+
+nlohmann::ordered_json routing_summary(const Report& report) {
+  auto oracle = oracle_experts(report);
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& r : report.routing) {
+    const RoutingFigure fig = routing_figure(r, oracle_expert_of(oracle, r));
+    nlohmann::ordered_json entry = {{"method", fig.method}, {"task", fig.task}, {"benchmark", fig.benchmark}};
+    entry["oracle"] = fig.oracle >= 0 ? nlohmann::ordered_json(fig.experts[static_cast<std::size_t>(fig.oracle)])
+                                      : nlohmann::ordered_json(nullptr);
+    std::int64_t slots = 0;
+    double oracle_slots = 0;
+    nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+    for (const auto& l : fig.layers) {
+      std::size_t top = 0;
+      for (std::size_t i = 1; i < l.share.size(); ++i)
+        if (l.share[i] > l.share[top]) top = i;
+      nlohmann::ordered_json layer = {{"stack", l.stack},
+                                      {"layer", l.layer},
+                                      {"slots", l.slots},
+                                      {"entropy", share_entropy(l.share)},
+                                      {"top", l.share.empty() ? "" : fig.experts[top]}};
+      if (fig.oracle >= 0) {
+        const double s = l.share[static_cast<std::size_t>(fig.oracle)];
+        layer["oracle_share"] = s;
+        oracle_slots += s * static_cast<double>(l.slots);
+      }
+      slots += l.slots;
+      layers.push_back(std::move(layer));
+    }
+    if (fig.oracle >= 0) entry["oracle_share"] = slots ? oracle_slots / static_cast<double>(slots) : 0.0;
+    entry["layers"] = std::move(layers);
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
 std::vector<fs::path> write_html_report(const Report& report, const fs::path& html_path) {
   fs::path stem = html_path;
   stem.replace_extension();
@@ -233,14 +287,7 @@ std::vector<fs::path> write_html_report(const Report& report, const fs::path& ht
   std::vector<std::string> links;
   std::vector<fs::path> written;
   for (const auto& r : report.routing) {
-    std::string oracle_name;
-    auto it = oracle.find(r.benchmark + "/" + r.task);
-    if (it != oracle.end()) {
-      oracle_name = it->second;
-      const std::string prefix = kSingleMethodPrefix;
-      if (oracle_name.rfind(prefix, 0) == 0) oracle_name = oracle_name.substr(prefix.size());
-    }
-    figures.push_back(routing_figure(r, oracle_name));
+    figures.push_back(routing_figure(r, oracle_expert_of(oracle, r)));
     const fs::path rel = fs::path(plot_dir.filename()) / slug(r.method) / (slug(r.benchmark) + "-" + slug(r.task) + ".svg");
     links.push_back(rel.generic_string());
   }

@@ -7,7 +7,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <map>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "eval/report.h"
 
@@ -41,6 +44,19 @@ std::string routing_svg(const RoutingFigure& figure);
 // figures[i], relative to the HTML file).
 std::string report_html(const Report& report, const std::vector<RoutingFigure>& figures,
                         const std::vector<std::string>& svg_links);
+
+// The oracle expert ("name@version", without the "Single " prefix) of a trace's task, or
+// "" when the report has no single-expert rows for it.
+std::string oracle_expert_of(const std::map<std::string, std::string>& oracle, const TaskRouting& routing);
+
+// Entropy of a share distribution over N experts, divided by log N: 0 when one expert
+// takes every slot, 1 when all take the same share.
+double share_entropy(const std::vector<double>& share);
+
+// Per routing trace (method, task): per layer the slots counted, the share entropy, the
+// most chosen expert and the oracle expert's share of the top-k slots, and that share over
+// all layers (slot-weighted). The "routing" section of the JSON report.
+nlohmann::ordered_json routing_summary(const Report& report);
 
 // Figures for every routing trace of the report (oracle from its single-expert rows),
 // written as <stem>.routing/<method>/<benchmark>-<task>.svg beside OUT.html, and

@@ -151,6 +151,40 @@ TEST_CASE("routing shares are aggregated per layer, encoder then decoder", "[eva
   CHECK_THAT(svg, Catch::Contains(">decoder</text>"));
 }
 
+TEST_CASE("the JSON report's routing section: oracle share and share entropy per layer", "[eval][routing_plot]") {
+  CHECK(eval::share_entropy({1.0, 0.0, 0.0}) == 0.0);
+  CHECK(eval::share_entropy({0.25, 0.25, 0.25, 0.25}) == Approx(1.0));
+  CHECK(eval::share_entropy({0.5, 0.5, 0.0}) == Approx(std::log(2.0) / std::log(3.0)));
+
+  eval::Report report;
+  report.routing.push_back(sample_routing());
+  // b is the best single expert on rte: the oracle.
+  report.methods = {{"Single a@1.0.0", "single", false, ""}, {"Single b@1.0.0", "single", false, ""},
+                    {"PHATGOOSE", "router", true, ""}};
+  report.rows.push_back({"Single a@1.0.0", "rte", "t0", "accuracy", 0.4, 10});
+  report.rows.push_back({"Single b@1.0.0", "rte", "t0", "accuracy", 0.7, 10});
+  report.rows.push_back({"PHATGOOSE", "rte", "t0", "accuracy", 0.6, 10});
+  auto j = eval::report_json(report);
+  REQUIRE(j.contains("routing"));
+  REQUIRE(j["routing"].size() == 1);
+  const auto& r = j["routing"][0];
+  CHECK(r["method"] == "PHATGOOSE");
+  CHECK(r["oracle"] == "b@1.0.0");
+  REQUIRE(r["layers"].size() == 4);
+  CHECK(r["layers"][0]["oracle_share"].get<double>() == Approx(0.5));
+  CHECK(r["layers"][1]["oracle_share"].get<double>() == Approx(0.0));
+  CHECK(r["layers"][1]["entropy"].get<double>() == Approx(0.0));
+  CHECK(r["layers"][1]["top"] == "c@1.0.0");
+  // Slot-weighted over the layers: (8 + 0 + 1 + 0) of (16 + 16 + 4 + 4) slots.
+  CHECK(r["oracle_share"].get<double>() == Approx(9.0 / 40.0));
+  // Without single-expert rows there is no oracle.
+  eval::Report bare;
+  bare.routing.push_back(sample_routing());
+  auto jb = eval::report_json(bare);
+  CHECK(jb["routing"][0]["oracle"].is_null());
+  CHECK_FALSE(jb["routing"][0].contains("oracle_share"));
+}
+
 TEST_CASE("the HTML report renders in headless Chromium with its routing plots", "[eval][routing_plot][chromium]") {
   const auto which = test::run_command({"sh", "-c", "command -v chromium"});
   if (which.exit_code != 0)
