@@ -127,7 +127,7 @@ Runner setup_assemble(CLI::App& sub) {
                std::string(route::router_summary(kind));
   }
 #else
-  routers += " phatgoose, arrow, average-activation, retrieval, merged, single or smear";
+  routers += " phatgoose, arrow, average-activation, retrieval, merged, merged-factors, single or smear";
 #endif
   sub.add_option("--router", f->router, routers)->capture_default_str();
   sub.add_option("--top-k", f->top_k, "Experts per token (phatgoose, arrow, average-activation)")->capture_default_str();

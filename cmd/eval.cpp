@@ -57,7 +57,7 @@ Runner setup_eval(CLI::App& sub) {
   sub.add_option("--base", f->base, "Base model directory (Hugging Face T5 checkpoint with spiece.model)");
   sub.add_option("--expert", o.experts, "Evaluate the base with this expert (a directory, or a name in --pool); repeatable");
   sub.add_option("--pool", f->pool, "Pool directory (pool.json + bundles) or a directory of expert directories");
-  sub.add_option("--routers", f->routers, "Routers over the pool: phatgoose,arrow,average-activation,retrieval,merged,smear")
+  sub.add_option("--routers", f->routers, "Routers over the pool: phatgoose,arrow,average-activation,retrieval,merged,merged-factors,smear")
       ->delimiter(',');
   sub.add_option("--top-k", o.top_k, "Experts per token for phatgoose, arrow, average-activation")->capture_default_str();
   sub.add_flag("--single-experts", o.single_experts,

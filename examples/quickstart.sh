@@ -11,9 +11,10 @@
 #   4. publishes the 4 signed experts              gaggle publish
 #   5. pulls them back, verifying every signature  gaggle pull --trust
 #   6. assembles a PHATGOOSE-routed model          gaggle assemble --router phatgoose
-#   7. evaluates on 2 held-out tasks no expert was trained on, each needing two skills
-#        color_translate (color + translate), count_next (count + next)
-#      against the base model and the merged experts, and prints the table.
+#   7. evaluates on 5 held-out tasks no expert was trained on — three of the experts'
+#      skills asked in new words (color_reworded, translate_reworded, next_reworded) and
+#      two inputs of two segments that need two experts each (color_next, translate_next)
+#      — against the base model and the merged experts, and prints the table.
 #
 # Environment (all optional):
 #   GAGGLE             the gaggle binary (default: gaggle on PATH)
@@ -34,7 +35,7 @@ LIMIT="${QUICKSTART_LIMIT:-200}"
 TRAIN="${QUICKSTART_TRAIN:-1000}"
 THREADS="${QUICKSTART_THREADS:-1}"
 EXPERTS=(color translate count next)
-HELD_OUT=(color_translate count_next)
+HELD_OUT=(color_reworded translate_reworded next_reworded color_next translate_next)
 
 start=$SECONDS
 step() { printf '\n==> [%dm%02ds] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$*" >&2; }
@@ -53,7 +54,7 @@ touch .gaggle-quickstart
 # The hub, the key and the pool stay inside this directory.
 export XDG_CACHE_HOME="$PWD/.cache"
 
-step "1/7 generating the synthetic task suite (12 held-in tasks, 6+ held-out tasks)"
+step "1/7 generating the synthetic task suite (12 held-in tasks, 21 held-out tasks)"
 "$GAGGLE" debug make-tasks --out tasks --seed 0 --train "$TRAIN"
 
 step "2/7 training ${#EXPERTS[@]} experts and their gates on the tiny base ($BASE)"
@@ -86,7 +87,7 @@ step "6/7 assembling the PHATGOOSE-routed model (top-2 per token, every layer)"
 
 step "7/7 evaluating on held-out tasks no expert saw: ${HELD_OUT[*]}"
 tasks_args=()
-for t in "${HELD_OUT[@]}"; do tasks_args+=("tasks/compose/$t.jsonl"); done
+for t in "${HELD_OUT[@]}"; do tasks_args+=("tasks/heldout/$t.jsonl"); done
 # The assembled model (routed/) against the base and the merged experts of the same pool.
 "$GAGGLE" eval --model routed --base "$BASE" --pool pool --routers merged --with-base \
   --tasks "${tasks_args[@]}" --limit "$LIMIT" --threads "$THREADS" --report report/quickstart.json

@@ -207,6 +207,30 @@ cell() {  # method benchmark -> "mean ± std" (or "-")
   done
   echo
   echo "Oracle, Best individual and Multitask are not zero-shot (they use held-out labels or every task's data)."
+  heldins=()
+  for ((s = 0; s < SEEDS; s++)); do [ -f "seed-$s/report/heldin.json" ] && heldins+=("seed-$s/report/heldin.json"); done
+  if [ "${#heldins[@]}" -gt 0 ]; then
+    echo
+    echo "## Each expert on its own held-in task (accuracy %, held-in evaluation split)"
+    echo
+    echo "| task | expert | PHATGOOSE | Retrieval |"
+    echo "|---|---:|---:|---:|"
+    jq -rs '[.[] | .rows[]] | group_by(.task) | .[] | .[0].task as $t |
+      def avg(m): [.[] | select(.method == m) | .value * 100] | if length == 0 then "-" else (add / length * 10 | round / 10 | tostring) end;
+      "| \($t) | \(avg("Single \($t)@1.0.0")) | \(avg("PHATGOOSE")) | \(avg("Retrieval")) |"' "${heldins[@]}"
+  fi
+  echo
+  echo "## How the routers route"
+  echo
+  echo "Share of the top-k token slots that go to the task's oracle expert (the best single expert on it), slot-weighted over every"
+  echo "layer and averaged over the benchmark's tasks and the seeds (k = 2: at most 50%; uniform over N experts: 100/N %)."
+  echo "Share entropy: the entropy of the task's slot shares per layer over log N (1: every expert equally often), averaged likewise."
+  echo
+  echo "| Router | benchmark | oracle share (%) | share entropy |"
+  echo "|---|---|---:|---:|"
+  jq -rs '[.[] | .routing // [] | .[]] | group_by([.method, .benchmark]) | .[] |
+    "| \(.[0].method) | \(.[0].benchmark) | \([.[] | .oracle_share // empty] | if length == 0 then "-" else (add / length * 1000 | round / 10 | tostring) end) | \([.[] | .layers[] | .entropy] | add / length * 100 | round / 100) |"' \
+    "${reports[@]}"
   for ((s = 0; s < SEEDS; s++)); do
     echo
     echo "## Seed $s, per task"

@@ -67,20 +67,22 @@ class SingleExpertMethod : public Method {
 
 class MergedMethod : public Method {
  public:
-  explicit MergedMethod(std::shared_ptr<const ExpertStack> stack)
-      : Method(router_display_name("merged"), MethodKind::router), stack_(std::move(stack)) {}
+  MergedMethod(std::shared_ptr<const ExpertStack> stack, const std::string& key, route::MergeForm form)
+      : Method(router_display_name(key), MethodKind::router), stack_(std::move(stack)), form_(form) {}
 
   void attach(model::T5ModelImpl& model, int) override {
     if (adapters_.empty()) {
       const auto device = model.device();
       for (const auto& m : stack_->modules)
-        adapters_[m] = std::make_shared<route::MergedLinear>(stack_->A.at(m).to(device), stack_->B.at(m).to(device));
+        adapters_[m] =
+            std::make_shared<route::MergedLinear>(stack_->A.at(m).to(device), stack_->B.at(m).to(device), 0, form_);
     }
     attach_all(model, adapters_);
   }
 
  private:
   std::shared_ptr<const ExpertStack> stack_;
+  route::MergeForm form_;
   std::map<std::string, std::shared_ptr<model::LinearAdapter>> adapters_;
 };
 
@@ -216,6 +218,7 @@ std::string router_display_name(const std::string& key) {
   if (key == "average-activation") return "Average activation";
   if (key == "retrieval") return "Retrieval";
   if (key == "merged") return "Merged";
+  if (key == "merged-factors") return "Merged (averaged A, B)";
   if (key == "smear") return "SMEAR";
   return key;
 }
@@ -243,7 +246,9 @@ std::unique_ptr<Method> make_router_method(std::shared_ptr<const ExpertStack> st
     return std::make_unique<TokenRoutedMethod>(std::move(stack), key, top_k);
   }
   if (key == "arrow") return std::make_unique<TokenRoutedMethod>(std::move(stack), key, top_k);
-  if (key == "merged") return std::make_unique<MergedMethod>(std::move(stack));
+  if (key == "merged") return std::make_unique<MergedMethod>(std::move(stack), key, route::MergeForm::products);
+  if (key == "merged-factors")
+    return std::make_unique<MergedMethod>(std::move(stack), key, route::MergeForm::factors);
   if (key == "retrieval") {
     if (stack->retrieval.empty())
       throw_error(ErrorCode::invalid, kRoom, "router 'retrieval': " + stack->missing_retrieval, hint_gate);
@@ -254,7 +259,7 @@ std::unique_ptr<Method> make_router_method(std::shared_ptr<const ExpertStack> st
     return std::make_unique<SmearMethod>(std::move(stack));
   }
   throw_error(ErrorCode::usage, kRoom, "router '" + key + "' cannot be evaluated",
-              "use phatgoose, arrow, average-activation, retrieval, merged or smear");
+              "use phatgoose, arrow, average-activation, retrieval, merged, merged-factors or smear");
 }
 
 }  // namespace gaggle::eval

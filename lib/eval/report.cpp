@@ -27,7 +27,7 @@ int order_rank(const MethodInfo& m) {
   if (m.name == "Retrieval") return 5;
   if (m.name == "Average activation") return 6;
   if (m.name == "Arrow") return 7;
-  if (m.name == "Merged") return 8;
+  if (m.name == "Merged" || m.name == "Merged (averaged A, B)") return 8;
   if (m.name == "SMEAR") return 9;
   if (m.name == "PHATGOOSE") return 11;
   if (m.kind == "single") return 12;

@@ -6,7 +6,7 @@
 
 namespace gaggle::route {
 
-MergedLinear::MergedLinear(const at::Tensor& A, const at::Tensor& B, double lora_scale) {
+MergedLinear::MergedLinear(const at::Tensor& A, const at::Tensor& B, double lora_scale, MergeForm form) {
   if (!A.defined() || !B.defined() || A.dim() != 3 || B.dim() != 3 || A.size(0) != B.size(0) ||
       A.size(1) != B.size(2) || A.size(0) < 1)
     throw_error(ErrorCode::invalid, "route", "merged experts: need A [N, r, d_in] and B [N, d_out, r] with N >= 1");
@@ -15,6 +15,13 @@ MergedLinear::MergedLinear(const at::Tensor& A, const at::Tensor& B, double lora
   d_out_ = B.size(1);
   const double scale = (lora_scale > 0 ? lora_scale : 1.0 / static_cast<double>(r)) / static_cast<double>(n);
   at::NoGradGuard no_grad;
+  if (form == MergeForm::factors) {
+    // One rank-r expert whose factors are the means; averaged in double, kept in A's dtype.
+    const double factor_scale = lora_scale > 0 ? lora_scale : 1.0 / static_cast<double>(r);
+    a_cat_ = A.to(at::kDouble).mean(0).to(A.scalar_type()).contiguous();
+    b_cat_ = (B.to(at::kDouble).mean(0) * factor_scale).to(B.scalar_type()).contiguous();
+    return;
+  }
   auto a_cat = A.reshape({n * r, d_in_});
   auto b_cat = B.permute({1, 0, 2}).reshape({d_out_, n * r});
   if (n * r * (d_in_ + d_out_) > d_in_ * d_out_) {

@@ -102,7 +102,8 @@ RoutedModel RoutedModel::attach(model::T5ModelImpl& model, const fs::path& model
       out.traced_.emplace_back(m.name, [layer](std::vector<std::int64_t>* c) { layer->set_trace(c); });
       adapters.emplace_back(m.name, layer);
     } else {
-      adapters.emplace_back(m.name, std::make_shared<MergedLinear>(A, B, 1.0));
+      const MergeForm form = a.router == RouterKind::merged_factors ? MergeForm::factors : MergeForm::products;
+      adapters.emplace_back(m.name, std::make_shared<MergedLinear>(A, B, 1.0, form));
     }
   }
   for (auto& [name, adapter] : adapters) model.set_adapter(name, adapter);

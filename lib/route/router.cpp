@@ -16,7 +16,9 @@ constexpr Entry kRouters[] = {
      "like phatgoose, with the experts' average input activations as keys"},
     {RouterKind::retrieval, "retrieval",
      "per example, the one expert whose training inputs are most similar (base encoder embeddings)"},
-    {RouterKind::merged, "merged", "every token, the mean of all experts' updates"},
+    {RouterKind::merged, "merged", "every token, the mean of all experts' updates (B A)"},
+    {RouterKind::merged_factors, "merged-factors",
+     "every token, one expert whose A and B are the experts' averaged A and averaged B"},
     {RouterKind::single, "single", "every token, one expert (--expert NAME)"},
     {RouterKind::smear, "smear", "per example, all experts merged by the mean phatgoose routing distribution"},
 };

@@ -13,6 +13,7 @@ enum class RouterKind {
   average_activation,  // like phatgoose, with the experts' average input activations as keys
   retrieval,           // one expert per example, by embedding similarity
   merged,              // the mean of all experts' updates, on every token
+  merged_factors,      // one expert with the experts' averaged A and averaged B, on every token
   single,              // one fixed expert on every token
   smear,               // per example, experts merged by the mean routing distribution
 };

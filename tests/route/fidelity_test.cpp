@@ -374,6 +374,12 @@ TEST_CASE("merged experts: the mean of the products B_i A_i / r, not the product
   for (std::size_t t = 0; t < u.size(); ++t)
     for (std::size_t o = 0; o < shape.d_out; ++o) with_base[t][o] += base[t][o];
   CHECK(max_abs_diff(to_mat(merged.apply(to_tensor(u), to_tensor(base))), with_base) < 1e-5);
+
+  // The other form (router "merged-factors", the reference's released average_lora_weights):
+  // one expert whose factors are the means, B_mean A_mean u / r.
+  route::MergedLinear factors(to_tensor3(A), to_tensor3(B), 0, route::MergeForm::factors);
+  CHECK_FALSE(factors.dense());
+  CHECK(max_abs_diff(to_mat(factors.update(to_tensor(u))), product_of_means) < 1e-5);
 }
 
 TEST_CASE("LoRA forward: W u + B A u / r; gate mode W u + sigmoid(v . u) B A u / r", "[route][fidelity]") {
