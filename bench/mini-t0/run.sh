@@ -15,8 +15,8 @@
 #
 # With --seeds N the whole experiment runs N times, seed s in RUN_DIR/seed-s (a suite
 # made with --seed s, experts, gates and Multitask trained with --seed s), and
-# RUN_DIR/report/summary.md gives every method's mean ± standard deviation over the seeds.
-# With one seed the table is printed beside the paper's numbers (design.md §2).
+# RUN_DIR/report/summary.md gives every method's mean ± standard deviation over the seeds,
+# beside the T0 held-out column of the paper's Table 1.
 #
 # Steps are resumable: a finished expert (or gate, or suite, or evaluation) is kept.
 # Environment (all optional):
@@ -39,7 +39,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if [ -z "${GAGGLE:-}" ]; then
   if command -v gaggle >/dev/null 2>&1; then GAGGLE=gaggle; else GAGGLE="$root/build/gaggle"; fi
 fi
-usage() { sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 SEEDS=1
 RUN=""
 while [ $# -gt 0 ]; do
