@@ -19,7 +19,7 @@
 # Environment (all optional):
 #   GAGGLE             the gaggle binary (default: gaggle on PATH)
 #   GAGGLE_BASE        the base model directory (default: examples/base beside this script)
-#   QUICKSTART_STEPS   optimiser steps per expert (default 500); QUICKSTART_GATE_STEPS (100)
+#   QUICKSTART_STEPS   optimiser steps per expert (default 1000); QUICKSTART_GATE_STEPS (100)
 #   QUICKSTART_LIMIT   examples per held-out task in the evaluation (default 200)
 #   QUICKSTART_TRAIN   training examples per task generated (default 1000)
 #   QUICKSTART_THREADS compute threads per command (default 1: fastest for a model this
@@ -29,7 +29,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 GAGGLE="${GAGGLE:-gaggle}"
 BASE="${GAGGLE_BASE:-$here/base}"
-STEPS="${QUICKSTART_STEPS:-500}"
+STEPS="${QUICKSTART_STEPS:-1000}"
 GATE_STEPS="${QUICKSTART_GATE_STEPS:-100}"
 LIMIT="${QUICKSTART_LIMIT:-200}"
 TRAIN="${QUICKSTART_TRAIN:-1000}"
