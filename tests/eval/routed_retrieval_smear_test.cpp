@@ -13,6 +13,7 @@
 #include "eval/run.h"
 #include "model/scoring.h"
 #include "route/assembly.h"
+#include "route/merged.h"
 #include "route/routed_model.h"
 #include "tasks/task_data.h"
 
@@ -163,4 +164,46 @@ TEST_CASE("eval: SMEAR over the pool scores like an assembled SMEAR model", "[ev
         CHECK(s.value == r.value);
       }
   }
+}
+
+TEST_CASE("eval: merged-factors over the pool scores like an assembled merged-factors model, and differs from merged",
+          "[eval][merged]") {
+  Pool p;
+  auto dir = p.assemble(route::RouterKind::merged_factors, "mf");
+  write_tasks(p.tmp / "heldout");
+  eval::RunOptions o;
+  o.base_dir = p.tmp / "base";
+  o.model_dirs = {dir};
+  o.pool_dir = p.tmp / "pool";
+  o.routers = {"merged", "merged-factors"};
+  o.tasks = {p.tmp / "heldout"};
+  o.eval.batch_size = 3;
+  o.eval.max_new_tokens = 6;
+  auto report = eval::run_eval(o);
+  std::set<std::string> names;
+  for (const auto& m : report.methods) names.insert(m.name);
+  CHECK(names == std::set<std::string>{"Merged (averaged A, B) (mf)", "Merged", "Merged (averaged A, B)"});
+  int compared = 0;
+  for (const auto& r : report.rows) {
+    if (r.method != "Merged (averaged A, B)") continue;
+    for (const auto& s : report.rows)
+      if (s.method == "Merged (averaged A, B) (mf)" && s.task == r.task) {
+        INFO(r.task);
+        CHECK(s.value == r.value);
+        ++compared;
+      }
+  }
+  CHECK(compared == 2);
+
+  // The two forms are different functions of the same experts.
+  auto stack = std::make_shared<const eval::ExpertStack>(
+      eval::load_experts(eval::read_pool_dir(p.tmp / "pool").experts, p.fp));
+  REQUIRE(stack->modules.size() > 0);
+  const std::string& m = stack->modules.front();
+  const auto& A = stack->A.at(m);
+  const auto& B = stack->B.at(m);
+  route::MergedLinear products(A, B), factors(A, B, 0, route::MergeForm::factors);
+  torch::NoGradGuard no_grad;
+  auto u = torch::randn({5, A.size(2)}, at::detail::createCPUGenerator(9));
+  CHECK((products.update(u) - factors.update(u)).abs().max().item<double>() > 1e-6);
 }
