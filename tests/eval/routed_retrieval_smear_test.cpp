@@ -81,6 +81,22 @@ void write_tasks(const std::filesystem::path& dir) {
   tasks::write_task_file(dir / "repeat.jsonl", gen);
 }
 
+// Evaluates the assembled model `dir` beside `routers` over the same pool, on write_tasks.
+eval::Report eval_model_beside_routers(Pool& p, const std::filesystem::path& dir, std::vector<std::string> routers,
+                                       bool with_base) {
+  write_tasks(p.tmp / "heldout");
+  eval::RunOptions o;
+  o.base_dir = p.tmp / "base";
+  o.model_dirs = {dir};
+  o.pool_dir = p.tmp / "pool";
+  o.routers = std::move(routers);
+  o.with_base = with_base;
+  o.tasks = {p.tmp / "heldout"};
+  o.eval.batch_size = 3;
+  o.eval.max_new_tokens = 6;
+  return eval::run_eval(o);
+}
+
 }  // namespace
 
 TEST_CASE("eval: a retrieval model from gaggle assemble chooses and scores like Retrieval over the pool",
@@ -142,17 +158,7 @@ TEST_CASE("eval: a retrieval model from gaggle assemble chooses and scores like 
 TEST_CASE("eval: SMEAR over the pool scores like an assembled SMEAR model", "[eval][smear]") {
   Pool p;
   auto dir = p.assemble(route::RouterKind::smear, "smear");
-  write_tasks(p.tmp / "heldout");
-  eval::RunOptions o;
-  o.base_dir = p.tmp / "base";
-  o.model_dirs = {dir};
-  o.pool_dir = p.tmp / "pool";
-  o.routers = {"smear"};
-  o.with_base = true;
-  o.tasks = {p.tmp / "heldout"};
-  o.eval.batch_size = 3;
-  o.eval.max_new_tokens = 6;
-  auto report = eval::run_eval(o);
+  auto report = eval_model_beside_routers(p, dir, {"smear"}, /*with_base=*/true);
   std::vector<std::string> names;
   for (const auto& m : report.methods) names.push_back(m.name);
   CHECK(names == std::vector<std::string>{"Base", "SMEAR (smear)", "SMEAR"});
@@ -170,16 +176,7 @@ TEST_CASE("eval: merged-factors over the pool scores like an assembled merged-fa
           "[eval][merged]") {
   Pool p;
   auto dir = p.assemble(route::RouterKind::merged_factors, "mf");
-  write_tasks(p.tmp / "heldout");
-  eval::RunOptions o;
-  o.base_dir = p.tmp / "base";
-  o.model_dirs = {dir};
-  o.pool_dir = p.tmp / "pool";
-  o.routers = {"merged", "merged-factors"};
-  o.tasks = {p.tmp / "heldout"};
-  o.eval.batch_size = 3;
-  o.eval.max_new_tokens = 6;
-  auto report = eval::run_eval(o);
+  auto report = eval_model_beside_routers(p, dir, {"merged", "merged-factors"}, /*with_base=*/false);
   std::set<std::string> names;
   for (const auto& m : report.methods) names.insert(m.name);
   CHECK(names == std::set<std::string>{"Merged (averaged A, B) (mf)", "Merged", "Merged (averaged A, B)"});
