@@ -14,6 +14,7 @@
 #include "route/phatgoose.h"
 #include "route/retrieval.h"
 #include "route/routed_linear.h"
+#include "route/router.h"
 #include "route/smear.h"
 
 namespace gaggle::eval {
@@ -259,7 +260,7 @@ std::unique_ptr<Method> make_router_method(std::shared_ptr<const ExpertStack> st
     return std::make_unique<SmearMethod>(std::move(stack));
   }
   throw_error(ErrorCode::usage, kRoom, "router '" + key + "' cannot be evaluated",
-              "use phatgoose, arrow, average-activation, retrieval, merged, merged-factors or smear");
+              "use " + route::router_names(/*include_single=*/false));
 }
 
 }  // namespace gaggle::eval

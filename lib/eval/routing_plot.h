@@ -6,8 +6,8 @@
 // to the SVG files). Torch-free; output is a function of the report only (no clock).
 #include <cstdint>
 #include <filesystem>
-#include <string>
 #include <map>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>

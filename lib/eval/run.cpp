@@ -72,7 +72,7 @@ Report run_eval(const RunOptions& given) {
     auto kind = route::parse_router(r);
     if (!kind || *kind == route::RouterKind::single)
       throw_error(ErrorCode::usage, kRoom, "router '" + r + "' cannot be evaluated",
-                  "use any of phatgoose, arrow, average-activation, retrieval, merged, merged-factors, smear (for one expert: --expert)");
+                  "use any of " + route::router_names(/*include_single=*/false) + " (for one expert: --expert)");
   }
   if (!options.pool_dir.empty() && options.routers.empty() && !options.single_experts && options.experts.empty())
     throw_error(ErrorCode::usage, kRoom, "--pool alone evaluates nothing",

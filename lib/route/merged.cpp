@@ -13,15 +13,15 @@ MergedLinear::MergedLinear(const at::Tensor& A, const at::Tensor& B, double lora
   const std::int64_t n = A.size(0), r = A.size(1);
   d_in_ = A.size(2);
   d_out_ = B.size(1);
-  const double scale = (lora_scale > 0 ? lora_scale : 1.0 / static_cast<double>(r)) / static_cast<double>(n);
+  const double expert_scale = lora_scale > 0 ? lora_scale : 1.0 / static_cast<double>(r);
   at::NoGradGuard no_grad;
   if (form == MergeForm::factors) {
     // One rank-r expert whose factors are the means; averaged in double, kept in A's dtype.
-    const double factor_scale = lora_scale > 0 ? lora_scale : 1.0 / static_cast<double>(r);
     a_cat_ = A.to(at::kDouble).mean(0).to(A.scalar_type()).contiguous();
-    b_cat_ = (B.to(at::kDouble).mean(0) * factor_scale).to(B.scalar_type()).contiguous();
+    b_cat_ = (B.to(at::kDouble).mean(0) * expert_scale).to(B.scalar_type()).contiguous();
     return;
   }
+  const double scale = expert_scale / static_cast<double>(n);
   auto a_cat = A.reshape({n * r, d_in_});
   auto b_cat = B.permute({1, 0, 2}).reshape({d_out_, n * r});
   if (n * r * (d_in_ + d_out_) > d_in_ * d_out_) {

@@ -1,6 +1,6 @@
 #pragma once
 // Merged experts (design.md §2 baselines) and a single fixed expert: one update applied to
-// every token. Two forms (docs/fidelity.md §5: the paper's README names a merge of the
+// every token. Two forms (docs/fidelity.md §4: the paper's README names a merge of the
 // products, its released code averages the factors):
 //
 //   products (router "merged"):          y = W u + (1/N) Σ_i B_i A_i u · lora_scale

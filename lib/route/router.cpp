@@ -53,9 +53,10 @@ const std::vector<RouterKind>& all_routers() {
   return kinds;
 }
 
-std::string router_names() {
+std::string router_names(bool include_single) {
   std::string s;
-  for (const auto& e : kRouters) s += (s.empty() ? "" : ", ") + std::string(e.name);
+  for (const auto& e : kRouters)
+    if (include_single || e.kind != RouterKind::single) s += (s.empty() ? "" : ", ") + std::string(e.name);
   return s;
 }
 

@@ -22,8 +22,9 @@ std::string_view router_name(RouterKind kind);
 // nullopt for a name that is not a router.
 std::optional<RouterKind> parse_router(std::string_view name);
 const std::vector<RouterKind>& all_routers();
-// "phatgoose, arrow, ..." for help texts and errors.
-std::string router_names();
+// "phatgoose, arrow, ..." for help texts and errors; without "single" for the routers that
+// route over a whole pool (eval --routers).
+std::string router_names(bool include_single = true);
 // One line on what the router does (help texts, inspect).
 std::string_view router_summary(RouterKind kind);
 

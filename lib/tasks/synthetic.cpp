@@ -26,14 +26,6 @@ const detail::TaskDef& find_task(const std::string& name) {
   throw_error(ErrorCode::not_found, "tasks", "the synthetic suite has no task '" + name + "'", "its tasks: " + known);
 }
 
-// Which key-hash bucket (of 10) a split draws from: eval 0, validation 1, train 2-9.
-bool in_split(const std::string& key, const std::string& split) {
-  std::uint64_t bucket = detail::fnv1a64(key) % 10;
-  if (split == "eval") return bucket == 0;
-  if (split == "validation") return bucket == 1;
-  return bucket >= 2;
-}
-
 }  // namespace
 
 const std::vector<SuiteTaskInfo>& suite_tasks() {
@@ -66,7 +58,7 @@ std::vector<Example> generate_task(const std::string& task, const std::string& s
       inst = def.make(rng);
       // Transfer and mixed tasks draw from their held-in tasks' evaluation bucket, so that
       // none of their instances was ever trained on.
-      if (def.partition && !in_split(inst.key, def.info.held_out ? "eval" : split)) continue;
+      if (def.partition && !detail::in_split(inst.key, def.info.held_out ? "eval" : split)) continue;
       if (split != "train" && seen.count(inst.key) && attempt < 200) continue;
       break;
     }

@@ -18,6 +18,13 @@ std::uint64_t fnv1a64(const std::string& s) {
   return h;
 }
 
+bool in_split(const std::string& key, const std::string& split) {
+  std::uint64_t bucket = fnv1a64(key) % 10;
+  if (split == "eval") return bucket == 0;
+  if (split == "validation") return bucket == 1;
+  return bucket >= 2;
+}
+
 std::string join(const std::vector<std::string>& words, const std::string& sep) {
   std::string out;
   for (std::size_t i = 0; i < words.size(); ++i) out += (i ? sep : "") + words[i];
@@ -262,7 +269,7 @@ std::vector<TaskDef> build() {
       auto draw = [&r](const std::function<Instance(Rng&)>& make) {
         Instance in;
         do in = make(r);
-        while (fnv1a64(in.key) % 10 != 0);  // the held-in evaluation bucket (synthetic.cpp)
+        while (!in_split(in.key, "eval"));
         return in;
       };
       auto other = [&draw](const std::function<Instance(Rng&)>& make, const Instance& like) {

@@ -44,6 +44,9 @@ class Rng {
 
 std::uint64_t fnv1a64(const std::string& s);
 
+// Which key-hash bucket (of 10) a split draws from: "eval" 0, "validation" 1, "train" 2-9.
+bool in_split(const std::string& key, const std::string& split);
+
 // ---- the world ----
 struct World {
   std::vector<std::string> animals, fruits, colors, tools;
