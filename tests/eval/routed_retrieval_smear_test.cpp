@@ -81,6 +81,23 @@ void write_tasks(const std::filesystem::path& dir) {
   tasks::write_task_file(dir / "repeat.jsonl", gen);
 }
 
+// Checks that `method` and `twin` scored every task alike (value and examples); returns how
+// many tasks were compared.
+int check_same_scores(const eval::Report& report, const std::string& method, const std::string& twin) {
+  int compared = 0;
+  for (const auto& r : report.rows) {
+    if (r.method != method) continue;
+    for (const auto& s : report.rows)
+      if (s.method == twin && s.task == r.task) {
+        INFO(r.task);
+        CHECK(s.value == r.value);
+        CHECK(s.n == r.n);
+        ++compared;
+      }
+  }
+  return compared;
+}
+
 // Evaluates the assembled model `dir` beside `routers` over the same pool, on write_tasks.
 eval::Report eval_model_beside_routers(Pool& p, const std::filesystem::path& dir, std::vector<std::string> routers,
                                        bool with_base) {
@@ -138,15 +155,7 @@ TEST_CASE("eval: a retrieval model from gaggle assemble chooses and scores like 
   o.eval.max_new_tokens = 6;
   auto report = eval::run_eval(o);
   REQUIRE(report.rows.size() == 4);
-  for (const auto& r : report.rows) {
-    if (r.method != "Retrieval") continue;
-    for (const auto& s : report.rows)
-      if (s.method == "Retrieval (retrieval)" && s.task == r.task) {
-        INFO(r.task);
-        CHECK(s.value == r.value);
-        CHECK(s.n == r.n);
-      }
-  }
+  CHECK(check_same_scores(report, "Retrieval", "Retrieval (retrieval)") == 2);
   // The routed model is traced: real tokens per chosen expert.
   REQUIRE(report.routing.size() == 2);
   std::int64_t total = 0;
@@ -162,14 +171,7 @@ TEST_CASE("eval: SMEAR over the pool scores like an assembled SMEAR model", "[ev
   std::vector<std::string> names;
   for (const auto& m : report.methods) names.push_back(m.name);
   CHECK(names == std::vector<std::string>{"Base", "SMEAR (smear)", "SMEAR"});
-  for (const auto& r : report.rows) {
-    if (r.method != "SMEAR") continue;
-    for (const auto& s : report.rows)
-      if (s.method == "SMEAR (smear)" && s.task == r.task) {
-        INFO(r.task);
-        CHECK(s.value == r.value);
-      }
-  }
+  CHECK(check_same_scores(report, "SMEAR", "SMEAR (smear)") == 2);
 }
 
 TEST_CASE("eval: merged-factors over the pool scores like an assembled merged-factors model, and differs from merged",
@@ -180,17 +182,7 @@ TEST_CASE("eval: merged-factors over the pool scores like an assembled merged-fa
   std::set<std::string> names;
   for (const auto& m : report.methods) names.insert(m.name);
   CHECK(names == std::set<std::string>{"Merged (averaged A, B) (mf)", "Merged", "Merged (averaged A, B)"});
-  int compared = 0;
-  for (const auto& r : report.rows) {
-    if (r.method != "Merged (averaged A, B)") continue;
-    for (const auto& s : report.rows)
-      if (s.method == "Merged (averaged A, B) (mf)" && s.task == r.task) {
-        INFO(r.task);
-        CHECK(s.value == r.value);
-        ++compared;
-      }
-  }
-  CHECK(compared == 2);
+  CHECK(check_same_scores(report, "Merged (averaged A, B)", "Merged (averaged A, B) (mf)") == 2);
 
   // The two forms are different functions of the same experts.
   auto stack = std::make_shared<const eval::ExpertStack>(
