@@ -171,10 +171,12 @@ mkdir -p report
 
 # Every (method, benchmark) mean of every seed -> mean ± sample standard deviation.
 reports=()
+heldins=()
 for ((s = 0; s < SEEDS; s++)); do
   reports+=("seed-$s/report/mini-t0.json")
-  [ -f "seed-$s/report/heldin.json" ] && reports+=("seed-$s/report/heldin.json")
+  [ -f "seed-$s/report/heldin.json" ] && heldins+=("seed-$s/report/heldin.json")
 done
+reports+=("${heldins[@]}")
 jq -s '[.[] | .means[]] | group_by([.method, .benchmark]) | map({
          method: .[0].method, benchmark: .[0].benchmark, n: length,
          values: map(.value * 100),
@@ -207,8 +209,6 @@ cell() {  # method benchmark -> "mean ± std" (or "-")
   done
   echo
   echo "Oracle, Best individual and Multitask are not zero-shot (they use held-out labels or every task's data)."
-  heldins=()
-  for ((s = 0; s < SEEDS; s++)); do [ -f "seed-$s/report/heldin.json" ] && heldins+=("seed-$s/report/heldin.json"); done
   if [ "${#heldins[@]}" -gt 0 ]; then
     echo
     echo "## Each expert on its own held-in task (accuracy %, held-in evaluation split)"
