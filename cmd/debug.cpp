@@ -28,7 +28,7 @@ const DebugTool kDebugTools[] = {
     {"selfcheck", "Check the installation: libraries, threads, BLAS speed, crypto", setup_debug_selfcheck},
     {"make-bundle", "Make a small valid unsigned bundle (random tensors) for tests and demos", setup_debug_make_bundle},
     {"route", "Run one routed linear layer on a golden routing case", setup_debug_route},
-    {"forward", "Run a T5 conformance case through a base model (Hugging Face golden format)", setup_debug_forward},
+    {"forward", "Run a conformance case through a T5 or Llama base model (golden format)", setup_debug_forward},
     {"pretrain", "Pretrain a tiny T5 base with span corruption (how examples/base was made)", setup_debug_pretrain},
     {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
     {"convert", "Convert SuperGLUE, BIG-Bench Hard, SST-2, TREC, AG News files into task JSONL", setup_debug_convert},

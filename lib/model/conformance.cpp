@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "io/error.h"
+#include "model/llama.h"
 #include "model/scoring.h"
 #include "model/t5.h"
 
@@ -73,8 +74,18 @@ const json* find_key(const json& j, const char* key) {
 }
 
 json run_case(T5ModelImpl& model, const json& c, const std::string& source);
+json run_llama(LlamaModelImpl& model, const json& c, const std::string& source);
 
 }  // namespace
+
+json run_llama_case(LlamaModelImpl& model, const json& c, const std::string& source) {
+  try {
+    return run_llama(model, c, source);
+  } catch (const c10::Error& e) {
+    throw_error(ErrorCode::invalid, "model", source + ": " + e.what_without_backtrace(),
+                "check the shapes of the case's id lists against golden/README.md");
+  }
+}
 
 json run_t5_case(T5ModelImpl& model, const json& c, const std::string& source) {
   try {
@@ -180,6 +191,114 @@ json run_case(T5ModelImpl& model, const json& c, const std::string& source) {
   out["greedy"] = {{"max_new_tokens", max_new},
                    {"output_ids", to_json(model.greedy(input_ids, mask, max_new, true))},
                    {"output_ids_ignore_eos", to_json(model.greedy(input_ids, mask, max_new, false))}};
+  return out;
+}
+
+}  // namespace
+
+namespace {
+
+void check_vocab(const at::Tensor& ids, std::int64_t vocab, const std::string& source, const std::string& key) {
+  if (ids.numel() > 0 && (ids.min().item<std::int64_t>() < 0 || ids.max().item<std::int64_t>() >= vocab))
+    bad(source, "'" + key + "' holds an id outside the vocabulary (" + std::to_string(vocab) + ")");
+}
+
+// Hugging Face's shape: a padded batch.
+json run_llama_batch(LlamaModelImpl& model, const json& c, const std::string& source) {
+  at::Tensor input_ids = int_tensor(c["input_ids"], source, "input_ids", 2);
+  const json* mask_j = find_key(c, "attention_mask");
+  const json* pos_j = find_key(c, "position_ids");
+  at::Tensor mask = mask_j ? int_tensor(*mask_j, source, "attention_mask", 2) : at::ones_like(input_ids);
+  if (!mask.sizes().equals(input_ids.sizes())) bad(source, "'attention_mask' and 'input_ids' differ in shape");
+  at::Tensor positions;
+  if (pos_j) {
+    positions = int_tensor(*pos_j, source, "position_ids", 2);
+    if (!positions.sizes().equals(input_ids.sizes())) bad(source, "'position_ids' and 'input_ids' differ in shape");
+    if (positions.numel() > 0 && positions.min().item<std::int64_t>() < 0) bad(source, "'position_ids' holds a negative position");
+  }
+  check_vocab(input_ids, model.config().vocab_size, source, "input_ids");
+  std::int64_t max_new = 5;
+  if (const json* g = find_key(c, "greedy"); g && find_key(*g, "max_new_tokens")) {
+    if (!(*g)["max_new_tokens"].is_number_integer() || (*g)["max_new_tokens"].get<std::int64_t>() < 0)
+      bad(source, "'greedy.max_new_tokens' must be a non-negative integer");
+    max_new = (*g)["max_new_tokens"].get<std::int64_t>();
+  }
+  c10::InferenceMode guard;
+  json out;
+  out["logits"] = to_json(model.forward(input_ids, mask, positions));
+  json stopped = json::array(), ignoring = json::array();
+  for (std::int64_t b = 0; b < input_ids.size(0); ++b) {
+    at::Tensor row = input_ids[b].masked_select(mask[b] != 0);
+    if (row.numel() == 0) bad(source, "row " + std::to_string(b) + " of 'attention_mask' has no real token");
+    stopped.push_back(to_json(model.greedy(row, max_new, true)));
+    ignoring.push_back(to_json(model.greedy(row, max_new, false)));
+  }
+  out["greedy"] = {{"max_new_tokens", max_new}, {"new_tokens", stopped}, {"new_tokens_ignore_eos", ignoring}};
+  return out;
+}
+
+// llama2.c's shape: named single sequences, teacher-forced or greedy.
+json run_llama_sequence(LlamaModelImpl& model, const json& c, const std::string& source) {
+  const std::string name = c.contains("name") && c["name"].is_string() ? c["name"].get<std::string>() : "";
+  const std::string where = source + ": case '" + name + "'";
+  const std::int64_t vocab = model.config().vocab_size;
+  json out;
+  out["name"] = name;
+  auto logits_of = [&](const at::Tensor& ids) { return model.forward(ids.unsqueeze(0)).squeeze(0); };
+  if (const json* start_j = find_key(c, "start")) {
+    at::Tensor start = int_tensor(*start_j, where, "start", 1);
+    const json* steps_j = find_key(c, "steps");
+    if (!steps_j || !steps_j->is_number_integer() || steps_j->get<std::int64_t>() < 1)
+      bad(where, "'steps' must be a positive integer");
+    const std::int64_t steps = steps_j->get<std::int64_t>();
+    if (start.numel() < 1 || start.numel() > steps) bad(where, "'start' must hold 1..steps ids");
+    check_vocab(start, vocab, where, "start");
+    at::Tensor own = model.greedy(start, steps - start.numel() + 1, false);
+    at::Tensor fed = at::cat({start, own.slice(0, 0, own.numel() - 1)});
+    at::Tensor logits = logits_of(fed);
+    at::Tensor forced = logits;
+    if (const json* ids_j = find_key(c, "input_ids")) {
+      at::Tensor recorded = int_tensor(*ids_j, where, "input_ids", 1);
+      check_vocab(recorded, vocab, where, "input_ids");
+      forced = logits_of(recorded);
+    }
+    out["start"] = to_json(start);
+    out["steps"] = steps;
+    out["input_ids"] = to_json(fed);
+    out["generated_ids"] = to_json(logits.argmax(-1));
+    out["logits"] = to_json(forced);
+    return out;
+  }
+  const json* ids_j = find_key(c, "input_ids");
+  if (!ids_j) bad(where, "needs 'input_ids' (a sequence) or 'start' and 'steps' (greedy)");
+  at::Tensor ids = int_tensor(*ids_j, where, "input_ids", 1);
+  if (ids.numel() < 1) bad(where, "'input_ids' is empty");
+  check_vocab(ids, vocab, where, "input_ids");
+  at::Tensor logits = logits_of(ids);
+  out["input_ids"] = to_json(ids);
+  out["logits"] = to_json(logits);
+  out["argmax"] = to_json(logits.argmax(-1));
+  return out;
+}
+
+json run_llama(LlamaModelImpl& model, const json& c, const std::string& source) {
+  if (!c.is_object()) bad(source, "not a JSON object");
+  json out;
+  out["format_version"] = 1;
+  out["generated_with"] = {{"tool", "gaggle debug forward"}};
+  if (const json* cases = find_key(c, "cases")) {
+    if (!cases->is_array()) bad(source, "'cases' must be a list of cases");
+    c10::InferenceMode guard;
+    out["cases"] = json::array();
+    for (const auto& one : *cases) {
+      if (!one.is_object()) bad(source, "'cases' holds a non-object");
+      out["cases"].push_back(run_llama_sequence(model, one, source));
+    }
+    return out;
+  }
+  if (!find_key(c, "input_ids")) bad(source, "missing 'input_ids' (or 'cases')");
+  json batch = run_llama_batch(model, c, source);
+  out.update(batch);
   return out;
 }
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "model/linear_hook.h"
+#include "model/load_options.h"
 #include "model/t5_config.h"
 
 namespace gaggle::model {
@@ -45,11 +46,6 @@ struct KvCache {
   std::vector<at::Tensor> cross_key, cross_value;  // [B, H, S, d_kv], computed once
   std::int64_t length = 0;                         // decoder positions already cached
   void clear() { *this = KvCache{}; }
-};
-
-struct LoadOptions {
-  std::string device = "cpu";  // "cpu", "cuda", "cuda:N" (weights are moved there)
-  bool trainable = false;      // true: base parameters keep requires_grad (pretraining)
 };
 
 class T5ModelImpl : public torch::nn::Module {

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/expected_tensor.h"
+
 namespace gaggle::model {
 
 struct T5Config {
@@ -58,10 +60,6 @@ std::vector<std::int64_t> t5_linear_shape(const T5Config& config, const std::str
 
 // The safetensors tensor names (and shapes) a checkpoint of this config must hold,
 // sorted by name; tied checkpoints hold only "shared.weight" (no lm_head.weight).
-struct ExpectedTensor {
-  std::string name;
-  std::vector<std::int64_t> shape;
-};
 std::vector<ExpectedTensor> t5_expected_tensors(const T5Config& config);
 
 }  // namespace gaggle::model

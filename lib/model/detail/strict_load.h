@@ -1,0 +1,35 @@
+#pragma once
+// Loading a module's parameters from a Hugging Face checkpoint by name, strictly, for
+// any architecture (design.md "Models and modules"): every parameter must be stored with
+// its shape, every stored tensor must be consumed, declared as an alias of a parameter
+// (and equal to it), or declared ignorable. Stored F32/F16/BF16 become float32.
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/hf_checkpoint.h"
+#include "model/load_options.h"
+
+namespace gaggle::model::detail {
+
+// A stored tensor that must equal a parameter (a tied copy HF may write).
+struct TensorAlias {
+  std::string name;    // stored name, e.g. "lm_head.weight"
+  std::string target;  // parameter name, e.g. "model.embed_tokens.weight"
+  std::string hint;    // what to do when it differs
+};
+
+// Throws Error{invalid} naming the file and tensor (missing, unexpected, wrong shape,
+// alias differing), Error{unsupported} (dtype).
+void load_parameters_strict(torch::nn::Module& module, const HfCheckpoint& checkpoint,
+                            const std::vector<TensorAlias>& aliases,
+                            const std::function<bool(const std::string&)>& ignorable);
+
+// eval(), the device move (Error{unsupported} with a hint when impossible) and, unless
+// options.trainable, requires_grad false on every parameter.
+void finish_load(torch::nn::Module& module, const LoadOptions& options);
+
+}  // namespace gaggle::model::detail
