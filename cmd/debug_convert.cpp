@@ -1,10 +1,12 @@
 // gaggle debug convert — real benchmark files (SuperGLUE, BIG-Bench Hard, SST-2, TREC,
-// AG News) into gaggle's task JSONL, with T0-style prompt templates and answer choices.
+// AG News) into gaggle's task JSONL, with T0-style prompt templates and answer choices;
+// and --from llama2c: a llama2.c checkpoint into a Hugging Face Llama base directory.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
 #include "io/error.h"
+#include "io/llama2c_checkpoint.h"
 #include "tasks/convert.h"
 #include "tasks/task_data.h"
 #include "verbs.h"
@@ -29,9 +31,14 @@ Runner setup_debug_convert(CLI::App& sub) {
   auto opt = std::make_shared<ConvertCliOptions>();
   std::string formats;
   for (const auto& f : tasks::converter_formats()) formats += (formats.empty() ? "" : ", ") + f;
-  sub.add_option("--from", opt->from, "Input format: " + formats)->required();
+  sub.add_option("--from", opt->from,
+                 "Input format: " + formats + "; or llama2c (a llama2.c checkpoint .bin -> a Hugging Face Llama base)")
+      ->required();
   sub.add_option("inputs", opt->inputs, "Input file(s); for bbh also a directory of *.json")->required();
-  sub.add_option("--out", opt->out, "Output directory (a benchmark): writes <task>.jsonl")->required();
+  sub.add_option("--out", opt->out,
+                 "Output directory (a benchmark): writes <task>.jsonl; llama2c: the base directory "
+                 "(config.json + model.safetensors)")
+      ->required();
   sub.add_option("--name", opt->name, "Task name (the file name) instead of the format's (one input only)");
   sub.add_option("--templates", opt->templates,
                  "all: every prompt template on every row (evaluation); rotate: one template per row (training)")
@@ -42,8 +49,20 @@ Runner setup_debug_convert(CLI::App& sub) {
   set_example(sub,
               "  gaggle debug convert --from superglue-cb superglue/cb/val.jsonl --out heldout\n"
               "  gaggle debug convert --from bbh bbh/ --out bbh-tasks --limit 100\n"
-              "  gaggle debug convert --from sst2 classic/sst2/train.txt --out train --templates rotate");
+              "  gaggle debug convert --from sst2 classic/sst2/train.txt --out train --templates rotate\n"
+              "  gaggle debug convert --from llama2c stories260K.bin --out stories260K-hf");
   return [opt]() -> int {
+    if (opt->from == "llama2c") {
+      if (opt->inputs.size() != 1)
+        throw_error(ErrorCode::usage, "cli", "--from llama2c takes exactly one checkpoint, got " + std::to_string(opt->inputs.size()));
+      io::Llama2cHeader h = io::convert_llama2c_to_hf(opt->inputs[0], opt->out);
+      std::printf("llama2.c checkpoint %s: dim %lld, %lld layers, %lld/%lld heads, hidden %lld, vocab %lld, %s classifier -> %s\n",
+                  opt->inputs[0].c_str(), static_cast<long long>(h.dim), static_cast<long long>(h.n_layers),
+                  static_cast<long long>(h.n_heads), static_cast<long long>(h.n_kv_heads),
+                  static_cast<long long>(h.hidden_dim), static_cast<long long>(h.vocab_size),
+                  h.shared_classifier ? "shared" : "separate", opt->out.c_str());
+      return kExitSuccess;
+    }
     std::vector<fs::path> files;
     for (const std::string& in : opt->inputs) {
       std::error_code ec;

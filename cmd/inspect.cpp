@@ -86,7 +86,7 @@ int inspect_base(const InspectOptions& opt) {
   std::string files;
   for (const auto& f : info.weight_files) files += (files.empty() ? "" : ", ") + f.filename().string();
   std::printf("weights:       %s\n", files.c_str());
-  std::printf("tokenizer:     %s\n", info.tokenizer.empty() ? "none (no spiece.model)" : info.tokenizer.c_str());
+  std::printf("tokenizer:     %s\n", info.tokenizer.empty() ? "none (no spiece.model or tokenizer.model)" : info.tokenizer.c_str());
   std::printf("fingerprint:   %s\n", info.fingerprint.c_str());
   std::size_t width = 4;
   for (const auto& l : info.linears) width = std::max(width, l.name.size());
@@ -110,7 +110,7 @@ Runner setup_inspect(CLI::App& sub) {
   sub.add_flag("--json", opt->json, "Print JSON for scripts instead of a table");
   set_example(sub,
               "  gaggle inspect examples/base/model.safetensors\n"
-              "  gaggle inspect path/to/flan-t5-small        # a base model directory\n"
+              "  gaggle inspect path/to/flan-t5-small        # a base model directory (T5 or Llama)\n"
               "  gaggle inspect --json model.safetensors | jq '.tensors[].name'");
   return [opt]() -> int {
     namespace fs = std::filesystem;

@@ -1,5 +1,7 @@
 #include "model/base_info.h"
 
+#include <algorithm>
+#include <functional>
 #include <set>
 
 #include "io/error.h"
@@ -20,7 +22,7 @@ nlohmann::ordered_json BaseInfo::to_json() const {
   j["path"] = dir.string();
   j["kind"] = "base model";
   j["architecture"] = architecture;
-  j["config"] = config.to_json();
+  j["config"] = kind == Architecture::llama ? llama.to_json() : config.to_json();
   j["parameters"] = num_parameters;
   j["dtype"] = dtype;
   j["weight_files"] = nlohmann::ordered_json::array();
@@ -32,17 +34,69 @@ nlohmann::ordered_json BaseInfo::to_json() const {
   return j;
 }
 
+namespace {
+
+std::string fmt_number(double v) {
+  std::string s = std::to_string(v);
+  s.erase(s.find_last_not_of('0') + 1);
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+std::string t5_summary(const T5Config& c) {
+  return "T5 encoder-decoder: " + std::to_string(c.num_layers) + "+" + std::to_string(c.num_decoder_layers) +
+         " layers, d_model " + std::to_string(c.d_model) + ", " + std::to_string(c.num_heads) + " heads x d_kv " +
+         std::to_string(c.d_kv) + ", d_ff " + std::to_string(c.d_ff) + " (" + (c.gated ? "gated-gelu" : "relu") + "), " +
+         (c.tie_word_embeddings ? "tied" : "untied") + " embeddings, vocab " + std::to_string(c.vocab_size) + ", " +
+         std::to_string(c.relative_attention_num_buckets) + " position buckets up to " +
+         std::to_string(c.relative_attention_max_distance);
+}
+
+std::string llama_summary(const LlamaConfig& c) {
+  return "Llama decoder-only: " + std::to_string(c.num_hidden_layers) + " layers, hidden " + std::to_string(c.hidden_size) +
+         ", " + std::to_string(c.num_attention_heads) + " query heads / " + std::to_string(c.num_key_value_heads) +
+         " key-value heads x head_dim " + std::to_string(c.head_dim) + ", intermediate " +
+         std::to_string(c.intermediate_size) + " (SwiGLU), RoPE theta " + fmt_number(c.rope_theta) +
+         (c.rope_linear_factor != 1.0 ? " (linear scaling x" + fmt_number(c.rope_linear_factor) + ")" : "") + ", " +
+         (c.tie_word_embeddings ? "tied" : "untied") + " embeddings, vocab " + std::to_string(c.vocab_size) +
+         ", context " + std::to_string(c.max_position_embeddings);
+}
+
+}  // namespace
+
 BaseInfo describe_base(const fs::path& dir) {
   BaseInfo info;
   info.dir = dir;
-  info.config = read_t5_config(dir);
-  const T5Config& c = info.config;
+  info.kind = read_architecture(dir);
+  std::vector<ExpectedTensor> expected;
+  std::vector<std::string> ignorable;
+  std::vector<std::string> linear_names;
+  std::function<std::vector<std::int64_t>(const std::string&)> linear_shape;
+  if (info.kind == Architecture::llama) {
+    info.llama = read_llama_config(dir);
+    const LlamaConfig& c = info.llama;
+    expected = llama_expected_tensors(c);
+    if (c.tie_word_embeddings) ignorable.push_back("lm_head.weight");
+    info.architecture = llama_summary(c);
+    linear_names = llama_linear_names(c);
+    linear_shape = [&c](const std::string& name) { return llama_linear_shape(c, name); };
+  } else {
+    info.config = read_t5_config(dir);
+    const T5Config& c = info.config;
+    expected = t5_expected_tensors(c);
+    ignorable = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
+                 "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"};
+    if (c.tie_word_embeddings) ignorable.push_back("lm_head.weight");
+    info.architecture = t5_summary(c);
+    linear_names = t5_linear_names(c);
+    linear_shape = [&c](const std::string& name) { return t5_linear_shape(c, name); };
+  }
   HfCheckpoint ck = HfCheckpoint::open(dir);
   info.weight_files = ck.files();
 
   std::set<std::string> consumed, dtypes;
   std::vector<std::string> missing;
-  for (const auto& want : t5_expected_tensors(c)) {
+  for (const auto& want : expected) {
     const auto* e = ck.find(want.name);
     if (!e) {
       missing.push_back(want.name);
@@ -60,29 +114,25 @@ BaseInfo describe_base(const fs::path& dir) {
     throw_error(ErrorCode::invalid, "model", ck.source() + ": missing tensor '" + missing.front() + "'" +
                                                  (missing.size() > 1 ? " and " + std::to_string(missing.size() - 1) + " more" : ""),
                 "the checkpoint is incomplete or config.json describes another model");
-  std::vector<std::string> ignorable = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
-                                        "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"};
-  if (c.tie_word_embeddings) ignorable.push_back("lm_head.weight");
-  for (const auto& [name, e] : ck.tensors())
-    if (!consumed.count(name) && std::find(ignorable.begin(), ignorable.end(), name) == ignorable.end())
+  for (const auto& [name, e] : ck.tensors()) {
+    const bool ignored = std::find(ignorable.begin(), ignorable.end(), name) != ignorable.end() ||
+                         (info.kind == Architecture::llama && llama_ignorable_tensor(name));
+    if (!consumed.count(name) && !ignored)
       throw_error(ErrorCode::invalid, "model", ck.source() + ": unexpected tensor '" + name + "'",
                   "config.json describes a different architecture than the weights hold");
+  }
   for (const auto& d : dtypes) info.dtype += (info.dtype.empty() ? "" : "+") + d;
 
   std::error_code ec;
-  if (fs::exists(dir / "spiece.model", ec)) info.tokenizer = "spiece.model";
-  else if (fs::exists(dir / "tokenizer.json", ec)) info.tokenizer = "tokenizer.json";
+  for (const char* tokenizer : {"spiece.model", "tokenizer.model", "tokenizer.json"})
+    if (fs::exists(dir / tokenizer, ec)) {
+      info.tokenizer = tokenizer;
+      break;
+    }
 
-  info.architecture = "T5 encoder-decoder: " + std::to_string(c.num_layers) + "+" + std::to_string(c.num_decoder_layers) +
-                      " layers, d_model " + std::to_string(c.d_model) + ", " + std::to_string(c.num_heads) +
-                      " heads x d_kv " + std::to_string(c.d_kv) + ", d_ff " + std::to_string(c.d_ff) + " (" +
-                      (c.gated ? "gated-gelu" : "relu") + "), " + (c.tie_word_embeddings ? "tied" : "untied") +
-                      " embeddings, vocab " + std::to_string(c.vocab_size) + ", " +
-                      std::to_string(c.relative_attention_num_buckets) + " position buckets up to " +
-                      std::to_string(c.relative_attention_max_distance);
   info.fingerprint = base_fingerprint(dir);
-  for (const auto& name : t5_linear_names(c)) {
-    auto shape = t5_linear_shape(c, name);
+  for (const auto& name : linear_names) {
+    auto shape = linear_shape(name);
     info.linears.push_back({name, shape[0], shape[1]});
   }
   return info;

@@ -70,3 +70,16 @@ TEST_CASE("debug convert: usage errors exit 2, bad data exits 1 naming the line"
   CHECK_THAT(r.err, Catch::Contains("bad.txt:2"));
   CHECK_FALSE(fs::exists(dir / "o" / "sst2.jsonl"));
 }
+
+TEST_CASE("debug convert --from llama2c refuses what is not a llama2.c checkpoint", "[cmd][convert]") {
+  TempDir dir;
+  write_text(dir / "junk.bin", std::string(40, 'x'));
+  auto r = run_gaggle({"debug", "convert", "--from", "llama2c", (dir / "junk.bin").string(), "--out", (dir / "hf").string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("junk.bin") && Catch::Contains("llama2.c"));
+  CHECK_FALSE(fs::exists(dir / "hf" / "config.json"));
+  r = run_gaggle({"debug", "convert", "--from", "llama2c", (dir / "junk.bin").string(), (dir / "junk.bin").string(), "--out",
+                  (dir / "hf").string()});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("exactly one"));
+}

@@ -1,5 +1,5 @@
-// gaggle debug forward (the T5 conformance runner) and gaggle inspect BASE_DIR, run as
-// the built binary against Hugging Face's golden outputs.
+// gaggle debug forward (the conformance runner) and gaggle inspect BASE_DIR, run as the
+// built binary against the golden outputs: Hugging Face's (T5, Llama) and llama2.c's.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <nlohmann/json.hpp>
@@ -131,4 +131,80 @@ TEST_CASE("debug forward turns LibTorch errors into one clean line", "[cmd][forw
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::StartsWith("gaggle: error: ") && Catch::Contains("case.json"));
   CHECK_THAT(r.err, !Catch::Contains("frame #"));
+}
+
+TEST_CASE("debug forward reproduces the Llama references", "[cmd][forward]") {
+  TempDir tmp;
+  // Hugging Face's LlamaForCausalLM: logits at the real positions, greedy ids exact.
+  const fs::path tiny = data_dir() / "golden/llama-tiny";
+  auto r = run_gaggle({"debug", "forward", "--base", tiny.string(), "--case", (tiny / "case.json").string(), "--out",
+                       (tmp / "tiny.json").string(), "--threads", "1"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto want = json::parse(read_text(tiny / "case.json"));
+  auto got = json::parse(read_text(tmp / "tiny.json"));
+  int bad_ints = 0;
+  double d = 0;
+  for (std::size_t b = 0; b < want["logits"].size(); ++b)
+    for (std::size_t s = 0; s < want["logits"][b].size(); ++s)
+      if (want["attention_mask"][b][s] == 1) d = std::max(d, max_abs_diff(want["logits"][b][s], got["logits"][b][s], bad_ints));
+  INFO("llama-tiny logits max abs diff " << d);
+  CHECK(d <= 1e-4);
+  CHECK(got["greedy"]["new_tokens"] == want["greedy"]["new_tokens"]);
+  CHECK(got["greedy"]["new_tokens_ignore_eos"] == want["greedy"]["new_tokens_ignore_eos"]);
+
+  // llama2.c's run.c: the checkpoint converted to Hugging Face's layout first.
+  r = run_gaggle({"debug", "convert", "--from", "llama2c", (data_dir() / "llama-stories260k/stories260K.bin").string(),
+                  "--out", (tmp / "stories").string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("8/4 heads") && Catch::Contains("shared classifier"));
+  CHECK(fs::exists(tmp / "stories/config.json"));
+  const fs::path golden = data_dir() / "golden/llama-stories260k/case.json";
+  r = run_gaggle({"debug", "forward", "--base", (tmp / "stories").string(), "--case", golden.string(), "--out",
+                  (tmp / "stories.json").string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  want = json::parse(read_text(golden));
+  got = json::parse(read_text(tmp / "stories.json"));
+  REQUIRE(got["cases"].size() == want["cases"].size());
+  for (std::size_t i = 0; i < want["cases"].size(); ++i) {
+    const json& w = want["cases"][i];
+    const json& g = got["cases"][i];
+    double di = max_abs_diff(w["logits"], g["logits"], bad_ints);
+    INFO(w["name"] << " logits max abs diff " << di);
+    CHECK(di <= 1e-4);
+    CHECK(g[w.contains("argmax") ? "argmax" : "generated_ids"] == w[w.contains("argmax") ? "argmax" : "generated_ids"]);
+  }
+  CHECK(bad_ints == 0);
+
+  // A malformed Llama config is refused naming the file and the field.
+  fs::create_directories(tmp / "bad");
+  fs::copy_file(tiny / "model.safetensors", tmp / "bad/model.safetensors");
+  auto config = json::parse(read_text(tiny / "config.json"));
+  config["num_key_value_heads"] = 3;
+  write_text(tmp / "bad/config.json", config.dump());
+  r = run_gaggle({"debug", "forward", "--base", (tmp / "bad").string(), "--case", (tiny / "case.json").string(), "--out", "-"});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("config.json") && Catch::Contains("num_key_value_heads"));
+}
+
+TEST_CASE("inspect describes a Llama base directory", "[cmd][inspect]") {
+  TempDir tmp;
+  auto dir = copy_golden(tmp, "llama-tiny");
+  auto r = run_gaggle({"inspect", dir.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("Llama decoder-only") && Catch::Contains("2 key-value heads") && Catch::Contains("untied"));
+  CHECK_THAT(r.out, Catch::Contains("model.layers.1.mlp.down_proj"));
+  CHECK_THAT(r.out, Catch::Contains("14 linear modules"));
+  auto j = run_gaggle({"inspect", "--json", dir.string()});
+  REQUIRE(j.exit_code == 0);
+  auto info = json::parse(j.out);
+  CHECK(info["config"]["model_type"] == "llama");
+  CHECK(info["config"]["num_key_value_heads"] == 2);
+  CHECK(info["linear_modules"].size() == 14);
+  CHECK(info["linear_modules"][1]["name"] == "model.layers.0.self_attn.k_proj");
+  CHECK(info["linear_modules"][1]["d_out"] == 16);
+  CHECK(info["linear_modules"][1]["d_in"] == 32);
 }
