@@ -14,6 +14,7 @@ Runner setup_train_gate(CLI::App& sub) { return delegate_to_torch(sub); }
 Runner setup_assemble(CLI::App& sub) { return delegate_to_torch(sub); }
 Runner setup_eval(CLI::App& sub) { return delegate_to_torch(sub); }
 Runner setup_generate(CLI::App& sub) { return delegate_to_torch(sub); }
+Runner setup_import_peft(CLI::App& sub) { return delegate_to_torch(sub); }
 
 Runner setup_debug_selfcheck(CLI::App& sub) { return delegate_to_torch(sub); }
 Runner setup_debug_route(CLI::App& sub) { return delegate_to_torch(sub); }

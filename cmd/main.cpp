@@ -32,6 +32,8 @@ const Verb kVerbs[] = {
     {"hub", "Create and manage hub repositories", setup_hub},
     {"pool", "Show what a local pool holds", setup_pool},
     {"generate", "Generate text with a base or routed model", setup_generate},
+    {"import-peft", "Turn a Hugging Face PEFT LoRA adapter into an expert bundle", setup_import_peft},
+    {"export-peft", "Write an expert bundle as a PEFT LoRA adapter", setup_export_peft},
     {"debug", "Developer tools: conformance runners, fixtures, self-check", setup_debug},
 };
 

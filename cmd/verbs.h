@@ -20,6 +20,8 @@ Runner setup_inspect(CLI::App& sub);
 Runner setup_hub(CLI::App& sub);
 Runner setup_pool(CLI::App& sub);
 Runner setup_generate(CLI::App& sub);
+Runner setup_import_peft(CLI::App& sub);
+Runner setup_export_peft(CLI::App& sub);
 Runner setup_debug(CLI::App& sub);
 
 }  // namespace gaggle::cli

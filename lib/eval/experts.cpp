@@ -46,10 +46,7 @@ ExpertInfo describe_expert(const fs::path& dir) {
     info.name = m.name;
     info.version = m.version;
     info.base_fingerprint = m.base_fingerprint;
-    if (auto h = m.body.find("hyperparameters"); h != m.body.end() && h->is_object()) {
-      auto a = h->find("lora_alpha");
-      if (a != h->end() && a->is_number()) info.alpha = a->get<double>();
-    }
+    info.scaling = bundle::lora_scaling(m.body, (dir / bundle::kManifestFile).string());
   } else {
     info.name = fs::absolute(dir).lexically_normal().filename().string();
     if (info.name.empty()) info.name = fs::absolute(dir).lexically_normal().parent_path().filename().string();
@@ -164,7 +161,11 @@ ExpertStack load_experts(const std::vector<ExpertInfo>& experts, const std::stri
                       files[i]->path().string() + ": tensor '" + m + suffix + "' has shape " +
                           io::shape_to_string(t.sizes().vec()) + ", expected " +
                           io::shape_to_string(parts[0].sizes().vec()) + " (as in expert '" + label(experts[0]) + "')");
-        if (suffix == ".lora_B" && experts[i].alpha != 1.0) t = t * experts[i].alpha;
+        if (suffix == ".lora_B") {
+          const double r = static_cast<double>(t.size(-1));
+          const double factor = experts[i].scaling.scale(m, t.size(-1)) * r;
+          if (factor != 1.0) t = t * factor;
+        }
         parts.push_back(t);
       }
       out[m] = at::stack(parts).contiguous();

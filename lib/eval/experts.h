@@ -12,6 +12,8 @@
 // expert directories (every sub-directory holding adapter.safetensors, sorted).
 #include <ATen/core/Tensor.h>
 
+#include "bundle/lora_scaling.h"
+
 #include <filesystem>
 #include <map>
 #include <string>
@@ -29,7 +31,7 @@ struct ExpertInfo {
   std::string base_fingerprint;  // from the manifest, or "" without one
   std::string signer;            // the pool's verified principal, or "" outside a pool
   std::string key_fingerprint;   // the signer's key ("SHA256:..."), or ""
-  double alpha = 1.0;            // LoRA alpha (manifest hyperparameters.lora_alpha); update B A u alpha / r
+  bundle::LoraScaling scaling;   // per-module LoRA scale (manifest; alpha 1 without one)
 };
 
 struct PoolInfo {
@@ -53,7 +55,9 @@ struct ExpertStack {
   std::vector<ExpertInfo> experts;
   std::vector<std::string> modules;       // sorted module paths
   std::map<std::string, at::Tensor> A;    // [N, r, d_in]
-  std::map<std::string, at::Tensor> B;    // [N, d_out, r], pre-multiplied by each expert's alpha
+  // [N, d_out, r], pre-multiplied by each expert's scale(module) · r, so that the routers'
+  // 1 / r makes it the expert's own scale (bundle/lora_scaling.h)
+  std::map<std::string, at::Tensor> B;
   std::map<std::string, at::Tensor> gates;    // [N, d_in], only when every expert has them
   std::map<std::string, at::Tensor> avg_act;  // [N, d_in], only when every expert has them
   std::vector<at::Tensor> retrieval;          // per expert [n, d_model]; empty unless all have them

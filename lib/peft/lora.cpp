@@ -133,6 +133,15 @@ LoraSet::LoraSet(const std::vector<std::pair<std::string, LinearShape>>& modules
   }
 }
 
+LoraSet::LoraSet(const std::vector<ModuleSpec>& modules) {
+  if (!modules.empty()) options_ = modules.front().options;
+  for (const auto& m : modules) {
+    if (modules_.count(m.name)) throw_error(ErrorCode::invalid, kRoom, "module '" + m.name + "' listed twice");
+    modules_.emplace(m.name, LoraAdapter(m.shape.d_in, m.shape.d_out, m.options));
+    order_.push_back(m.name);
+  }
+}
+
 LoraAdapter& LoraSet::at(const std::string& module) {
   auto it = modules_.find(module);
   if (it == modules_.end()) throw_error(ErrorCode::not_found, kRoom, "no LoRA module '" + module + "'");

@@ -100,6 +100,14 @@ class LoraSet {
   // Fresh adapters for `modules` (A drawn from torch's default generator, in the given
   // order, so a seed fixes them).
   LoraSet(const std::vector<std::pair<std::string, LinearShape>>& modules, const LoraOptions& options);
+  // Adapters whose rank and alpha differ by module (an adapter imported from PEFT with
+  // rank_pattern / alpha_pattern); options() is then the first module's.
+  struct ModuleSpec {
+    std::string name;
+    LinearShape shape;
+    LoraOptions options;
+  };
+  explicit LoraSet(const std::vector<ModuleSpec>& modules);
 
   const std::map<std::string, LoraAdapter>& modules() const { return modules_; }
   std::map<std::string, LoraAdapter>& modules() { return modules_; }

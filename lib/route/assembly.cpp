@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "bundle/lora_scaling.h"
 #include "bundle/verify.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
@@ -37,6 +38,7 @@ std::string label(const ExpertSource& e) { return "bundle '" + e.name + "/" + e.
 
 struct LoadedExpert {
   AssemblyExpert info;
+  bundle::LoraScaling scaling;  // per-module alpha / r (bundle/lora_scaling.h)
   std::shared_ptr<const io::SafetensorsFile> adapter;
 };
 
@@ -60,27 +62,27 @@ LoadedExpert load_expert(const ExpertSource& source, const AssembleOptions& opti
   e.info.principal = v.principal;
   e.info.key_fingerprint = v.key_fingerprint;
   e.info.manifest_sha256 = io::sha256_hex(io::read_file(source.dir / "manifest.json"));
-  const auto& body = v.manifest.body;
-  double alpha = 1.0;
-  if (body.contains("hyperparameters") && body["hyperparameters"].is_object() &&
-      body["hyperparameters"].contains("lora_alpha") && body["hyperparameters"]["lora_alpha"].is_number())
-    alpha = body["hyperparameters"]["lora_alpha"].get<double>();
+  e.scaling = bundle::lora_scaling(v.manifest.body, label(source) + ": manifest.json");
   fs::path adapter = source.dir / "adapter.safetensors";
   if (!v.manifest.find("adapter.safetensors"))
     throw_error(ErrorCode::invalid, kRoom, label(source) + ": the manifest lists no adapter.safetensors");
   e.adapter = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(adapter));
   std::int64_t rank = 0;
+  std::string first_module;
   for (const auto& t : e.adapter->tensors()) {
     const std::string suffix = ".lora_A";
     if (t.name.size() > suffix.size() && t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
       if (t.shape.size() != 2)
         throw_error(ErrorCode::invalid, kRoom, label(source) + ": adapter.safetensors: tensor '" + t.name + "' is not 2-D");
+      if (rank == 0) first_module = t.name.substr(0, t.name.size() - suffix.size());
       rank = std::max(rank, t.shape[0]);
     }
   }
   if (rank == 0) throw_error(ErrorCode::invalid, kRoom, label(source) + ": adapter.safetensors holds no '<module>.lora_A'");
   e.info.rank = rank;
-  e.info.lora_scale = alpha / static_cast<double>(rank);
+  // Informational (assembly.json): the scale of the expert's first module; the stacked B
+  // carries each module's own scale.
+  e.info.lora_scale = e.scaling.scale(first_module, e.adapter->at(first_module + ".lora_A").shape[0]);
   return e;
 }
 
@@ -193,6 +195,18 @@ Assembly assemble(const AssembleOptions& options) {
     assembly.retrieval = {kRetrievalFile, index.embeddings.size(0), index.embeddings.size(1)};
   }
   const bool gate_keys = options.router == RouterKind::phatgoose || options.router == RouterKind::smear;
+  // An expert imported from PEFT (or fresh from train-expert) has no gate yet: say so
+  // before any stacking, not as a missing tensor half-way through.
+  const char* key_kind = gate_keys ? ".gate" : options.router == RouterKind::average_activation ? ".avg_act" : nullptr;
+  if (key_kind)
+    for (const auto& e : experts)
+      if (!e.adapter->find(modules.front() + key_kind))
+        throw_error(ErrorCode::invalid, kRoom,
+                    "bundle '" + e.info.name + "/" + e.info.version + "' has no " +
+                        (gate_keys ? "gates" : "average activations") + ": the " + std::string(router_name(options.router)) +
+                        " router needs the expert's " +
+                        (gate_keys ? "trained gate" : "average activation") + " in every module",
+                    "train them first: gaggle train-gate --base BASE --expert BUNDLE_DIR --data ITS_TRAIN.jsonl");
   for (const auto& module : modules) {
     auto shape = model::t5_linear_shape(config, module);  // [d_out, d_in]
     const std::int64_t d_out = shape[0], d_in = shape[1];
@@ -205,7 +219,7 @@ Assembly assemble(const AssembleOptions& options) {
       const auto& e = experts[i];
       const std::int64_t r = e.adapter->at(module + ".lora_A").shape[0];
       A[i].narrow(0, 0, r).copy_(expert_tensor(e, module + ".lora_A", {r, d_in}));
-      B[i].narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.info.lora_scale);
+      B[i].narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.scaling.scale(module, r));
       if (gate_keys)
         raw_keys[i].copy_(expert_tensor(e, module + ".gate", {d_in}, "train its gate first: gaggle train-gate"));
       else if (options.router == RouterKind::average_activation)

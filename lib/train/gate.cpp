@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "bundle/lora_scaling.h"
 #include "bundle/manifest.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
@@ -32,9 +33,7 @@ GateResult train_gate(const GateOptions& options) {
                     options.base_dir.string() + "' is " + fingerprint,
                 "pass the --base the expert was trained on");
   auto saved = peft::read_tensors(adapter_path);
-  peft::LoraOptions lora_options;
-  if (auto h = manifest.body.find("hyperparameters"); h != manifest.body.end() && h->is_object())
-    lora_options.alpha = h->value("lora_alpha", 1.0);
+  const auto scaling = bundle::lora_scaling(manifest.body, (options.expert_dir / bundle::kManifestFile).string());
 
   auto tokenizer = text::Tokenizer::load(options.base_dir);
   auto data = tokenize_examples(tasks::read_task_file(options.data), tokenizer, options.tokenize, options.data.string());
@@ -44,7 +43,7 @@ GateResult train_gate(const GateOptions& options) {
   load.device = options.device;
   auto t5 = model::load_t5(options.base_dir, load);
   const int64_t pad = t5->config().pad_token_id;
-  auto lora = detail::lora_for_tensors(*t5, saved, lora_options, adapter_path.string());
+  auto lora = detail::lora_for_tensors(*t5, saved, scaling, adapter_path.string());
   lora.set_mode(peft::LoraMode::gate);
   detail::attach(*t5, lora);
 

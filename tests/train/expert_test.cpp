@@ -110,7 +110,7 @@ TEST_CASE("train-expert: the loss goes down on a toy task and the expert changes
   auto t5 = model::load_t5(f.base);
   auto examples = toy_examples();
   auto base_answers = greedy_answers(*t5, tok, examples);
-  auto lora = train::detail::lora_for_tensors(*t5, tensors, peft::LoraOptions{}, "adapter.safetensors");
+  auto lora = train::detail::lora_for_tensors(*t5, tensors, bundle::LoraScaling{}, "adapter.safetensors");
   train::detail::attach(*t5, lora);
   auto expert_answers = greedy_answers(*t5, tok, examples);
   int changed = 0, right = 0;

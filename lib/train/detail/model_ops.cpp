@@ -92,26 +92,24 @@ peft::LoraSet make_lora(model::T5ModelImpl& model, const std::string& targets, c
 }
 
 peft::LoraSet lora_for_tensors(model::T5ModelImpl& model, const std::map<std::string, at::Tensor>& tensors,
-                               const peft::LoraOptions& options, const std::string& source) {
+                               const bundle::LoraScaling& scaling, const std::string& source) {
   auto names = model.linear_names();
-  std::vector<std::pair<std::string, peft::LinearShape>> modules;
-  peft::LoraOptions opts = options;
-  bool first = true;
+  std::vector<peft::LoraSet::ModuleSpec> modules;
   for (const auto& name : peft::modules_in(tensors)) {
     if (std::find(names.begin(), names.end(), name) == names.end())
       throw_error(ErrorCode::mismatch, kRoom, source + ": module '" + name + "' is not a linear layer of the base model",
                   "the expert was trained on another base model");
     auto w = model.linear_weight(name);
     const auto& a = tensors.at(name + ".lora_A");
-    if (first) {
-      opts.rank = a.size(0);
-      first = false;
-    }
-    modules.push_back({name, {w.size(1), w.size(0)}});
+    peft::LoraOptions opts;
+    opts.rank = a.size(0);
+    // LoraAdapter scales by alpha / rank: the alpha that gives this module its scale.
+    opts.alpha = scaling.scale(name, opts.rank) * static_cast<double>(opts.rank);
+    modules.push_back({name, {w.size(1), w.size(0)}, opts});
   }
   if (modules.empty())
     throw_error(ErrorCode::invalid, kRoom, source + ": no '<module>.lora_A' tensors", "is this an expert bundle?");
-  peft::LoraSet set(modules, opts);
+  peft::LoraSet set(modules);
   set.import_tensors(tensors, source);
   return set;
 }

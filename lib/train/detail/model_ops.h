@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bundle/lora_scaling.h"
 #include "model/t5.h"
 #include "peft/lora.h"
 #include "train/dataset.h"
@@ -25,10 +26,11 @@ ValidResult validate(model::T5ModelImpl& model, const TokenizedData& data, int64
 
 // Fresh LoRA on the selected linears (A drawn from torch's generator: seed it first).
 peft::LoraSet make_lora(model::T5ModelImpl& model, const std::string& targets, const peft::LoraOptions& options);
-// LoRA shaped after a saved expert's tensors (rank from lora_A); every module must be a
-// linear of the model with matching widths.
+// LoRA shaped after a saved expert's tensors (each module's rank from its lora_A, its
+// scale from the manifest's scaling); every module must be a linear of the model with
+// matching widths.
 peft::LoraSet lora_for_tensors(model::T5ModelImpl& model, const std::map<std::string, at::Tensor>& tensors,
-                               const peft::LoraOptions& options, const std::string& source);
+                               const bundle::LoraScaling& scaling, const std::string& source);
 // Attaches every module of `lora` to `model` (and moves it to the model's device).
 void attach(model::T5ModelImpl& model, peft::LoraSet& lora);
 
