@@ -385,3 +385,44 @@ TEST_CASE("a right-padded Llama batch equals each sequence alone", "[model][llam
     CHECK(at::allclose(batch[b].slice(0, 0, len), alone, 1e-5, 1e-5));
   }
 }
+
+TEST_CASE("Llama's KV cache: step-by-step logits equal the full sequence", "[model][llama][cache]") {
+  for (auto [heads, kv_heads] : {std::pair{4, 4}, std::pair{4, 2}, std::pair{8, 2}}) {
+    auto c = tiny_config(heads, kv_heads);
+    c.rope_linear_factor = heads == 8 ? 2.0 : 1.0;
+    auto m = tiny_model(c, 5);
+    c10::InferenceMode guard;
+    const at::Tensor ids = at::tensor(std::vector<std::int64_t>{1, 7, 33, 9, 21, 4, 48, 12, 3, 30, 1, 5, 6, 40, 2, 11, 19, 25},
+                                      at::kLong).view({2, 9});
+    // Left padding, HF generate()'s way: row 1 starts with two pads, positions cumsum(mask) - 1.
+    at::Tensor mask = at::ones({2, 9}, at::kLong);
+    mask[1][0] = 0, mask[1][1] = 0;
+    at::Tensor positions = (mask.cumsum(1) - 1).clamp_min(0);
+    const at::Tensor full = m->forward(ids, mask, positions);
+    model::LlamaKvCache cache;
+    auto probe = std::make_shared<ProbeAdapter>(0.0);
+    m->set_adapter("model.layers.1.self_attn.k_proj", probe);
+    std::vector<at::Tensor> pieces;
+    std::int64_t at_pos = 0;
+    for (std::int64_t chunk : {3, 1, 1, 2, 1, 1}) {  // a prompt, then single steps and a pair
+      pieces.push_back(m->forward(ids.slice(1, at_pos, at_pos + chunk), mask.slice(1, at_pos, at_pos + chunk),
+                                  positions.slice(1, at_pos, at_pos + chunk), &cache));
+      CHECK(probe->last.offset == at_pos);  // adapters learn where the new rows start
+      at_pos += chunk;
+      CHECK(cache.length == at_pos);
+    }
+    at::Tensor stepped = at::cat(pieces, 1);
+    at::Tensor real = mask.to(at::kBool).unsqueeze(-1).expand_as(full);
+    double diff = (stepped - full).abs().masked_select(real).max().item<double>();
+    INFO(heads << "/" << kv_heads << " heads: cached vs full max abs diff " << diff);
+    CHECK(diff <= 1e-5);
+    CHECK(cache.key[0].sizes() == at::IntArrayRef({2, kv_heads, 9, 32 / heads}));
+    m->clear_adapters();
+    // Greedy decoding with the cache picks the same tokens as recomputing everything.
+    for (bool stop : {false, true})
+      for (const auto& prompt : {std::vector<std::int64_t>{1}, std::vector<std::int64_t>{1, 7, 33, 9}}) {
+        at::Tensor p = at::tensor(prompt, at::kLong);
+        CHECK(at::equal(m->greedy(p, 12, stop), m->greedy_uncached(p, 12, stop)));
+      }
+  }
+}
