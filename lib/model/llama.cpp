@@ -132,7 +132,7 @@ at::Tensor LlamaModelImpl::greedy_uncached(const at::Tensor& prompt, std::int64_
 
 std::vector<std::string> LlamaModelImpl::linear_names() const { return llama_linear_names(config_); }
 
-detail::LlamaLinearImpl& LlamaModelImpl::linear_at(const std::string& linear_name) const {
+detail::HookedLinearImpl& LlamaModelImpl::linear_at(const std::string& linear_name) const {
   auto it = linears_.find(linear_name);
   if (it == linears_.end())
     throw_error(ErrorCode::not_found, "model", "no linear layer '" + linear_name + "' in this Llama model",

@@ -35,7 +35,7 @@ namespace gaggle::model {
 
 namespace detail {
 class LlamaBackboneImpl;
-class LlamaLinearImpl;
+class HookedLinearImpl;
 }  // namespace detail
 
 // Key/value cache for incremental decoding, one slot per layer. Owned by the caller;
@@ -88,14 +88,14 @@ class LlamaModelImpl : public torch::nn::Module {
   at::Tensor lm_head_weight() const;
 
  private:
-  detail::LlamaLinearImpl& linear_at(const std::string& linear_name) const;
+  detail::HookedLinearImpl& linear_at(const std::string& linear_name) const;
   template <typename Step>
   at::Tensor greedy_loop(const at::Tensor& prompt, std::int64_t max_new_tokens, bool stop_at_eos, Step step);
 
   LlamaConfig config_;
   std::shared_ptr<detail::LlamaBackboneImpl> model_;   // "model."
-  std::shared_ptr<detail::LlamaLinearImpl> lm_head_;   // nullptr when tied; never adapted
-  std::map<std::string, std::shared_ptr<detail::LlamaLinearImpl>> linears_;
+  std::shared_ptr<detail::HookedLinearImpl> lm_head_;   // nullptr when tied; never adapted
+  std::map<std::string, std::shared_ptr<detail::HookedLinearImpl>> linears_;
 };
 TORCH_MODULE(LlamaModel);
 

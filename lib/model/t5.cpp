@@ -246,7 +246,7 @@ at::Tensor T5ModelImpl::greedy_uncached(const at::Tensor& input_ids, const at::T
 
 std::vector<std::string> T5ModelImpl::linear_names() const { return t5_linear_names(config_); }
 
-detail::T5LinearImpl& T5ModelImpl::linear_at(const std::string& linear_name) const {
+detail::HookedLinearImpl& T5ModelImpl::linear_at(const std::string& linear_name) const {
   auto it = linears_.find(linear_name);
   if (it == linears_.end())
     throw_error(ErrorCode::not_found, "model", "no linear layer '" + linear_name + "' in this T5 model",

@@ -35,7 +35,7 @@ namespace gaggle::model {
 
 namespace detail {
 class T5EmbeddingImpl;
-class T5LinearImpl;
+class HookedLinearImpl;
 class T5StackImpl;
 }  // namespace detail
 
@@ -110,14 +110,14 @@ class T5ModelImpl : public torch::nn::Module {
 
  private:
   at::Tensor lm_logits(const at::Tensor& decoder_hidden);
-  detail::T5LinearImpl& linear_at(const std::string& linear_name) const;
+  detail::HookedLinearImpl& linear_at(const std::string& linear_name) const;
 
   T5Config config_;
   std::shared_ptr<detail::T5EmbeddingImpl> shared_;
   std::shared_ptr<detail::T5StackImpl> encoder_;
   std::shared_ptr<detail::T5StackImpl> decoder_;
-  std::shared_ptr<detail::T5LinearImpl> lm_head_;  // nullptr when tied
-  std::map<std::string, std::shared_ptr<detail::T5LinearImpl>> linears_;
+  std::shared_ptr<detail::HookedLinearImpl> lm_head_;  // nullptr when tied
+  std::map<std::string, std::shared_ptr<detail::HookedLinearImpl>> linears_;
 };
 TORCH_MODULE(T5Model);
 

@@ -7,15 +7,6 @@
 
 namespace gaggle::model::detail {
 
-LlamaLinearImpl::LlamaLinearImpl(std::int64_t d_in, std::int64_t d_out) {
-  weight = register_parameter("weight", at::empty({d_out, d_in}, at::kFloat));
-}
-
-at::Tensor LlamaLinearImpl::forward(const at::Tensor& u) {
-  at::Tensor y = at::linear(u, weight);
-  return adapter ? adapter->apply(u, y) : y;
-}
-
 LlamaEmbeddingImpl::LlamaEmbeddingImpl(std::int64_t num, std::int64_t dim) {
   weight = register_parameter("weight", at::empty({num, dim}, at::kFloat));
 }

@@ -11,20 +11,15 @@
 #include <utility>
 #include <vector>
 
+#include "model/detail/hooked_linear.h"
 #include "model/linear_hook.h"
 #include "model/llama_config.h"
 
 namespace gaggle::model::detail {
 
 // y = W u (no bias), then the attached adapter, if any, sees (u, W u): the hook point
-// (linear_hook.h), the same contract as T5's linears.
-class LlamaLinearImpl : public torch::nn::Module {
- public:
-  LlamaLinearImpl(std::int64_t d_in, std::int64_t d_out);
-  at::Tensor forward(const at::Tensor& u);
-  at::Tensor weight;  // [d_out, d_in]
-  std::shared_ptr<LinearAdapter> adapter;
-};
+// T5's linears are too (hooked_linear.h).
+using LlamaLinearImpl = HookedLinearImpl;
 
 class LlamaEmbeddingImpl : public torch::nn::Module {
  public:

@@ -7,15 +7,6 @@
 
 namespace gaggle::model::detail {
 
-T5LinearImpl::T5LinearImpl(std::int64_t d_in, std::int64_t d_out) {
-  weight = register_parameter("weight", at::empty({d_out, d_in}, at::kFloat));
-}
-
-at::Tensor T5LinearImpl::forward(const at::Tensor& u) {
-  at::Tensor y = at::linear(u, weight);
-  return adapter ? adapter->apply(u, y) : y;
-}
-
 T5EmbeddingImpl::T5EmbeddingImpl(std::int64_t num, std::int64_t dim) {
   weight = register_parameter("weight", at::empty({num, dim}, at::kFloat));
 }

@@ -10,20 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "model/detail/hooked_linear.h"
 #include "model/linear_hook.h"
 #include "model/t5.h"
 #include "model/t5_config.h"
 
 namespace gaggle::model::detail {
 
-// y = W u (no bias), then the attached adapter, if any, sees (u, W u).
-class T5LinearImpl : public torch::nn::Module {
- public:
-  T5LinearImpl(std::int64_t d_in, std::int64_t d_out);
-  at::Tensor forward(const at::Tensor& u);
-  at::Tensor weight;  // [d_out, d_in]
-  std::shared_ptr<LinearAdapter> adapter;
-};
+// y = W u (no bias), then the attached adapter, if any, sees (u, W u): hooked_linear.h.
+using T5LinearImpl = HookedLinearImpl;
 
 class T5EmbeddingImpl : public torch::nn::Module {
  public:
