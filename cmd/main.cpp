@@ -31,6 +31,7 @@ const Verb kVerbs[] = {
     {"inspect", "Describe a safetensors file, base model, bundle or routed model", setup_inspect},
     {"hub", "Create and manage hub repositories", setup_hub},
     {"pool", "Show what a local pool holds", setup_pool},
+    {"diff", "Show what changed between two versions of an expert, tensor by tensor", setup_diff},
     {"generate", "Generate text with a base or routed model", setup_generate},
     {"import-peft", "Turn a Hugging Face PEFT LoRA adapter into an expert bundle", setup_import_peft},
     {"export-peft", "Write an expert bundle as a PEFT LoRA adapter", setup_export_peft},

@@ -4,12 +4,44 @@
 #include <set>
 #include <vector>
 
+#include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/mapped_file.h"
 #include "io/sha256.h"
 
 namespace fs = std::filesystem;
 
 namespace gaggle::bundle {
+
+namespace {
+
+// "<path>.parts/<part>" of a listed safetensors file whose index names that part.
+bool is_listed_part(const Manifest& m, const std::string& rel) {
+  const auto slash = rel.rfind('/');
+  if (slash == std::string::npos) return false;
+  const std::string dir = rel.substr(0, slash), part = rel.substr(slash + 1);
+  if (!dir.ends_with(kPartsSuffix)) return false;
+  const FileEntry* f = m.find(dir.substr(0, dir.size() - kPartsSuffix.size()));
+  if (!f || !f->tensors) return false;
+  if (part == kHeaderPart) return true;
+  for (const auto& t : f->tensors->tensors)
+    if (t.sha256 == part) return true;
+  return false;
+}
+
+void check_parts(const fs::path& bundle_dir, const FileEntry& f, const std::string& where) {
+  const fs::path parts = bundle_dir / fs::path(f.path + std::string(kPartsSuffix));
+  join_parts(*f.tensors, f.size, f.sha256,
+             [&](const std::string& name) -> std::optional<std::string> {
+               std::error_code ec;
+               auto st = fs::symlink_status(parts / name, ec);
+               if (ec || !fs::is_regular_file(st)) return std::nullopt;
+               return io::read_file(parts / name);
+             },
+             where + ": file '" + f.path + "'");
+}
+
+}  // namespace
 
 fs::path normalized_dir(const fs::path& dir) {
   fs::path base = dir.lexically_normal();
@@ -36,6 +68,7 @@ void check_bundle_files(const fs::path& dir, const Manifest& m, bool allow_remot
     if (fs::is_directory(st)) continue;
     if (!fs::is_regular_file(st)) throw_error(ErrorCode::invalid, "bundle", where + ": '" + rel + "' is not a regular file");
     if (rel == kManifestFile || rel == kSignatureFile) continue;
+    if (is_listed_part(m, rel)) continue;
     if (!listed.count(rel))
       throw_error(ErrorCode::mismatch, "bundle", where + ": file '" + rel + "' is not listed in the manifest",
                   "every file of a signed bundle must be listed; remove it, or re-sign the bundle if it belongs there");
@@ -44,6 +77,10 @@ void check_bundle_files(const fs::path& dir, const Manifest& m, bool allow_remot
     fs::path p = bundle_dir / fs::path(f.path);
     auto st = fs::symlink_status(p, ec);
     if (ec || !fs::exists(st)) {
+      if (f.tensors && fs::is_directory(bundle_dir / fs::path(f.path + std::string(kPartsSuffix)), ec)) {
+        check_parts(bundle_dir, f, where);  // the file kept as its tensors (tensor_index.h)
+        continue;
+      }
       if (allow_remote_files && !f.url.empty()) continue;
       throw_error(ErrorCode::not_found, "bundle", where + ": file '" + f.path + "' is listed in the manifest but missing",
                   f.url.empty() ? "the bundle is incomplete; fetch it again" : "the file lives at " + f.url + "; fetch it first");
@@ -60,6 +97,10 @@ void check_bundle_files(const fs::path& dir, const Manifest& m, bool allow_remot
       throw_error(ErrorCode::mismatch, "bundle",
                   where + ": file '" + f.path + "' has sha256 " + digest + ", the manifest says " + f.sha256,
                   "the file changed after signing; do not use this bundle");
+    if (f.tensors) {
+      io::MappedFile image(p);
+      check_tensor_index(*f.tensors, image.bytes(), where + ": file '" + f.path + "'");
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include "io/error.h"
 #include "io/json_file.h"
 #include "io/json_schema.h"
+#include "io/mapped_file.h"
 #include "io/sha256.h"
 
 namespace fs = std::filesystem;
@@ -80,6 +81,8 @@ Manifest parse_manifest(std::string_view bytes, const std::string& source) {
     e.size = f["size"].get<std::uint64_t>();
     e.sha256 = f["sha256"].get<std::string>();
     if (f.contains("url")) e.url = f["url"].get<std::string>();
+    if (f.contains("safetensors"))
+      e.tensors = tensor_index_from_json(f["safetensors"], source + ": /files/" + std::to_string(i));
     check_manifest_path(e.path, source + ": /files/" + std::to_string(i));
     if (!seen.insert(e.path).second)
       throw_error(ErrorCode::invalid, "bundle", source + ": /files/" + std::to_string(i) + ": file '" + e.path + "' is listed twice");
@@ -127,6 +130,7 @@ std::string serialize_manifest(const Manifest& m) {
   for (const auto& f : files) {
     json e = {{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}};
     if (!f.url.empty()) e["url"] = f.url;
+    if (f.tensors) e["safetensors"] = tensor_index_to_json(*f.tensors);
     list.push_back(std::move(e));
   }
   j["files"] = std::move(list);
@@ -154,6 +158,10 @@ void write_manifest(const fs::path& dir, Manifest m) {
     e.path = rel;
     e.size = fs::file_size(it->path());
     e.sha256 = io::sha256_file_hex(it->path());
+    if (rel.ends_with(".safetensors")) {
+      io::MappedFile file(it->path());
+      e.tensors = index_safetensors(file.bytes(), it->path().string());
+    }
     if (const FileEntry* old = m.find(rel)) e.url = old->url;
     present.insert(rel);
     files.push_back(std::move(e));

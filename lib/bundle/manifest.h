@@ -5,11 +5,14 @@
 // signature covers the whole bundle. Schema: manifests/bundle-manifest.schema.json.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "bundle/tensor_index.h"
 
 namespace gaggle::bundle {
 
@@ -23,6 +26,10 @@ struct FileEntry {
   std::uint64_t size = 0;
   std::string sha256;  // 64 lowercase hex digits
   std::string url;     // "" = stored in the bundle dir; else an http(s) blob URL, the file may be absent from a hub tree
+  // For safetensors files: the header and every tensor's dtype, shape, range and sha256
+  // (bundle/tensor_index.h), so each tensor is addressed and signed on its own. Absent in
+  // bundles written before it existed; they verify as before.
+  std::optional<TensorIndex> tensors;
 };
 
 struct Manifest {
@@ -43,8 +50,8 @@ Manifest parse_manifest(std::string_view bytes, const std::string& source);
 Manifest read_manifest(const std::filesystem::path& bundle_dir);
 // Deterministic bytes: keys sorted, files sorted by path, 2-space indent, final newline.
 std::string serialize_manifest(const Manifest& m);
-// Recomputes size + sha256 of every regular file in the directory (recursively) except
-// manifest.json and manifest.json.sig into m.files (entries with a url whose file is
+// Recomputes size + sha256 (and, for *.safetensors, the tensor index) of every regular
+// file in the directory (recursively) except manifest.json and manifest.json.sig into m.files (entries with a url whose file is
 // absent are kept as they are), then writes manifest.json atomically. Symlinks are an
 // Error{invalid}. Writing invalidates an existing signature: manifest.json.sig is removed.
 void write_manifest(const std::filesystem::path& bundle_dir, Manifest m);

@@ -150,6 +150,11 @@ void init_hub(const fs::path& path, const HubInitOptions& options) {
   detail::check_git(git_config_set_bool(cfg.get(), "receive.denyDeletes", 1), "cannot write hub config");
   detail::check_git(git_config_set_bool(cfg.get(), "receive.denyNonFastForwards", 1), "cannot write hub config");
   detail::check_git(git_config_set_bool(cfg.get(), "http.receivepack", 1), "cannot write hub config");
+  // Fetches send only objects the puller lacks, wherever they sit in the tree. git's
+  // sparse walk (its default since 2.27) compares trees path by path, so the tensor parts
+  // a new version shares with an old one (bundle/tensor_index.h), being under a new
+  // experts/<name>/<version>/ path, would be sent again. The full walk finds them.
+  detail::check_git(git_config_set_bool(cfg.get(), "pack.useSparse", 0), "cannot write hub config");
   detail::check_git(git_config_set_string(cfg.get(), "gaggle.trust", "allowed_signers"), "cannot write hub config");
   if (!options.gaggle_binary.empty())
     detail::check_git(git_config_set_string(cfg.get(), "gaggle.binary", options.gaggle_binary.c_str()),

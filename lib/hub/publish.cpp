@@ -8,6 +8,7 @@
 #include "bundle/keys.h"
 #include "bundle/manifest.h"
 #include "bundle/sign.h"
+#include "bundle/tensor_index.h"
 #include "bundle/verify.h"
 #include "hub/detail/git.h"
 #include "hub/detail/staging.h"
@@ -303,8 +304,19 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
   std::vector<TreeFile> files;
   files.push_back({std::string(bundle::kManifestFile), io::read_file(staged / bundle::kManifestFile)});
   files.push_back({std::string(bundle::kSignatureFile), io::read_file(staged / bundle::kSignatureFile)});
-  for (const auto& entry : verified.manifest.files)
-    if (entry.url.empty()) files.push_back({entry.path, io::read_file(staged / entry.path)});
+  for (const auto& entry : verified.manifest.files) {
+    if (!entry.url.empty()) continue;
+    std::string bytes = io::read_file(staged / entry.path);
+    if (!entry.tensors) {
+      files.push_back({entry.path, std::move(bytes)});
+      continue;
+    }
+    // A safetensors file goes in as its header and one blob per distinct tensor
+    // (bundle/tensor_index.h): git stores equal bytes once, so a version that changes
+    // only the gates adds only the gates' blobs, and a pull fetches only those.
+    for (const auto& part : bundle::split_parts(*entry.tensors, bytes))
+      files.push_back({entry.path + std::string(bundle::kPartsSuffix) + "/" + part.name, std::string(part.bytes)});
+  }
   std::string message = "publish " + manifest.name + "@" + manifest.version + "\n\nsigned-by: " + verified.principal +
                         " " + verified.key_fingerprint + "\n";
   if (!options.message.empty()) message += "\n" + options.message + "\n";

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "bundle/manifest.h"
+#include "bundle/tensor_index.h"
 #include "bundle/verify.h"
 #include "hub/detail/git.h"
 #include "hub/detail/index_cache.h"
@@ -261,12 +262,27 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
         continue;
       }
       git_repository* r = repo.get();
-      c.inline_file = [r, vtree](const bundle::FileEntry& e, std::string& out) {
+      std::string where = "experts/" + name + "/" + version;
+      c.inline_file = [r, vtree, where](const bundle::FileEntry& e, std::string& out) {
         bool found = false;
         out = blob_content(r, vtree->get(), e.path, &found);
-        return found;
+        if (found || !e.tensors) return found;
+        // Kept as its parts (bundle/tensor_index.h): each checked against its signed hash.
+        // No parts either: the file lives in the blob store (its url).
+        const std::string parts = e.path + std::string(bundle::kPartsSuffix) + "/";
+        bool have_header = false;
+        blob_content(r, vtree->get(), parts + std::string(bundle::kHeaderPart), &have_header);
+        if (!have_header && !e.url.empty()) return false;
+        out = bundle::join_parts(*e.tensors, e.size, e.sha256,
+                                 [&](const std::string& part) -> std::optional<std::string> {
+                                   bool have = false;
+                                   std::string bytes = blob_content(r, vtree->get(), parts + part, &have);
+                                   if (!have) return std::nullopt;
+                                   return bytes;
+                                 },
+                                 where + "/" + e.path);
+        return true;
       };
-      std::string where = "experts/" + name + "/" + version;
       c.file_url = [where](const bundle::FileEntry& e) -> std::string {
         if (e.url.empty())
           throw Error(ErrorCode::not_found, "hub", where + "/" + e.path + " is neither in the hub nor at a URL");

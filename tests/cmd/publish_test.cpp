@@ -43,7 +43,8 @@ TEST_CASE("publish signs a copy, verifies it and commits experts/<name>/<version
   CHECK(!fs::exists(b / "manifest.json.sig"));  // the user's bundle is untouched
   CHECK_THAT(git_files(hub), Catch::Contains("experts/sst2/1.0.0/manifest.json\n") &&
                                  Catch::Contains("experts/sst2/1.0.0/manifest.json.sig\n") &&
-                                 Catch::Contains("experts/sst2/1.0.0/adapter.safetensors\n"));
+                                 // the adapter travels as its tensors (bundle/tensor_index.h)
+                                 Catch::Contains("experts/sst2/1.0.0/adapter.safetensors.parts/header\n"));
   auto main = run_command({"git", "--git-dir", hub.string(), "rev-parse", "main"});
   CHECK(main.out == j["commit"].get<std::string>() + "\n");
 

@@ -1,0 +1,164 @@
+// Per-tensor content addressing on a real hub (issue #16; bundle/tensor_index.h): a new
+// version that changes only the gates sends, stores and pulls only the gates (plus the
+// manifest, signature and header), against git daemon on 127.0.0.1 with the hub's own
+// pre-receive hook; every part is checked against its signed hash, and a part whose bytes
+// do not match is refused and never installed.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include <random>
+
+#include "bundle/manifest.h"
+#include "bundle/sign.h"
+#include "hub/fixtures.h"
+#include "hub/publish.h"
+#include "hub/pull.h"
+#include "hub/servers.h"
+#include "io/safetensors.h"
+#include "support/test_support.h"
+
+using namespace gaggle;
+using namespace gaggle::test;
+using namespace gaggle::test::hub;
+
+namespace {
+
+constexpr int kModules = 8;
+constexpr std::int64_t kDim = 512, kRank = 16;
+
+std::vector<float> random_floats(std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+// An expert bundle shaped like train-gate's output: LoRA A and B per module, a gate and an
+// average activation per module; `gate_seed` changes only the gates.
+fs::path make_expert(const fs::path& dir, const std::string& version, std::uint32_t gate_seed, const Signer& signer) {
+  fs::create_directories(dir);
+  io::SafetensorsWriter w;
+  for (int m = 0; m < kModules; ++m) {
+    const std::string name = "encoder.block." + std::to_string(m) + ".layer.0.SelfAttention.q";
+    w.add_f32(name + ".lora_A", {kRank, kDim}, random_floats(kRank * kDim, 100 + m));
+    w.add_f32(name + ".lora_B", {kDim, kRank}, random_floats(kRank * kDim, 200 + m));
+    w.add_f32(name + ".avg_act", {kDim}, random_floats(kDim, 300 + m));
+    w.add_f32(name + ".gate", {kDim}, random_floats(kDim, gate_seed * 1000 + m));
+  }
+  w.write(dir / "adapter.safetensors");
+  bundle::Manifest m;
+  m.name = "sharing";
+  m.version = version;
+  m.base_fingerprint = "sha256:" + std::string(64, '0');
+  m.body = {{"method", "phatgoose"}};
+  bundle::write_manifest(dir, m);
+  bundle::sign_bundle(dir, bundle::SignOptions{signer.key});
+  return dir;
+}
+
+}  // namespace
+
+TEST_CASE("a version that changes only the gates sends and pulls only the gates", "[hub][tensors]") {
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::create_directories(dir / "srv");
+  fs::path hub_path = make_hub(dir / "srv" / "hub.git", trust);
+  GitDaemon daemon(dir / "srv");
+  const std::string url = daemon.url("hub.git");
+
+  auto publish = [&](const fs::path& bundle) {
+    gaggle::hub::PublishOptions o;
+    o.hub = url;
+    o.trust_file = trust;
+    o.cache_dir = dir / "cache";
+    return gaggle::hub::publish_bundle(bundle, o);
+  };
+  auto pull = [&]() {
+    gaggle::hub::PullOptions o;
+    o.hub = url;
+    o.pool_dir = dir / "pool";
+    o.trust_file = trust;
+    return gaggle::hub::pull_pool(o);
+  };
+
+  auto v1 = make_expert(dir / "v1", "1.0.0", 1, alice);
+  auto full_push = publish(v1);
+  auto full_pull = pull();
+  REQUIRE(full_pull.installed == 1);
+
+  auto v2 = make_expert(dir / "v2", "1.1.0", 2, alice);
+  const auto m1 = bundle::read_manifest(v1), m2 = bundle::read_manifest(v2);
+  REQUIRE(m1.files.size() == 1);
+  REQUIRE(m1.files[0].tensors);
+  REQUIRE(m1.files[0].sha256 != m2.files[0].sha256);  // the file changed as a whole
+  auto gates_push = publish(v2);
+  auto gates_pull = pull();
+  REQUIRE(gates_pull.installed == 1);
+  CHECK(gates_pull.unchanged == 1);
+
+  const double push_share = double(gates_push.bytes_pushed) / double(full_push.bytes_pushed);
+  const double pull_share = double(gates_pull.git_bytes) / double(full_pull.git_bytes);
+  INFO("publish: full " << full_push.bytes_pushed << " B, gates only " << gates_push.bytes_pushed << " B ("
+                        << 100 * push_share << " %)");
+  INFO("pull: full " << full_pull.git_bytes << " B, gates only " << gates_pull.git_bytes << " B (" << 100 * pull_share
+                     << " %)");
+  WARN("tensor sharing: publish " << gates_push.bytes_pushed << " of " << full_push.bytes_pushed << " B ("
+                                  << 100 * push_share << " %), pull " << gates_pull.git_bytes << " of "
+                                  << full_pull.git_bytes << " B (" << 100 * pull_share << " %); objects "
+                                  << full_pull.git_objects << " then " << gates_pull.git_objects);
+  CHECK(push_share <= 0.05);
+  CHECK(pull_share <= 0.05);
+
+  // The pool holds the exact files the publisher signed, and they verify.
+  for (const auto& [version, src] : {std::pair{"1.0.0", v1}, std::pair{"1.1.0", v2}}) {
+    const fs::path installed = dir / "pool" / "bundles" / "sharing" / version;
+    CHECK(read_text(installed / "adapter.safetensors") == read_text(src / "adapter.safetensors"));
+    CHECK_FALSE(fs::exists(installed / "adapter.safetensors.parts"));
+  }
+  // The hub keeps the file as parts: one header and one blob per distinct tensor.
+  auto tree = run_command({"git", "--git-dir", hub_path.string(), "ls-tree", "-r", "--name-only", "main"}).out;
+  CHECK_THAT(tree, Catch::Contains("experts/sharing/1.1.0/adapter.safetensors.parts/header"));
+  CHECK_THAT(tree, Catch::Contains("experts/sharing/1.1.0/adapter.safetensors.parts/" + m2.files[0].tensors->tensors[0].sha256));
+}
+
+TEST_CASE("a tensor part whose bytes do not match its signed hash is refused", "[hub][tensors]") {
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub_path = make_hub(dir / "hub.git", trust);
+  auto v1 = make_expert(dir / "v1", "1.0.0", 1, alice);
+  gaggle::hub::PublishOptions po;
+  po.hub = hub_path.string();
+  po.trust_file = trust;
+  po.cache_dir = dir / "cache";
+  gaggle::hub::publish_bundle(v1, po);
+
+  // Someone with write access to the hub's storage swaps one gate's bytes (no hook runs
+  // for a fetch into the bare repository).
+  const auto m = bundle::read_manifest(v1);
+  const auto& gate = m.files[0].tensors->tensors.back();
+  REQUIRE(run_command({"git", "clone", "-q", hub_path.string(), (dir / "work").string()}).exit_code == 0);
+  const fs::path part = dir / "work" / "experts/sharing/1.0.0/adapter.safetensors.parts" / gate.sha256;
+  REQUIRE(fs::exists(part));
+  std::string bytes = read_text(part);
+  bytes[0] = static_cast<char>(bytes[0] ^ 0x55);
+  write_text(part, bytes);
+  REQUIRE(run_command({"git", "-C", (dir / "work").string(), "-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam",
+                       "tamper"})
+              .exit_code == 0);
+  REQUIRE(run_command({"git", "--git-dir", hub_path.string(), "fetch", "-q", (dir / "work").string(), "+main:main"})
+              .exit_code == 0);
+
+  gaggle::hub::PullOptions o;
+  o.hub = hub_path.string();
+  o.pool_dir = dir / "pool";
+  o.trust_file = trust;
+  auto r = gaggle::hub::pull_pool(o);
+  CHECK(r.installed == 0);
+  REQUIRE(r.rejected == 1);
+  CHECK_THAT(r.bundles[0].reason, Catch::Contains(gate.sha256));
+  CHECK_THAT(r.bundles[0].reason, Catch::Contains("does not match its size and sha256"));
+  CHECK_FALSE(fs::exists(dir / "pool" / "bundles" / "sharing" / "1.0.0"));
+}
