@@ -32,6 +32,7 @@ const Verb kVerbs[] = {
     {"hub", "Create and manage hub repositories", setup_hub},
     {"pool", "Show what a local pool holds", setup_pool},
     {"diff", "Show what changed between two versions of an expert, tensor by tensor", setup_diff},
+    {"log", "List an expert's versions on a hub: signer, date, what changed", setup_log},
     {"generate", "Generate text with a base or routed model", setup_generate},
     {"import-peft", "Turn a Hugging Face PEFT LoRA adapter into an expert bundle", setup_import_peft},
     {"export-peft", "Write an expert bundle as a PEFT LoRA adapter", setup_export_peft},

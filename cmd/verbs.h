@@ -23,6 +23,7 @@ Runner setup_generate(CLI::App& sub);
 Runner setup_import_peft(CLI::App& sub);
 Runner setup_export_peft(CLI::App& sub);
 Runner setup_diff(CLI::App& sub);
+Runner setup_log(CLI::App& sub);
 Runner setup_debug(CLI::App& sub);
 
 }  // namespace gaggle::cli

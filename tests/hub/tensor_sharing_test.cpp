@@ -11,6 +11,7 @@
 #include "bundle/manifest.h"
 #include "bundle/sign.h"
 #include "hub/fixtures.h"
+#include "hub/log.h"
 #include "hub/publish.h"
 #include "hub/pull.h"
 #include "hub/servers.h"
@@ -117,6 +118,23 @@ TEST_CASE("a version that changes only the gates sends and pulls only the gates"
     CHECK(read_text(installed / "adapter.safetensors") == read_text(src / "adapter.safetensors"));
     CHECK_FALSE(fs::exists(installed / "adapter.safetensors.parts"));
   }
+  // gaggle log: both versions, verified, the second one's change being the gates.
+  gaggle::hub::LogOptions lo;
+  lo.hub = url;
+  lo.name = "sharing";
+  lo.trust_file = trust;
+  auto history = gaggle::hub::expert_log(lo);
+  REQUIRE(history.size() == 2);
+  CHECK(history[0].version == "1.0.0");
+  CHECK(history[0].first);
+  CHECK(history[1].version == "1.1.0");
+  CHECK(history[1].principal == "alice");
+  CHECK(history[1].time > 0);
+  CHECK(history[1].changes.changed == kModules);
+  CHECK(history[1].changes.unchanged == 3 * kModules);
+  for (const auto& t : history[1].changes.files[0].tensors)
+    if (t.change == bundle::Change::changed) CHECK_THAT(t.name, Catch::EndsWith(".gate"));
+
   // The hub keeps the file as parts: one header and one blob per distinct tensor.
   auto tree = run_command({"git", "--git-dir", hub_path.string(), "ls-tree", "-r", "--name-only", "main"}).out;
   CHECK_THAT(tree, Catch::Contains("experts/sharing/1.1.0/adapter.safetensors.parts/header"));
