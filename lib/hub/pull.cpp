@@ -15,6 +15,7 @@
 #include "hub/detail/index_cache.h"
 #include "hub/http.h"
 #include "hub/hub.h"
+#include "hub/pool_trust.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/sha256.h"
@@ -368,6 +369,9 @@ PullResult pull_pool(const PullOptions& options) {
   pool.hub = options.hub;
   pool.commit = result.commit;
   pool.updated = utc_now();
+  // The trust these bundles were verified against: every verb that loads the pool
+  // verifies against it unless told otherwise (hub/pool_trust.h).
+  io::write_file_atomic(options.pool_dir / kPoolTrustFile, io::read_file(options.trust_file));
   write_pool(options.pool_dir, pool);  // last: the pool changes here, atomically
   return result;
 }

@@ -1,0 +1,79 @@
+// One rule for trust (hub/pool_trust.h): a pool remembers the trust file it was pulled
+// with; verifying it again is cached by file identity; a tampered tensor, a foreign
+// trust file or a pool without a trust file is refused.
+#include <catch2/catch.hpp>
+
+#include "hub/fixtures.h"
+#include "hub/pool_trust.h"
+#include "hub/pull.h"
+#include "io/error.h"
+#include "support/test_support.h"
+
+using namespace gaggle;
+using namespace gaggle::test;
+using namespace gaggle::test::hub;
+
+TEST_CASE("a pulled pool verifies against its own trust file, cached by file identity", "[hub][trust]") {
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  Signer mallory = make_signer_inproc(dir.path(), "mallory");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub_path = make_hub(dir / "hub.git", trust);
+  publish_many(dir / "work", hub_path.string(), alice, trust, 2);
+  gaggle::hub::PullOptions o;
+  o.hub = hub_path.string();
+  o.pool_dir = dir / "pool";
+  o.trust_file = trust;
+  REQUIRE(gaggle::hub::pull_pool(o).installed == 2);
+  CHECK(read_text(dir / "pool" / gaggle::hub::kPoolTrustFile) == read_text(trust));
+
+  auto first = gaggle::hub::verify_pool(dir / "pool", {});
+  REQUIRE(first.size() == 2);
+  CHECK_FALSE(first[0].from_cache);
+  CHECK(first[0].principal == "alice");
+  auto second = gaggle::hub::verify_pool(dir / "pool", {});
+  CHECK(second[0].from_cache);
+  CHECK(second[1].from_cache);
+
+  // Another trust file: verified anew, and refused when it does not trust the signer.
+  fs::path other = write_trust(dir / "other", {mallory});
+  CHECK_THROWS_WITH(gaggle::hub::verify_pool(dir / "pool", other), Catch::Contains("b000@1.0.0"));
+
+  // A tensor changed in place (same size): the identity changes, the hash check refuses it.
+  const fs::path adapter = dir / "pool" / "bundles" / "b001" / "1.0.0" / "adapter.safetensors";
+  std::string bytes = read_text(adapter);
+  bytes[bytes.size() - 1] = static_cast<char>(bytes[bytes.size() - 1] ^ 0x01);
+  fs::remove(adapter);  // the pool hard-links files to its blob store: replace, do not edit the blob
+  write_text(adapter, bytes);
+  try {
+    gaggle::hub::verify_pool(dir / "pool", {});
+    FAIL("a tampered bundle verified");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::mismatch);
+    CHECK_THAT(e.what(), Catch::Contains("bundle b001@1.0.0") && Catch::Contains("adapter.safetensors"));
+  }
+  // Only the bundles asked for are checked.
+  CHECK(gaggle::hub::verify_pool(dir / "pool", {}, {dir / "pool" / "bundles" / "b000" / "1.0.0"}).size() == 1);
+
+  // A pool that recorded no trust file needs one.
+  fs::remove(dir / "pool" / gaggle::hub::kPoolTrustFile);
+  CHECK_THROWS_WITH(gaggle::hub::verify_pool(dir / "pool", {}), Catch::Contains("records no trust file"));
+}
+
+TEST_CASE("gaggle pool verify checks a pool against the trust file it was pulled with", "[hub][trust]") {
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub_path = make_hub(dir / "hub.git", trust);
+  publish_many(dir / "work", hub_path.string(), alice, trust, 1);
+  auto r = run_gaggle({"pull", "--hub", hub_path.string(), "--pool", (dir / "pool").string(), "--trust", trust.string()});
+  REQUIRE(r.exit_code == 0);
+  r = run_gaggle({"pool", "verify", "--pool", (dir / "pool").string()});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("1 bundles verified"));
+  write_text(dir / "pool" / "bundles" / "b000" / "1.0.0" / "extra.txt", "x");
+  r = run_gaggle({"pool", "verify", "--pool", (dir / "pool").string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("extra.txt") && Catch::Contains("b000@1.0.0"));
+}
