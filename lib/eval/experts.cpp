@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/manifest.h"
+#include "hub/pool_trust.h"
 #include "io/error.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
@@ -54,7 +55,7 @@ ExpertInfo describe_expert(const fs::path& dir) {
   return info;
 }
 
-PoolInfo read_pool_dir(const fs::path& dir) {
+PoolInfo read_pool_dir(const fs::path& dir, const fs::path& trust_file) {
   if (!fs::is_directory(dir))
     throw_error(ErrorCode::not_found, kRoom, "pool '" + dir.string() + "' is not a directory",
                 "make one with 'gaggle pull', or pass a directory of expert directories");
@@ -62,6 +63,8 @@ PoolInfo read_pool_dir(const fs::path& dir) {
   pool.dir = dir;
   const fs::path pool_json = dir / "pool.json";
   if (fs::exists(pool_json)) {
+    std::map<fs::path, hub::VerifiedBundle> verified;
+    for (auto& v : hub::verify_pool(dir, trust_file)) verified[fs::weakly_canonical(v.dir)] = v;
     const std::string source = pool_json.string();
     auto j = io::read_json_file(pool_json);
     if (!j.is_object()) throw_error(ErrorCode::invalid, kRoom, source + ": not a JSON object");
@@ -78,8 +81,11 @@ PoolInfo read_pool_dir(const fs::path& dir) {
       if (fs::path(rel).is_absolute() || rel.find("..") != std::string::npos)
         throw_error(ErrorCode::invalid, kRoom, where + ": field 'path' must stay inside the pool");
       ExpertInfo e = describe_expert(dir / rel);
-      e.signer = json_string(b, "principal", where);
-      e.key_fingerprint = json_string(b, "key_fingerprint", where);
+      auto v = verified.find(fs::weakly_canonical(dir / rel));
+      if (v == verified.end())
+        throw_error(ErrorCode::invalid, kRoom, where + ": '" + rel + "' is not a bundle pool.json lists");
+      e.signer = v->second.principal;
+      e.key_fingerprint = v->second.key_fingerprint;
       pool.experts.push_back(std::move(e));
     }
   } else {

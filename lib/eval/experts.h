@@ -47,7 +47,12 @@ ExpertInfo describe_expert(const std::filesystem::path& dir);
 
 // Reads a pool directory (see above). Throws Error{not_found} for a missing directory or
 // one without experts, Error{invalid} for a malformed pool.json (naming the field).
-PoolInfo read_pool_dir(const std::filesystem::path& dir);
+// A pool (with pool.json) is verified first, as every verb that loads a pool does
+// (hub/pool_trust.h): against `trust_file`, or the trust file the pool was pulled with;
+// a bundle that does not verify is an Error{auth|mismatch} naming it. Signers come from
+// that verification, not from pool.json. A plain folder of expert directories is the
+// user's own work and is read as it is.
+PoolInfo read_pool_dir(const std::filesystem::path& dir, const std::filesystem::path& trust_file = {});
 
 // N experts stacked per module (the modules every expert has; a module some expert lacks
 // is an Error{mismatch} naming the expert and the module).
