@@ -109,7 +109,7 @@ Runner setup_bench_train(CLI::App& sub) {
     hooks.parameters = lora.trainable_parameters();
     hooks.named = lora.trainable_named();
     hooks.target_tokens = [&](const std::vector<int64_t>& idx) { return train::detail::target_tokens(data, idx); };
-    hooks.loss = [&](const std::vector<int64_t>& idx) { return train::detail::batch_nll(*t5, data, idx, 0); };
+    hooks.loss = [&](const std::vector<int64_t>& idx) { return train::detail::batch_nll(*t5, data, idx); };
     train::LoopOptions lo2;
     lo2.batch_size = o->batch_size;
     lo2.eval_every = 0;

@@ -117,7 +117,7 @@ int inspect_routed_model(const std::string& path, bool json) {
 
 Runner setup_assemble(CLI::App& sub) {
   auto f = std::make_shared<AssembleFlags>();
-  sub.add_option("--base", f->base, "The base model (Hugging Face T5 checkpoint directory)")->required();
+  sub.add_option("--base", f->base, "The base model (Hugging Face T5 or Llama checkpoint directory)")->required();
   sub.add_option("--pool", f->pool, "The pool of verified bundles (gaggle pull)")->required();
   std::string routers = "The router:";
 #ifdef GAGGLE_WITH_TORCH

@@ -54,7 +54,7 @@ Runner setup_eval(CLI::App& sub) {
   auto f = std::make_shared<EvalFlags>();
   auto& o = f->opt;
   sub.add_option("--model", o.model_dirs, "A routed model directory made by 'gaggle assemble'; repeatable");
-  sub.add_option("--base", f->base, "Base model directory (Hugging Face T5 checkpoint with spiece.model)");
+  sub.add_option("--base", f->base, "Base model directory (Hugging Face T5 or Llama checkpoint with its tokenizer)");
   sub.add_option("--expert", o.experts, "Evaluate the base with this expert (a directory, or a name in --pool); repeatable");
   sub.add_option("--pool", f->pool, "Pool directory (pool.json + bundles) or a directory of expert directories");
   sub.add_option("--routers", f->routers, "Routers over the pool: phatgoose,arrow,average-activation,retrieval,merged,merged-factors,smear")

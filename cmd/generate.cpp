@@ -10,12 +10,11 @@
 #include "io/error.h"
 #include "verbs.h"
 #ifdef GAGGLE_WITH_TORCH
-#include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include "model/base_model.h"
 #include "model/fingerprint.h"
 #include "model/runtime.h"
-#include "model/t5.h"
 #include "route/routed_model.h"
 #include "text/tokenizer.h"
 #endif
@@ -41,11 +40,12 @@ int run_generate(const GenerateFlags& f) {
   fs::path base = f.base;
   if (base.empty()) base = route::read_assembly(f.model).base_dir;
   auto tokenizer = text::Tokenizer::load(base);
-  auto t5 = model::load_t5(base, {f.device, false});
-  t5->eval();
+  auto model = model::load_base(base, {f.device, false});
+  model->module().eval();
+  const model::TokenFormat format = model->token_format(tokenizer.eos_id());
   std::optional<route::RoutedModel> routed;
   if (!f.model.empty()) {
-    routed = route::RoutedModel::attach(*t5, f.model, model::base_fingerprint(base));
+    routed = route::RoutedModel::attach(*model, f.model, model::base_fingerprint(base));
     if (!f.trace.empty() && !routed->traced())
       throw Error(ErrorCode::usage, "cmd",
                   "--trace: router '" + std::string(route::router_name(routed->assembly().router)) +
@@ -56,11 +56,8 @@ int run_generate(const GenerateFlags& f) {
   const bool interactive = f.inputs.empty() && stdin_is_tty();
   auto generate = [&](const std::string& input) {
     c10::InferenceMode guard;
-    auto ids = tokenizer.encode(input);
-    auto input_ids = at::tensor(ids, at::kLong).unsqueeze(0);
-    auto out = t5->greedy(input_ids, at::ones_like(input_ids), f.max_new_tokens, /*stop_at_eos=*/true);
-    std::vector<std::int64_t> generated(out.data_ptr<std::int64_t>() + 1, out.data_ptr<std::int64_t>() + out.size(1));
-    std::printf("%s\n", tokenizer.decode(generated).c_str());
+    auto generated = model->generate({format.prompt(tokenizer.encode(input, /*add_eos=*/false))}, f.max_new_tokens);
+    std::printf("%s\n", tokenizer.decode(generated.front()).c_str());
     std::fflush(stdout);
   };
   if (!f.inputs.empty()) {
@@ -94,7 +91,8 @@ Runner setup_generate(CLI::App& sub) {
   set_example(sub,
               "  gaggle generate --model routed\n"
               "  echo 'Is this review positive? I loved it.' | gaggle generate --model routed --trace trace.json\n"
-              "  gaggle generate --base t5-base --input 'translate English to German: hello'");
+              "  gaggle generate --base t5-base --input 'translate English to German: hello'\n"
+              "  gaggle generate --base llama-base --input 'Once upon a time'   # a decoder-only base: the continuation");
 #ifdef GAGGLE_WITH_TORCH
   return [f]() -> int { return run_generate(*f); };
 #else

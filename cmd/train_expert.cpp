@@ -27,7 +27,7 @@ struct TrainExpertFlags {
 Runner setup_train_expert(CLI::App& sub) {
   auto f = std::make_shared<TrainExpertFlags>();
   auto& o = f->opt;
-  sub.add_option("--base", f->base, "Base model directory (Hugging Face T5 checkpoint)")->required();
+  sub.add_option("--base", f->base, "Base model directory (Hugging Face T5 or Llama checkpoint)")->required();
   sub.add_option("--data", f->data, "Training data, JSONL: {\"input\", \"target\"} (+ \"choices\", \"label\")")->required();
   sub.add_option("--valid", f->valid, "Validation JSONL (default: hold back 5% of --data)");
   sub.add_option("--out", f->out, "EXPERT_DIR: the bundle to write")->required();

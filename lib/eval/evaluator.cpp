@@ -10,7 +10,7 @@
 
 #include "io/error.h"
 #include "model/scoring.h"
-#include "model/t5.h"
+#include "model/base_model.h"
 #include "text/tokenizer.h"
 
 namespace gaggle::eval {
@@ -47,17 +47,13 @@ std::string kind_name(MethodKind kind) {
   return "unknown";
 }
 
-std::vector<std::int64_t> encode_input(const text::Tokenizer& tokenizer, const std::string& text, std::int64_t max_tokens) {
-  auto ids = tokenizer.encode(text, true);
-  if (max_tokens > 1 && static_cast<std::int64_t>(ids.size()) > max_tokens) {
-    ids.resize(static_cast<std::size_t>(max_tokens));
-    ids.back() = tokenizer.eos_id();
-  }
-  return ids;
+std::vector<std::int64_t> encode_input(const text::Tokenizer& tokenizer, const model::TokenFormat& format,
+                                       const std::string& text, std::int64_t max_tokens) {
+  return format.truncate_prompt(format.prompt(tokenizer.encode(text, /*add_eos=*/false)), max_tokens);
 }
 
 // Scores examples[idx] (all served by the same attached adapters): number correct.
-std::int64_t score_group(model::T5ModelImpl& model, const text::Tokenizer& tokenizer,
+std::int64_t score_group(model::BaseModel& model, const text::Tokenizer& tokenizer, const model::TokenFormat& format,
                          const std::vector<tasks::Example>& examples, const std::vector<std::size_t>& idx,
                          const std::vector<std::vector<std::int64_t>>& inputs, const EvalOptions& options) {
   std::int64_t correct = 0;
@@ -70,7 +66,7 @@ std::int64_t score_group(model::T5ModelImpl& model, const text::Tokenizer& token
     const auto& ex = examples[j];
     if (ex.is_classification()) {
       std::vector<std::vector<std::int64_t>> choices;
-      for (const auto& c : ex.choices) choices.push_back(tokenizer.encode(c, true));
+      for (const auto& c : ex.choices) choices.push_back(format.target(tokenizer.encode(c, /*add_eos=*/false)));
       max_choices = std::max(max_choices, choices.size());
       cls_inputs.push_back(inputs[j]);
       cls_choices.push_back(std::move(choices));
@@ -91,13 +87,8 @@ std::int64_t score_group(model::T5ModelImpl& model, const text::Tokenizer& token
   if (!gen_inputs.empty()) {
     const std::int64_t max_new =
         options.max_new_tokens > 0 ? options.max_new_tokens : static_cast<std::int64_t>(max_target) + 8;
-    auto batch = model::make_batch(gen_inputs, {}, model.config().pad_token_id);
-    at::Tensor out = model.greedy(batch.input_ids, batch.attention_mask, max_new, true);
-    for (std::int64_t b = 0; b < out.size(0); ++b) {
-      auto row = out[b].slice(0, 1);
-      std::vector<std::int64_t> ids(row.data_ptr<std::int64_t>(), row.data_ptr<std::int64_t>() + row.numel());
-      correct += trim(tokenizer.decode(ids, true)) == gen_targets[static_cast<std::size_t>(b)];
-    }
+    const model::TokenRows out = model.generate(gen_inputs, max_new);
+    for (std::size_t b = 0; b < out.size(); ++b) correct += trim(tokenizer.decode(out[b], true)) == gen_targets[b];
   }
   return correct;
 }
@@ -140,13 +131,14 @@ std::vector<EvalTask> load_tasks(const std::vector<tasks::TaskSet>& sets, const 
   return out;
 }
 
-void evaluate(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const std::vector<EvalTask>& tasks,
+void evaluate(model::BaseModel& model, const text::Tokenizer& tokenizer, const std::vector<EvalTask>& tasks,
               const std::vector<Method*>& methods, const EvalOptions& options, Report& report) {
-  if (model.config().vocab_size < tokenizer.vocab_size())
+  if (model.vocab_size() < tokenizer.vocab_size())
     throw_error(ErrorCode::mismatch, kRoom,
                 "the tokenizer has " + std::to_string(tokenizer.vocab_size()) + " ids but the model's vocabulary " +
-                    std::to_string(model.config().vocab_size),
-                "use the base model's own spiece.model");
+                    std::to_string(model.vocab_size()),
+                "use the base model's own tokenizer (spiece.model / tokenizer.model)");
+  const model::TokenFormat format = model.token_format(tokenizer.eos_id());
   const std::size_t batch_size = static_cast<std::size_t>(std::max<std::int64_t>(1, options.batch_size));
   EvalProgress progress;
   for (const auto& t : tasks) progress.total += static_cast<std::int64_t>(t.examples.size());
@@ -155,7 +147,7 @@ void evaluate(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const
   // Inputs are tokenized once for all methods.
   std::vector<std::vector<std::vector<std::int64_t>>> encoded(tasks.size());
   for (std::size_t t = 0; t < tasks.size(); ++t)
-    for (const auto& ex : tasks[t].examples) encoded[t].push_back(encode_input(tokenizer, ex.input, options.max_input_tokens));
+    for (const auto& ex : tasks[t].examples) encoded[t].push_back(encode_input(tokenizer, format, ex.input, options.max_input_tokens));
 
   for (Method* method : methods) {
     report.methods.push_back({method->name(), kind_name(method->kind()), method->zero_shot(), {}});
@@ -178,7 +170,7 @@ void evaluate(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const
             if (groups[i - start] == g) idx.push_back(i);
           method->attach(model, g);
           try {
-            correct += score_group(model, tokenizer, task.examples, idx, encoded[t], options);
+            correct += score_group(model, tokenizer, format, task.examples, idx, encoded[t], options);
           } catch (const Error& e) {
             throw e.with_context("method '" + method->name() + "', task '" + task.benchmark + "/" + task.name + "'");
           }

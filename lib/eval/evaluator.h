@@ -17,7 +17,7 @@
 #include "tasks/task_data.h"
 
 namespace gaggle::model {
-class T5ModelImpl;
+class BaseModel;
 }
 namespace gaggle::text {
 class Tokenizer;
@@ -56,7 +56,7 @@ std::vector<std::size_t> sample_indices(std::size_t n, std::int64_t limit, std::
 // Evaluates every method on every task (methods in order, tasks in order), appending to
 // report.methods, report.rows and (for methods with a trace) report.routing. Leaves the
 // model without adapters. Throws what the model, tokenizer and methods throw.
-void evaluate(model::T5ModelImpl& model, const text::Tokenizer& tokenizer, const std::vector<EvalTask>& tasks,
+void evaluate(model::BaseModel& model, const text::Tokenizer& tokenizer, const std::vector<EvalTask>& tasks,
               const std::vector<Method*>& methods, const EvalOptions& options, Report& report);
 
 }  // namespace gaggle::eval

@@ -7,7 +7,7 @@
 
 #include "io/error.h"
 #include "model/scoring.h"
-#include "model/t5.h"
+#include "model/base_model.h"
 #include "route/arrow.h"
 #include "route/average_activation.h"
 #include "route/merged.h"
@@ -24,7 +24,7 @@ constexpr const char* kRoom = "eval";
 
 std::string expert_label(const ExpertInfo& e) { return e.version.empty() ? e.name : e.name + "@" + e.version; }
 
-void attach_all(model::T5ModelImpl& model, const std::map<std::string, std::shared_ptr<model::LinearAdapter>>& adapters) {
+void attach_all(model::BaseModel& model, const std::map<std::string, std::shared_ptr<model::LinearAdapter>>& adapters) {
   model.clear_adapters();
   for (const auto& [module, adapter] : adapters) {
     try {
@@ -38,7 +38,7 @@ void attach_all(model::T5ModelImpl& model, const std::map<std::string, std::shar
 class BaseMethod : public Method {
  public:
   BaseMethod() : Method("Base", MethodKind::base) {}
-  void attach(model::T5ModelImpl& model, int) override { model.clear_adapters(); }
+  void attach(model::BaseModel& model, int) override { model.clear_adapters(); }
 };
 
 // One expert (index) of a stack as a MergedLinear with N = 1 on every module.
@@ -47,7 +47,7 @@ class SingleExpertMethod : public Method {
   SingleExpertMethod(std::shared_ptr<const ExpertStack> stack, std::size_t index, std::string name, MethodKind kind)
       : Method(std::move(name), kind), stack_(std::move(stack)), index_(index) {}
 
-  void attach(model::T5ModelImpl& model, int) override {
+  void attach(model::BaseModel& model, int) override {
     if (adapters_.empty()) {
       const auto device = model.device();
       const auto i = static_cast<std::int64_t>(index_);
@@ -71,7 +71,7 @@ class MergedMethod : public Method {
   MergedMethod(std::shared_ptr<const ExpertStack> stack, const std::string& key, route::MergeForm form)
       : Method(router_display_name(key), MethodKind::router), stack_(std::move(stack)), form_(form) {}
 
-  void attach(model::T5ModelImpl& model, int) override {
+  void attach(model::BaseModel& model, int) override {
     if (adapters_.empty()) {
       const auto device = model.device();
       for (const auto& m : stack_->modules)
@@ -105,7 +105,7 @@ class TokenRoutedMethod : public Method {
     }
   }
 
-  void attach(model::T5ModelImpl& model, int) override {
+  void attach(model::BaseModel& model, int) override {
     if (adapters_.empty()) {
       const auto device = model.device();
       for (const auto& m : stack_->modules) {
@@ -130,8 +130,8 @@ class TokenRoutedMethod : public Method {
 };
 
 // Retrieval: one expert per example, the argmax over experts of the largest cosine
-// similarity between the example's embedding (the base model's mean-pooled encoder
-// output, no adapters) and the expert's stored training-input embeddings
+// similarity between the example's embedding (the base model's prompt embedding, no
+// adapters: BaseModel::prompt_embeddings) and the expert's stored training-input embeddings
 // (route/retrieval.h, shared with assembled retrieval models).
 class RetrievalMethod : public Method {
  public:
@@ -142,19 +142,17 @@ class RetrievalMethod : public Method {
     index_ = route::make_retrieval_index(stack_->retrieval, labels);
   }
 
-  std::vector<int> assign(model::T5ModelImpl& model, const std::vector<std::vector<std::int64_t>>& inputs) override {
+  std::vector<int> assign(model::BaseModel& model, const std::vector<std::vector<std::int64_t>>& inputs) override {
     c10::InferenceMode guard;
     model.clear_adapters();
-    auto batch = model::make_batch(inputs, {}, model.config().pad_token_id);
-    auto hidden = model.encode(batch.input_ids, batch.attention_mask);  // [B, S, d]
-    auto choice = route::retrieve_experts(index_, route::mean_pool(hidden, batch.attention_mask)).to(at::kCPU);
+    auto choice = route::retrieve_experts(index_, model.prompt_embeddings(inputs)).to(at::kCPU);
     std::vector<int> groups(inputs.size());
     for (std::size_t b = 0; b < inputs.size(); ++b)
       groups[b] = static_cast<int>(choice[static_cast<std::int64_t>(b)].item<std::int64_t>());
     return groups;
   }
 
-  void attach(model::T5ModelImpl& model, int group) override {
+  void attach(model::BaseModel& model, int group) override {
     auto& expert = experts_[group];
     if (!expert)
       expert = std::make_unique<SingleExpertMethod>(stack_, static_cast<std::size_t>(group), "", MethodKind::single);
@@ -176,7 +174,7 @@ class SmearMethod : public Method {
     for (const auto& m : stack_->modules) keys_[m] = route::phatgoose_keys(stack_->gates.at(m));
   }
 
-  void attach(model::T5ModelImpl& model, int) override {
+  void attach(model::BaseModel& model, int) override {
     if (adapters_.empty()) {
       const auto device = model.device();
       for (const auto& m : stack_->modules)
@@ -209,7 +207,7 @@ void Method::reset_trace() {
   if (RoutingTrace* t = trace()) t->reset();
 }
 
-std::vector<int> Method::assign(model::T5ModelImpl&, const std::vector<std::vector<std::int64_t>>& inputs) {
+std::vector<int> Method::assign(model::BaseModel&, const std::vector<std::vector<std::int64_t>>& inputs) {
   return std::vector<int>(inputs.size(), 0);
 }
 

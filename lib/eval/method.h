@@ -15,7 +15,7 @@
 #include "eval/experts.h"
 
 namespace gaggle::model {
-class T5ModelImpl;
+class BaseModel;
 }
 
 namespace gaggle::eval {
@@ -50,9 +50,9 @@ class Method {
   bool zero_shot() const { return kind_ == MethodKind::base || kind_ == MethodKind::router; }
 
   // The group of each example of a batch (inputs are token ids with EOS); default all 0.
-  virtual std::vector<int> assign(model::T5ModelImpl& model, const std::vector<std::vector<std::int64_t>>& inputs);
+  virtual std::vector<int> assign(model::BaseModel& model, const std::vector<std::vector<std::int64_t>>& inputs);
   // Attaches this method's adapters for `group` to the model (replacing any others).
-  virtual void attach(model::T5ModelImpl& model, int group) = 0;
+  virtual void attach(model::BaseModel& model, int group) = 0;
   // The routing trace when the method routes tokens (nullptr otherwise): the counts since
   // the last reset_trace() (the evaluator resets it before each task).
   virtual RoutingTrace* trace() { return nullptr; }

@@ -7,7 +7,7 @@
 
 #include "eval/method.h"
 #include "io/error.h"
-#include "model/t5.h"
+#include "model/base_model.h"
 #include "route/routed_model.h"
 
 namespace gaggle::eval {
@@ -35,7 +35,7 @@ class RoutedModelMethod : public Method {
     for (const auto& e : assembly.experts) trace_.experts.push_back(e.name + "@" + e.version);
   }
 
-  void attach(model::T5ModelImpl& model, int) override {
+  void attach(model::BaseModel& model, int) override {
     // Attached once; again only when another method has replaced the adapters since.
     if (routed_ && attached_to_ == &model && (probe_.empty() || model.adapter(probe_) == probe_adapter_)) return;
     model.clear_adapters();
@@ -71,7 +71,7 @@ class RoutedModelMethod : public Method {
   std::string fingerprint_;
   bool traced_;
   std::optional<route::RoutedModel> routed_;
-  const model::T5ModelImpl* attached_to_ = nullptr;
+  const model::BaseModel* attached_to_ = nullptr;
   std::string probe_;                                    // a module of the assembly
   std::shared_ptr<model::LinearAdapter> probe_adapter_;  // its adapter as attached
   RoutingTrace trace_;

@@ -8,7 +8,7 @@
 
 #include "io/error.h"
 #include "model/fingerprint.h"
-#include "model/t5.h"
+#include "model/base_model.h"
 #include "route/assembly.h"
 #include "route/router.h"
 #include "text/tokenizer.h"
@@ -84,7 +84,7 @@ Report run_eval(const RunOptions& given) {
 
   model::LoadOptions load;
   load.device = options.device;
-  model::T5Model model = model::load_t5(options.base_dir, load);
+  std::shared_ptr<model::BaseModel> model = model::load_base(options.base_dir, load);
   auto tokenizer = text::Tokenizer::load(options.base_dir);
   const std::string fingerprint = model::base_fingerprint(options.base_dir);
 

@@ -14,7 +14,7 @@
 namespace gaggle::eval {
 
 struct RunOptions {
-  std::filesystem::path base_dir;                 // Hugging Face T5 checkpoint (+ spiece.model); empty with
+  std::filesystem::path base_dir;                 // Hugging Face T5 / Llama checkpoint (+ its tokenizer); empty with
                                                   // model_dirs: the base recorded in the first assembly.json
   std::vector<std::filesystem::path> model_dirs;  // --model: routed models made by `gaggle assemble`
   std::vector<std::filesystem::path> tasks;       // task files and benchmark directories

@@ -40,7 +40,13 @@ struct TokenContext {
   std::function<at::Tensor()> base_encoding;
   // Encoded phase: the encoder's output [B, S, d]; decoder phase: the encoder rows the
   // decoder attends to (rows of an encoded output, possibly repeated or reordered).
+  // Undefined for a decoder-only model.
   at::Tensor encoder_hidden;
+  // Decoder-only models, when a new sequence starts (offset 0) and the caller said which
+  // positions are the prompt: the base model's (no adapter) final hidden state mean-pooled
+  // over each row's prompt tokens, [B, d] (computed on the first call). Empty otherwise;
+  // cached steps after it continue the same rows.
+  std::function<at::Tensor()> prompt_embedding;
 };
 
 class LinearAdapter {

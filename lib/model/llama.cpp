@@ -20,6 +20,23 @@ std::uint64_t next_pass() {
   return ++pass;
 }
 
+// Detaches every adapter for its lifetime (the base model's hidden state of TokenContext).
+class AdaptersOff {
+ public:
+  explicit AdaptersOff(const std::map<std::string, std::shared_ptr<detail::HookedLinearImpl>>& linears) {
+    for (const auto& [name, linear] : linears)
+      if (linear->adapter) saved_.emplace_back(linear.get(), std::move(linear->adapter));
+  }
+  ~AdaptersOff() {
+    for (auto& [linear, adapter] : saved_) linear->adapter = std::move(adapter);
+  }
+  AdaptersOff(const AdaptersOff&) = delete;
+  AdaptersOff& operator=(const AdaptersOff&) = delete;
+
+ private:
+  std::vector<std::pair<detail::HookedLinearImpl*, std::shared_ptr<LinearAdapter>>> saved_;
+};
+
 }  // namespace
 
 LlamaModelImpl::LlamaModelImpl(const LlamaConfig& config) : config_(config) {
@@ -44,7 +61,16 @@ std::int64_t LlamaModelImpl::num_parameters() const {
 at::Device LlamaModelImpl::device() const { return model_->embed_tokens->weight.device(); }
 
 at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
-                                   const at::Tensor& position_ids, LlamaKvCache* cache) {
+                                   const at::Tensor& position_ids, LlamaKvCache* cache, const at::Tensor& prompt_mask) {
+  return lm_logits(hidden(input_ids, attention_mask, position_ids, cache, prompt_mask));
+}
+
+at::Tensor LlamaModelImpl::lm_logits(const at::Tensor& h) const {
+  return lm_head_ ? lm_head_->forward(h) : at::linear(h, model_->embed_tokens->weight);
+}
+
+at::Tensor LlamaModelImpl::hidden(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                  const at::Tensor& position_ids, LlamaKvCache* cache, const at::Tensor& prompt_mask) {
   at::Tensor ids = input_ids.to(device(), at::kLong);
   const std::int64_t batch = ids.size(0), len = ids.size(1);
   const std::int64_t offset = cache ? cache->length : 0;
@@ -65,6 +91,22 @@ at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const at::Tensor
   context.mask = attention_mask.defined() ? mask : at::Tensor();
   context.causal = true;
   context.offset = offset;
+  bool adapted = false;
+  for (const auto& [name, linear] : linears_) adapted = adapted || linear->adapter;
+  if (adapted && prompt_mask.defined() && offset == 0) {
+    // The retrieval query: the base model (adapters off) over the same rows, mean-pooled
+    // over the prompt; causal attention makes it independent of what follows the prompt.
+    auto cached = std::make_shared<at::Tensor>();
+    at::Tensor prompt = prompt_mask.to(device(), at::kFloat).unsqueeze(-1);
+    context.prompt_embedding = [this, ids, attention_mask, positions, prompt, cached]() {
+      if (!cached->defined()) {
+        AdaptersOff off(linears_);
+        at::Tensor base = hidden(ids, attention_mask, positions);
+        *cached = (base * prompt).sum(1) / prompt.sum(1).clamp_min(1.0);
+      }
+      return *cached;
+    };
+  }
   for (const auto& [name, linear] : linears_)
     if (linear->adapter) {
       auto adapter = linear->adapter;  // (set_tokens may swap adapters for a moment)
@@ -94,7 +136,7 @@ at::Tensor LlamaModelImpl::forward(const at::Tensor& input_ids, const at::Tensor
     cache->length = offset + len;
     cache->mask = key_mask;
   }
-  return lm_head_ ? lm_head_->forward(h) : at::linear(h, model_->embed_tokens->weight);
+  return h;
 }
 
 template <typename Step>
@@ -118,14 +160,19 @@ at::Tensor LlamaModelImpl::greedy(const at::Tensor& prompt, std::int64_t max_new
   LlamaKvCache cache;
   return greedy_loop(prompt, max_new_tokens, stop_at_eos, [&](const at::Tensor& tokens) {
     at::Tensor fresh = tokens.slice(1, cache.length);  // the whole prompt first, then one token a step
-    at::Tensor logits = forward(fresh, {}, {}, &cache);
+    // The first step is the prompt: adapters that route per example see it (prompt_mask).
+    at::Tensor prompt_mask = cache.length == 0 ? at::ones_like(fresh) : at::Tensor();
+    at::Tensor logits = forward(fresh, {}, {}, &cache, prompt_mask);
     return logits.select(1, logits.size(1) - 1).squeeze(0);
   });
 }
 
 at::Tensor LlamaModelImpl::greedy_uncached(const at::Tensor& prompt, std::int64_t max_new_tokens, bool stop_at_eos) {
+  const std::int64_t prompt_len = prompt.numel();
   return greedy_loop(prompt, max_new_tokens, stop_at_eos, [&](const at::Tensor& tokens) {
-    at::Tensor logits = forward(tokens);
+    at::Tensor prompt_mask = at::zeros_like(tokens);
+    prompt_mask.slice(1, 0, prompt_len).fill_(1);
+    at::Tensor logits = forward(tokens, {}, {}, nullptr, prompt_mask);
     return logits.select(1, logits.size(1) - 1).squeeze(0);
   });
 }

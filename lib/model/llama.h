@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "model/base_model.h"
 #include "model/linear_hook.h"
 #include "model/llama_config.h"
 #include "model/load_options.h"
@@ -47,13 +48,33 @@ struct LlamaKvCache {
   void clear() { *this = LlamaKvCache{}; }
 };
 
-class LlamaModelImpl : public torch::nn::Module {
+class LlamaModelImpl : public torch::nn::Module, public BaseModel {
  public:
   explicit LlamaModelImpl(const LlamaConfig& config);
 
   const LlamaConfig& config() const { return config_; }
   std::int64_t num_parameters() const;  // distinct parameters (tied counted once)
-  at::Device device() const;
+  at::Device device() const override;
+
+  // ---- BaseModel (base_model.h; llama_base.cpp): a causal LM reads prompt ++ target
+  // (right-padded) and scores the target positions only ----
+  Architecture architecture() const override { return Architecture::llama; }
+  torch::nn::Module& module() override { return *this; }
+  std::int64_t hidden_size() const override { return config_.hidden_size; }
+  std::int64_t vocab_size() const override { return config_.vocab_size; }
+  TokenFormat token_format(std::int64_t) const override { return llama_token_format(config_); }
+  at::Tensor target_nll(const TokenRows& prompts, const TokenRows& targets) override;
+  // Summed NLL of each choice's tokens after the prompt: -log p(choice | prompt).
+  std::vector<std::vector<double>> rank_classification_nll(const TokenRows& prompts, const std::vector<TokenRows>& choices,
+                                                           const RankOptions& options) override;
+  TokenRows generate(const TokenRows& prompts, std::int64_t max_new_tokens) override;  // greedy(), one prompt at a time
+  at::Tensor prompt_embeddings(const TokenRows& prompts) override;  // final hidden state, mean over the prompt
+  std::vector<at::Tensor> row_masks(const TokenRows& prompts, const TokenRows& targets) const override;
+  std::size_t row_mask_of(const std::string& linear_name) const override;
+
+  // The final-norm hidden state [B, S, d] (forward() before the LM head); arguments as forward().
+  at::Tensor hidden(const at::Tensor& input_ids, const at::Tensor& attention_mask = {}, const at::Tensor& position_ids = {},
+                    LlamaKvCache* cache = nullptr, const at::Tensor& prompt_mask = {});
 
   // Causal LM logits [B, S, V] for input_ids [B, S].
   // attention_mask [B, S]: which new positions are real (undefined: all).
@@ -61,8 +82,12 @@ class LlamaModelImpl : public torch::nn::Module {
   // cache length + 0..S-1; generate() passes cumsum(mask) - 1 for left padding).
   // With a cache: input_ids are the S positions after cache->length; the cache's keys,
   // values and mask are extended. Query i sees cached and new keys up to its own index.
+  // prompt_mask [B, S] (a new sequence only, no cache offset): which positions are the
+  // prompt; adapters are then offered TokenContext::prompt_embedding, the base model's
+  // (no adapter) final hidden state mean-pooled over them (retrieval routing).
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask = {},
-                     const at::Tensor& position_ids = {}, LlamaKvCache* cache = nullptr);
+                     const at::Tensor& position_ids = {}, LlamaKvCache* cache = nullptr,
+                     const at::Tensor& prompt_mask = {});
 
   // Greedy continuation of one unpadded prompt (ids [S] or [1, S]) under InferenceMode,
   // with the KV cache. Returns the new ids [n] (int64, CPU). stop_at_eos: stop after
@@ -73,21 +98,22 @@ class LlamaModelImpl : public torch::nn::Module {
 
   // ---- the hook point (linear_hook.h), as T5ModelImpl ----
   // Every linear's HF module path (llama_linear_names(config())); lm_head excluded.
-  std::vector<std::string> linear_names() const;
+  std::vector<std::string> linear_names() const override;
   // Attaches `adapter` to the linear at `linear_name` (replacing any previous one);
   // nullptr detaches. The adapter sees u [B, S, d_in] and W u. Unknown name:
   // Error{not_found} naming it.
-  void set_adapter(const std::string& linear_name, std::shared_ptr<LinearAdapter> adapter);
-  std::shared_ptr<LinearAdapter> adapter(const std::string& linear_name) const;  // nullptr if none
-  void clear_adapters();
+  void set_adapter(const std::string& linear_name, std::shared_ptr<LinearAdapter> adapter) override;
+  std::shared_ptr<LinearAdapter> adapter(const std::string& linear_name) const override;  // nullptr if none
+  void clear_adapters() override;
   // The frozen weight [d_out, d_in] of a linear (shares storage with the parameter).
-  at::Tensor linear_weight(const std::string& linear_name) const;
+  at::Tensor linear_weight(const std::string& linear_name) const override;
 
   // The input embedding [V, d] and the LM head weight [V, d] (the same tensor when tied).
   at::Tensor embed_weight() const;
   at::Tensor lm_head_weight() const;
 
  private:
+  at::Tensor lm_logits(const at::Tensor& hidden_state) const;  // the LM head (tied or not)
   detail::HookedLinearImpl& linear_at(const std::string& linear_name) const;
   template <typename Step>
   at::Tensor greedy_loop(const at::Tensor& prompt, std::int64_t max_new_tokens, bool stop_at_eos, Step step);

@@ -6,11 +6,8 @@
 #include <algorithm>
 
 #include "io/error.h"
-#include "model/t5.h"
 
 namespace gaggle::model {
-
-namespace {
 
 at::Tensor pad_rows(const std::vector<std::vector<std::int64_t>>& rows, std::int64_t pad) {
   std::size_t width = 0;
@@ -22,7 +19,6 @@ at::Tensor pad_rows(const std::vector<std::vector<std::int64_t>>& rows, std::int
   return t;
 }
 
-}  // namespace
 
 Batch make_batch(const std::vector<std::vector<std::int64_t>>& inputs,
                  const std::vector<std::vector<std::int64_t>>& targets, std::int64_t pad_id) {
@@ -48,10 +44,8 @@ at::Tensor sequence_mean_nll(const at::Tensor& token_nll, const at::Tensor& labe
   return (token_nll * valid).sum(1) / valid.sum(1).clamp_min(1.0);
 }
 
-std::vector<std::vector<double>> rank_classification_nll(T5ModelImpl& model,
-                                                         const std::vector<std::vector<std::int64_t>>& inputs,
-                                                         const std::vector<std::vector<std::vector<std::int64_t>>>& choices,
-                                                         const RankOptions& options) {
+void check_rank_inputs(const std::vector<std::vector<std::int64_t>>& inputs,
+                       const std::vector<std::vector<std::vector<std::int64_t>>>& choices) {
   if (inputs.size() != choices.size())
     throw_error(ErrorCode::invalid, "model",
                 "rank classification: " + std::to_string(inputs.size()) + " inputs but " + std::to_string(choices.size()) +
@@ -61,38 +55,27 @@ std::vector<std::vector<double>> rank_classification_nll(T5ModelImpl& model,
       if (choices[b][c].empty())
         throw_error(ErrorCode::invalid, "model",
                     "rank classification: choice " + std::to_string(c) + " of input " + std::to_string(b) + " is empty");
-  c10::InferenceMode guard;
-  std::vector<std::vector<double>> out(inputs.size());
-  const std::size_t max_rows = static_cast<std::size_t>(std::max<std::int64_t>(1, options.max_rows));
-  // Chunks of whole inputs: each input is encoded once and its encoding repeated per choice.
+}
+
+std::vector<std::pair<std::size_t, std::size_t>> rank_chunks(const std::vector<std::vector<std::vector<std::int64_t>>>& choices,
+                                                              std::int64_t max_rows_option) {
+  const std::size_t max_rows = static_cast<std::size_t>(std::max<std::int64_t>(1, max_rows_option));
+  std::vector<std::pair<std::size_t, std::size_t>> out;
   std::size_t start = 0;
-  while (start < inputs.size()) {
+  while (start < choices.size()) {
     std::size_t end = start, rows = 0;
-    while (end < inputs.size() && (end == start || rows + choices[end].size() <= max_rows)) rows += choices[end++].size();
-    std::vector<std::vector<std::int64_t>> in(inputs.begin() + start, inputs.begin() + end);
-    Batch enc_batch = make_batch(in, {}, model.config().pad_token_id);
-    at::Tensor enc = model.encode(enc_batch.input_ids, enc_batch.attention_mask);
-    std::vector<std::int64_t> repeat_index;
-    std::vector<std::vector<std::int64_t>> targets;
-    for (std::size_t b = start; b < end; ++b)
-      for (const auto& choice : choices[b]) {
-        repeat_index.push_back(static_cast<std::int64_t>(b - start));
-        targets.push_back(choice);
-      }
-    if (!targets.empty()) {
-      at::Tensor idx = at::tensor(repeat_index, at::kLong).to(enc.device());
-      at::Tensor labels = pad_rows(targets, -100);
-      at::Tensor nll = model.token_nll_from_encoded(enc.index_select(0, idx),
-                                                    enc_batch.attention_mask.to(enc.device()).index_select(0, idx), labels);
-      at::Tensor mean = sequence_mean_nll(nll, labels).to(at::kCPU, at::kDouble);
-      auto acc = mean.accessor<double, 1>();
-      std::int64_t row = 0;
-      for (std::size_t b = start; b < end; ++b)
-        for (std::size_t c = 0; c < choices[b].size(); ++c) out[b].push_back(acc[row++]);
-    }
+    while (end < choices.size() && (end == start || rows + choices[end].size() <= max_rows)) rows += choices[end++].size();
+    out.emplace_back(start, end);
     start = end;
   }
   return out;
+}
+
+std::vector<std::vector<double>> rank_classification_nll(BaseModel& model,
+                                                         const std::vector<std::vector<std::int64_t>>& inputs,
+                                                         const std::vector<std::vector<std::vector<std::int64_t>>>& choices,
+                                                         const RankOptions& options) {
+  return model.rank_classification_nll(inputs, choices, options);
 }
 
 std::vector<std::int64_t> rank_predictions(const std::vector<std::vector<double>>& nll) {

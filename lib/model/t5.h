@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "model/base_model.h"
 #include "model/linear_hook.h"
 #include "model/load_options.h"
 #include "model/t5_config.h"
@@ -48,13 +49,28 @@ struct KvCache {
   void clear() { *this = KvCache{}; }
 };
 
-class T5ModelImpl : public torch::nn::Module {
+class T5ModelImpl : public torch::nn::Module, public BaseModel {
  public:
   explicit T5ModelImpl(const T5Config& config);
 
   const T5Config& config() const { return config_; }
   std::int64_t num_parameters() const;  // distinct parameters (tied counted once)
-  at::Device device() const;
+  at::Device device() const override;
+
+  // ---- BaseModel (base_model.h; t5_base.cpp): the prompt is the encoder input, the
+  // target the decoder's labels ----
+  Architecture architecture() const override { return Architecture::t5; }
+  torch::nn::Module& module() override { return *this; }
+  std::int64_t hidden_size() const override { return config_.d_model; }
+  std::int64_t vocab_size() const override { return config_.vocab_size; }
+  TokenFormat token_format(std::int64_t tokenizer_eos_id) const override { return t5_token_format(tokenizer_eos_id); }
+  at::Tensor target_nll(const TokenRows& prompts, const TokenRows& targets) override;
+  std::vector<std::vector<double>> rank_classification_nll(const TokenRows& prompts, const std::vector<TokenRows>& choices,
+                                                           const RankOptions& options) override;
+  TokenRows generate(const TokenRows& prompts, std::int64_t max_new_tokens) override;
+  at::Tensor prompt_embeddings(const TokenRows& prompts) override;  // mean-pooled encoder output
+  std::vector<at::Tensor> row_masks(const TokenRows& prompts, const TokenRows& targets) const override;
+  std::size_t row_mask_of(const std::string& linear_name) const override;
 
   // Encoder: input_ids [B,S], attention_mask [B,S] -> last hidden state [B,S,d] (after
   // the final RMS norm). Padded positions are computed too (pad queries see real keys).
@@ -92,16 +108,16 @@ class T5ModelImpl : public torch::nn::Module {
 
   // ---- the hook point (linear_hook.h) ----
   // Every linear's HF module path (t5_linear_names(config())); lm_head excluded.
-  std::vector<std::string> linear_names() const;
+  std::vector<std::string> linear_names() const override;
   // Attaches `adapter` to the linear at `linear_name` (replacing any previous one);
   // nullptr detaches. The adapter sees u [..., d_in] (for T5: [B, S or T, d_in], the
   // batch dimension preserved) and W u, and returns the layer output. The model shares
   // ownership. Unknown name: Error{not_found} naming it.
-  void set_adapter(const std::string& linear_name, std::shared_ptr<LinearAdapter> adapter);
-  std::shared_ptr<LinearAdapter> adapter(const std::string& linear_name) const;  // nullptr if none
-  void clear_adapters();
+  void set_adapter(const std::string& linear_name, std::shared_ptr<LinearAdapter> adapter) override;
+  std::shared_ptr<LinearAdapter> adapter(const std::string& linear_name) const override;  // nullptr if none
+  void clear_adapters() override;
   // The frozen weight [d_out, d_in] of a linear (shares storage with the parameter).
-  at::Tensor linear_weight(const std::string& linear_name) const;
+  at::Tensor linear_weight(const std::string& linear_name) const override;
 
   // The input embedding table [V, d] ("shared.weight") and the LM head weight [V, d]
   // (the same tensor when tied).

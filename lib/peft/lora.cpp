@@ -16,12 +16,6 @@ namespace {
 
 constexpr const char* kRoom = "peft";
 
-bool is_default_target(const std::string& name) {
-  static const std::regex pattern(
-      R"((encoder|decoder)\.block\.\d+\.layer\.\d+\.((SelfAttention|EncDecAttention)\.(q|k|v|o)|DenseReluDense\.(wi|wi_0|wi_1|wo)))");
-  return std::regex_match(name, pattern);
-}
-
 bool ends_with_component(const std::string& name, const std::string& suffix) {
   if (suffix.empty() || suffix.size() > name.size()) return false;
   if (name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) return false;
@@ -91,8 +85,10 @@ std::vector<std::string> select_targets(const std::vector<std::string>& linear_n
   std::string spec = targets.empty() ? "all" : targets;
   auto is_head = [](const std::string& n) { return n == "lm_head"; };
   if (spec == "all") {
+    // Every linear the model lists (its linear_names: T5's attention and feed-forward
+    // layers, Llama's q/k/v/o and gate/up/down), never the LM head.
     for (const auto& n : linear_names)
-      if (is_default_target(n)) out.push_back(n);
+      if (!is_head(n)) out.push_back(n);
   } else if (spec.rfind("re:", 0) == 0) {
     std::regex pattern;
     try {

@@ -81,8 +81,9 @@ class LoraAdapterImpl : public torch::nn::Module, public model::LinearAdapter {
 };
 TORCH_MODULE(LoraAdapter);
 
-// Which linear layers get LoRA. `targets` is "all" (every linear of self-attention,
-// cross-attention and feed-forward, encoder and decoder: the paper's choice), a
+// Which linear layers get LoRA. `targets` is "all" (every linear the model lists: T5's
+// self-attention, cross-attention and feed-forward, encoder and decoder, the paper's
+// choice; Llama's attention and MLP projections), a
 // comma-separated list of module-name suffixes matched at a '.' boundary ("q,v",
 // "SelfAttention.o", "wi_0"), or "re:<regex>" matched against the whole module path.
 // The LM head is never a target. Throws Error{usage} for a bad regex or an empty match.

@@ -17,7 +17,7 @@
 #include "io/safetensors.h"
 #include "io/sha256.h"
 #include "model/fingerprint.h"
-#include "model/t5_config.h"
+#include "model/linear_layout.h"
 #include "route/arrow.h"
 #include "route/average_activation.h"
 #include "route/phatgoose.h"
@@ -149,8 +149,8 @@ Assembly assemble(const AssembleOptions& options) {
   };
 
   const std::string base_fp = model::base_fingerprint(options.base_dir);
-  const model::T5Config config = model::read_t5_config(options.base_dir);
-  const std::vector<std::string> linear_names = model::t5_linear_names(config);
+  const model::LinearLayout layout = model::read_linear_layout(options.base_dir);
+  const std::vector<std::string>& linear_names = layout.names;
 
   Assembly assembly;
   assembly.format_version = assembly_format_version(options.router);
@@ -182,7 +182,7 @@ Assembly assemble(const AssembleOptions& options) {
   RetrievalIndex index;
   if (options.router == RouterKind::retrieval) {
     progress("stacking retrieval embeddings");
-    index = retrieval_index(experts, config.d_model);
+    index = retrieval_index(experts, layout.d_model);
   }
   io::AtomicDirectory dir(options.out_dir);
   fs::create_directories(dir.path() / "modules");
@@ -208,7 +208,7 @@ Assembly assemble(const AssembleOptions& options) {
                         (gate_keys ? "trained gate" : "average activation") + " in every module",
                     "train them first: gaggle train-gate --base BASE --expert BUNDLE_DIR --data ITS_TRAIN.jsonl");
   for (const auto& module : modules) {
-    auto shape = model::t5_linear_shape(config, module);  // [d_out, d_in]
+    auto shape = layout.shape(module);  // [d_out, d_in]
     const std::int64_t d_out = shape[0], d_in = shape[1];
     progress("stacking " + module);
     auto A = at::zeros({n, rank, d_in});

@@ -41,7 +41,7 @@ struct ExpertSource {
 };
 
 struct AssembleOptions {
-  std::filesystem::path base_dir;    // Hugging Face T5 checkpoint
+  std::filesystem::path base_dir;    // Hugging Face checkpoint (T5 or Llama)
   std::vector<ExpertSource> experts;  // in routing order; single: exactly one
   std::filesystem::path trust_file;  // OpenSSH allowed signers the bundles are verified against
   std::filesystem::path out_dir;

@@ -35,6 +35,15 @@ void RetrievalChoice::observe(const model::TokenContext& context) {
     encoded_ = at::Tensor();
   } else if (context.phase == Phase::encoded) {
     encoded_ = context.encoder_hidden;
+  } else if (!context.encoder_hidden.defined()) {
+    // A decoder-only model: the query is its prompt's embedding, given when a sequence
+    // starts; cached steps after it continue the same rows.
+    if (context.prompt_embedding) {
+      rows_ = to_vector(retrieve_experts(index_, context.prompt_embedding()));
+    } else if (context.offset == 0 || rows_.empty()) {
+      throw_error(ErrorCode::invalid, kRoom, "retrieval: a decoder-only model ran a new sequence without saying which tokens are its prompt",
+                  "score and generate through model::BaseModel, which passes the prompt");
+    }
   } else {
     const at::Tensor& enc = context.encoder_hidden;
     if (!encoded_.defined() || !enc.defined())

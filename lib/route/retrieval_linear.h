@@ -9,7 +9,10 @@
 //   - encoded phase: it keeps the routed encoder's output, so that
 //   - decoder phase: each row of the encoder output the decoder attends to (scoring may
 //     repeat or reorder the encoded rows, one per answer choice) is matched to the encoded
-//     row it is an exact copy of, and takes that row's expert.
+//     row it is an exact copy of, and takes that row's expert;
+//   - decoder-only models (no encoder): the query is the prompt embedding the model offers
+//     when a sequence starts (TokenContext::prompt_embedding: the base model's final hidden
+//     state mean-pooled over the prompt); cached steps keep the rows' experts.
 // RetrievalLinear is the adapter of one module: out_b = base_b + B_{e_b} A_{e_b} u_b ·
 // lora_scale for batch row b, computed per chosen expert on its rows only (experts no
 // example chose are never read; no loop over all N).

@@ -7,7 +7,7 @@
 #include "io/error.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
-#include "model/t5.h"
+#include "model/base_model.h"
 #include "route/merged.h"
 #include "route/retrieval_linear.h"
 #include "route/routed_linear.h"
@@ -33,7 +33,7 @@ at::Tensor module_tensor(const std::shared_ptr<const io::SafetensorsFile>& file,
 
 }  // namespace
 
-RoutedModel RoutedModel::attach(model::T5ModelImpl& model, const fs::path& model_dir, const std::string& base_fingerprint) {
+RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_dir, const std::string& base_fingerprint) {
   RoutedModel out;
   out.assembly_ = read_assembly(model_dir);
   const Assembly& a = out.assembly_;
@@ -67,10 +67,10 @@ RoutedModel RoutedModel::attach(model::T5ModelImpl& model, const fs::path& model
     index.expert = read_tensor(file, kRetrievalIndexExpert);
     index.experts = n;
     check_retrieval_index(index, path.string());
-    if (index.width() != model.config().d_model)
+    if (index.width() != model.hidden_size())
       throw_error(ErrorCode::mismatch, "route",
                   path.string() + ": embeddings of width " + std::to_string(index.width()) + ", the base's d_model is " +
-                      std::to_string(model.config().d_model));
+                      std::to_string(model.hidden_size()));
     const auto device = model.device();
     if (!device.is_cpu()) index.embeddings = index.embeddings.to(device), index.expert = index.expert.to(device);
     choice = std::make_shared<RetrievalChoice>(std::move(index));

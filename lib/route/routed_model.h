@@ -1,5 +1,5 @@
 #pragma once
-// Loading a routed model (issue #7): the base T5 with an adapter on every assembled
+// Loading a routed model (issue #7): the base (T5 or Llama, model/base_model.h) with an adapter on every assembled
 // module — RoutedLinear for per-token routers, MergedLinear for merged / single,
 // RetrievalLinear (one RetrievalChoice shared by all modules) for retrieval, SmearLinear
 // for smear — whose expert tensors stay memory-mapped from MODEL_DIR/modules/*.safetensors.
@@ -16,7 +16,7 @@
 #include "route/assembly.h"
 
 namespace gaggle::model {
-class T5ModelImpl;
+class BaseModel;
 }
 
 namespace gaggle::route {
@@ -28,7 +28,7 @@ class RoutedModel {
   // Checks the assembly's base fingerprint against `base_fingerprint` (Error{mismatch}
   // naming both) and every module's tensors against assembly.json and the model's
   // linear shapes (Error{invalid} naming file and tensor), then attaches the adapters.
-  static RoutedModel attach(model::T5ModelImpl& model, const std::filesystem::path& model_dir,
+  static RoutedModel attach(model::BaseModel& model, const std::filesystem::path& model_dir,
                             const std::string& base_fingerprint);
 
   const Assembly& assembly() const { return assembly_; }

@@ -269,12 +269,15 @@ Tokenizer Tokenizer::load(const fs::path& base_dir) {
                 "pass a Hugging Face checkpoint directory (config.json, model.safetensors, spiece.model)");
   fs::path spm = base_dir / "spiece.model";
   if (fs::is_regular_file(spm, ec)) return load_model_file(spm);
+  // Llama checkpoints name their SentencePiece model tokenizer.model and have no sentinels.
+  fs::path llama_spm = base_dir / "tokenizer.model";
+  if (fs::is_regular_file(llama_spm, ec)) return load_model_file(llama_spm, 0);
   if (fs::exists(base_dir / "tokenizer.json", ec))
     throw_error(ErrorCode::unsupported, kRoom,
                 "'" + base_dir.string() + "' has only tokenizer.json; gaggle reads the SentencePiece model spiece.model",
                 "copy spiece.model from the original checkpoint (every T5 / Flan-T5 repository on the Hugging Face "
                 "Hub has one) into '" + base_dir.string() + "'");
-  throw_error(ErrorCode::not_found, kRoom, "'" + base_dir.string() + "' has no tokenizer (spiece.model)",
+  throw_error(ErrorCode::not_found, kRoom, "'" + base_dir.string() + "' has no tokenizer (spiece.model, or tokenizer.model for Llama)",
               "copy the checkpoint's spiece.model into the directory");
 }
 
@@ -299,12 +302,15 @@ Tokenizer Tokenizer::load_model_file(const fs::path& spiece_model, int extra_ids
   impl->unk = s.special_id(impl->handle, 0);
   impl->eos = s.special_id(impl->handle, 2);
   impl->pad = s.special_id(impl->handle, 3);
-  if (impl->eos < 0 || impl->pad < 0 || impl->unk < 0)
+  // Llama's tokenizer.model (no sentinels) has no padding piece: batches are masked, and
+  // pad_id() is -1 there. T5's needs one.
+  if (impl->eos < 0 || (impl->pad < 0 && extra_ids > 0) || impl->unk < 0)
     throw_error(ErrorCode::unsupported, kRoom,
                 "'" + spiece_model.string() + "' has no " +
                     (impl->eos < 0 ? "EOS" : impl->pad < 0 ? "padding" : "unknown") + " piece; T5 needs <pad>, </s> and <unk>",
                 "train the model with pad_id=0 eos_id=1 unk_id=2 bos_id=-1 (gaggle debug train-spm does)");
-  for (std::int64_t id : {impl->eos, impl->pad, impl->unk}) impl->special_pieces.emplace_back(s.id_to_piece(impl->handle, static_cast<int>(id)));
+  for (std::int64_t id : {impl->eos, impl->pad, impl->unk})
+    if (id >= 0) impl->special_pieces.emplace_back(s.id_to_piece(impl->handle, static_cast<int>(id)));
   return Tokenizer(std::move(impl));
 }
 

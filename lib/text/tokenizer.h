@@ -19,8 +19,9 @@ namespace gaggle::text {
 
 class Tokenizer {
  public:
-  // `base_dir`/spiece.model. A directory with only tokenizer.json, or with neither, is an
-  // Error naming the directory (with a hint).
+  // `base_dir`/spiece.model (T5, 100 sentinels), else `base_dir`/tokenizer.model (Llama's
+  // name; no sentinels, a padding piece optional: pad_id() -1). A directory with only
+  // tokenizer.json, or with none, is an Error naming the directory (with a hint).
   static Tokenizer load(const std::filesystem::path& base_dir);
   // A SentencePiece model file, with `extra_ids` sentinels after its vocabulary (T5: 100).
   static Tokenizer load_model_file(const std::filesystem::path& spiece_model, int extra_ids = 100);
@@ -37,7 +38,7 @@ class Tokenizer {
   std::int64_t piece_to_id(std::string_view piece) const;
 
   std::int64_t vocab_size() const;  // SentencePiece pieces + extra ids (T5: 32000 + 100)
-  std::int64_t pad_id() const;      // 0 for T5
+  std::int64_t pad_id() const;      // 0 for T5; -1 when the model has none (Llama)
   std::int64_t eos_id() const;      // 1 for T5
   std::int64_t unk_id() const;      // 2 for T5
   std::int64_t sentinel_id(int n) const;  // <extra_id_n>: vocab_size() - 1 - n

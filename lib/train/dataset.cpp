@@ -20,6 +20,9 @@ TokenizedData tokenize_examples(const std::vector<tasks::Example>& examples, con
   if (options.max_target_len < 2) throw_error(ErrorCode::usage, kRoom, "--max-target-len must be at least 2");
   if (examples.empty())
     throw_error(ErrorCode::invalid, kRoom, source + ": no examples", "a training file needs at least one JSON line");
+  model::TokenFormat format;
+  format.eos_id = tokenizer.eos_id();
+  if (options.format) format = *options.format;
   TokenizedData out;
   out.has_choices = true;
   out.examples.reserve(examples.size());
@@ -27,14 +30,13 @@ TokenizedData tokenize_examples(const std::vector<tasks::Example>& examples, con
     const auto& e = examples[i];
     const std::string where = source + ": example " + std::to_string(i + 1);
     TokenizedExample t;
-    t.input = tokenizer.encode(e.input);
+    t.input = format.prompt(tokenizer.encode(e.input, /*add_eos=*/false));
     if (t.input.size() <= 1) throw_error(ErrorCode::invalid, kRoom, where + ": field 'input' is empty");
     if (static_cast<int64_t>(t.input.size()) > options.max_input_len) {
-      t.input.resize(static_cast<size_t>(options.max_input_len));
-      t.input.back() = tokenizer.eos_id();
+      t.input = format.truncate_prompt(std::move(t.input), options.max_input_len);
       ++out.truncated_inputs;
     }
-    t.target = tokenizer.encode(e.target);
+    t.target = format.target(tokenizer.encode(e.target, /*add_eos=*/false));
     if (t.target.size() <= 1) throw_error(ErrorCode::invalid, kRoom, where + ": field 'target' is empty");
     auto check_len = [&](const std::vector<int64_t>& ids, const std::string& field) {
       if (static_cast<int64_t>(ids.size()) > options.max_target_len)
@@ -45,7 +47,7 @@ TokenizedData tokenize_examples(const std::vector<tasks::Example>& examples, con
     };
     check_len(t.target, "target");
     for (size_t c = 0; c < e.choices.size(); ++c) {
-      t.choices.push_back(tokenizer.encode(e.choices[c]));
+      t.choices.push_back(format.target(tokenizer.encode(e.choices[c], /*add_eos=*/false)));
       check_len(t.choices.back(), "choices[" + std::to_string(c) + "]");
     }
     t.label = e.label;

@@ -3,9 +3,11 @@
 // split into train / validation. Torch-free.
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "model/token_format.h"
 #include "tasks/task_data.h"
 
 namespace gaggle::text {
@@ -14,8 +16,10 @@ class Tokenizer;
 
 namespace gaggle::train {
 
+// Token ids in the base's format (model/token_format.h): T5 "input </s>", Llama "<s> input";
+// targets and choices end with EOS.
 struct TokenizedExample {
-  std::vector<int64_t> input;                 // with EOS, truncated to max_input_len
+  std::vector<int64_t> input;                 // the prompt, truncated to max_input_len
   std::vector<int64_t> target;                // with EOS
   std::vector<std::vector<int64_t>> choices;  // with EOS; empty for generation data
   int label = -1;
@@ -24,6 +28,7 @@ struct TokenizedExample {
 struct TokenizeOptions {
   int64_t max_input_len = 512;   // longer inputs are cut (keeping the final EOS)
   int64_t max_target_len = 128;  // a longer target (or choice) is an Error: training on a cut target teaches the wrong answer
+  std::optional<model::TokenFormat> format;  // the base's (read_token_format); empty: T5's with the tokenizer's EOS
 };
 
 struct TokenizedData {

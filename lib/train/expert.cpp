@@ -9,7 +9,8 @@
 #include "io/error.h"
 #include "io/sha256.h"
 #include "model/fingerprint.h"
-#include "model/t5.h"
+#include "model/base_model.h"
+#include "model/token_format.h"
 #include "tasks/task_data.h"
 #include "text/tokenizer.h"
 #include "train/detail/model_ops.h"
@@ -47,11 +48,13 @@ ExpertResult train_expert(const ExpertOptions& options) {
 
   // Data first: bad data should fail before a model is loaded.
   auto tokenizer = text::Tokenizer::load(options.base_dir);
-  auto all = tokenize_examples(tasks::read_task_file(options.data), tokenizer, options.tokenize, options.data.string());
+  TokenizeOptions tokenize = options.tokenize;
+  tokenize.format = model::read_token_format(options.base_dir, tokenizer.eos_id());
+  auto all = tokenize_examples(tasks::read_task_file(options.data), tokenizer, tokenize, options.data.string());
   TokenizedData train, valid;
   if (!options.valid.empty()) {
     train = std::move(all);
-    valid = tokenize_examples(tasks::read_task_file(options.valid), tokenizer, options.tokenize, options.valid.string());
+    valid = tokenize_examples(tasks::read_task_file(options.valid), tokenizer, tokenize, options.valid.string());
   } else {
     std::tie(train, valid) = split_holdout(all, options.holdout_fraction, options.loop.seed);
   }
@@ -74,13 +77,12 @@ ExpertResult train_expert(const ExpertOptions& options) {
 
   model::LoadOptions load;
   load.device = options.device;
-  auto t5 = model::load_t5(options.base_dir, load);
+  auto base = model::load_base(options.base_dir, load);
   torch::manual_seed(options.loop.seed);
-  auto lora = detail::make_lora(*t5, options.targets, options.lora);
+  auto lora = detail::make_lora(*base, options.targets, options.lora);
   lora.set_mode(peft::LoraMode::expert);
-  detail::attach(*t5, lora);
+  detail::attach(*base, lora);
   result.modules = lora.order();
-  const int64_t pad = t5->config().pad_token_id;
 
   LoopOptions loop = options.loop;
   loop.work_dir = work_dir_for(options.out_dir);
@@ -109,15 +111,15 @@ ExpertResult train_expert(const ExpertOptions& options) {
   hooks.parameters = lora.trainable_parameters();
   hooks.named = lora.trainable_named();
   hooks.target_tokens = [&](const std::vector<int64_t>& idx) { return detail::target_tokens(train, idx); };
-  hooks.loss = [&](const std::vector<int64_t>& idx) { return detail::batch_nll(*t5, train, idx, pad); };
+  hooks.loss = [&](const std::vector<int64_t>& idx) { return detail::batch_nll(*base, train, idx); };
   if (!valid.examples.empty())
     hooks.validate = [&] {
-      t5->eval();
-      auto r = detail::validate(*t5, valid, loop.batch_size, pad);
-      t5->train();
+      base->module().eval();
+      auto r = detail::validate(*base, valid, loop.batch_size);
+      base->module().train();
       return r;
     };
-  t5->train();
+  base->module().train();
   result.loop = run_training(loop, hooks);
   if (!leader) return result;  // rank 0 writes the bundle
 
@@ -159,6 +161,10 @@ ExpertResult train_expert(const ExpertOptions& options) {
               {"valid_source", options.valid.empty() ? "held-back share of the training file" : options.valid.filename().string()},
               {"has_choices", train.has_choices}}},
             {"training", training}};
+  if (base->architecture() != model::Architecture::t5)  // (T5 manifests stay as they were)
+    m.body["examples"] = {{"architecture", model::architecture_name(base->architecture())},
+                          {"read_as", "bos + input + target + eos, one causal sequence"},
+                          {"loss", "cross-entropy on the target tokens (and eos) only; the prompt is never scored"}};
   if (!options.license.empty()) m.body["license"] = options.license;
   if (!options.description.empty()) m.body["description"] = options.description;
   bundle::write_manifest(dir.path(), m);

@@ -25,7 +25,7 @@
 namespace gaggle::train {
 
 struct ExpertOptions {
-  std::filesystem::path base_dir;   // Hugging Face T5 checkpoint directory
+  std::filesystem::path base_dir;   // Hugging Face checkpoint directory (T5 or Llama: model/base_model.h)
   std::filesystem::path data;       // training JSONL
   std::filesystem::path valid;      // validation JSONL; empty: hold back `holdout_fraction`
   std::filesystem::path out_dir;    // EXPERT_DIR

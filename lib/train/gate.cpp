@@ -8,7 +8,8 @@
 #include "io/error.h"
 #include "io/sha256.h"
 #include "model/fingerprint.h"
-#include "model/t5.h"
+#include "model/base_model.h"
+#include "model/token_format.h"
 #include "tasks/task_data.h"
 #include "text/tokenizer.h"
 #include "train/detail/model_ops.h"
@@ -36,16 +37,17 @@ GateResult train_gate(const GateOptions& options) {
   const auto scaling = bundle::lora_scaling(manifest.body, (options.expert_dir / bundle::kManifestFile).string());
 
   auto tokenizer = text::Tokenizer::load(options.base_dir);
-  auto data = tokenize_examples(tasks::read_task_file(options.data), tokenizer, options.tokenize, options.data.string());
+  TokenizeOptions tokenize = options.tokenize;
+  tokenize.format = model::read_token_format(options.base_dir, tokenizer.eos_id());
+  auto data = tokenize_examples(tasks::read_task_file(options.data), tokenizer, tokenize, options.data.string());
   const auto n = static_cast<int64_t>(data.examples.size());
 
   model::LoadOptions load;
   load.device = options.device;
-  auto t5 = model::load_t5(options.base_dir, load);
-  const int64_t pad = t5->config().pad_token_id;
-  auto lora = detail::lora_for_tensors(*t5, saved, scaling, adapter_path.string());
+  auto base = model::load_base(options.base_dir, load);
+  auto lora = detail::lora_for_tensors(*base, saved, scaling, adapter_path.string());
   lora.set_mode(peft::LoraMode::gate);
-  detail::attach(*t5, lora);
+  detail::attach(*base, lora);
 
   GateResult result;
   result.modules = static_cast<int64_t>(lora.order().size());
@@ -71,14 +73,14 @@ GateResult train_gate(const GateOptions& options) {
   hooks.parameters = lora.trainable_parameters();
   hooks.named = lora.trainable_named();
   hooks.target_tokens = [&](const std::vector<int64_t>& idx) { return detail::target_tokens(data, idx); };
-  hooks.loss = [&](const std::vector<int64_t>& idx) { return detail::batch_nll(*t5, data, idx, pad); };
-  t5->train();
+  hooks.loss = [&](const std::vector<int64_t>& idx) { return detail::batch_nll(*base, data, idx); };
+  base->module().train();
   result.loop = run_training(loop, hooks);
   if (!leader) return result;  // rank 0 computes the baselines' keys and writes the bundle
 
   // The baselines' keys: average activations through the expert's own model (LoRA, no
   // gate), retrieval embeddings through the base model alone.
-  t5->eval();
+  base->module().eval();
   auto report = [&](const std::string& phase, int64_t done, int64_t total) {
     if (!options.loop.progress) return;
     TrainProgress p;
@@ -90,13 +92,13 @@ GateResult train_gate(const GateOptions& options) {
   lora.set_mode(peft::LoraMode::expert);
   auto act_idx = sample_indices(n, options.avg_act_examples, loop.seed);
   report("avg_act", 0, static_cast<int64_t>(act_idx.size()));
-  lora.avg_act = detail::average_activations(*t5, lora, data, act_idx, loop.batch_size, pad);
+  lora.avg_act = detail::average_activations(*base, lora, data, act_idx, loop.batch_size);
   result.avg_act_examples = static_cast<int64_t>(act_idx.size());
   lora.set_mode(peft::LoraMode::gate);
-  t5->clear_adapters();
+  base->clear_adapters();
   auto emb_idx = sample_indices(n, options.embed_examples, loop.seed + 1);
   report("embed", 0, static_cast<int64_t>(emb_idx.size()));
-  auto embeddings = detail::encoder_embeddings(*t5, data, emb_idx, loop.batch_size, pad);
+  auto embeddings = detail::prompt_embeddings(*base, data, emb_idx, loop.batch_size);
   result.embed_examples = embeddings.size(0);
 
   auto tensors = lora.export_tensors();
@@ -129,9 +131,15 @@ GateResult train_gate(const GateOptions& options) {
   manifest.body["avg_act"] = {{"examples", result.avg_act_examples},
                               {"through", "the expert's model (LoRA on, no gate)"},
                               {"reduction", "token mean per example, then mean over examples"}};
-  manifest.body["retrieval"] = {{"tensor", kRetrievalEmbeddings},
-                                {"examples", result.embed_examples},
-                                {"embedding", "base model encoder output, mean-pooled over real tokens"}};
+  const bool decoder_only = base->architecture() != model::Architecture::t5;
+  if (decoder_only)
+    manifest.body["avg_act"]["reduction"] =
+        "token mean per example over the prompt and target tokens (as gate training reads them), then mean over examples";
+  manifest.body["retrieval"] = {
+      {"tensor", kRetrievalEmbeddings},
+      {"examples", result.embed_examples},
+      {"embedding", decoder_only ? "base model final hidden state (after the last norm), mean-pooled over the prompt tokens"
+                                 : "base model encoder output, mean-pooled over real tokens"}};
   bundle::write_manifest(dir.path(), manifest);
   dir.commit(/*replace=*/true);
   std::error_code ec;

@@ -6,8 +6,12 @@
 //   "<module>.avg_act"     [d_in]   mean input activation over up to 1000 training
 //                                   examples through the expert's own model (LoRA on,
 //                                   no gate): token mean per example, then example mean
-//   "retrieval_embeddings" [n, d_model]  mean-pooled encoder output of the base model
-//                                   (no LoRA) for up to 1000 training inputs
+//   "retrieval_embeddings" [n, d_model]  the base model's (no LoRA) retrieval query of up
+//                                   to 1000 training inputs: T5 the encoder output
+//                                   mean-pooled over the input; a decoder-only base the
+//                                   final hidden state mean-pooled over the prompt tokens
+// On a decoder-only base the average activations run over prompt ++ target, the tokens
+// gate training reads (model/base_model.h).
 // The manifest's method becomes "phatgoose"; the base must match the bundle's
 // fingerprint. Checkpoints live in <parent>/.<EXPERT_DIR name>.gate/ while it runs.
 #include <cstdint>

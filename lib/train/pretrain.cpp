@@ -214,7 +214,6 @@ PretrainResult pretrain(const PretrainOptions& options) {
   torch::manual_seed(options.loop.seed);
   auto t5 = model::make_t5(config);
   if (options.device != "cpu") t5->to(torch::Device(options.device));
-  const int64_t pad = config.pad_token_id;
 
   PretrainResult result;
   result.out_dir = options.out_dir;
@@ -276,12 +275,12 @@ PretrainResult pretrain(const PretrainOptions& options) {
     for (auto i : idx) ++draws[static_cast<size_t>(i)];
     std::vector<int64_t> seq(idx.size());
     for (size_t i = 0; i < seq.size(); ++i) seq[i] = static_cast<int64_t>(i);
-    return detail::batch_nll(*t5, d, seq, pad);
+    return detail::batch_nll(*t5, d, seq);
   };
   if (!valid.examples.empty())
     hooks.validate = [&] {
       t5->eval();
-      auto r = detail::validate(*t5, valid, std::max<int64_t>(loop.batch_size, 32), pad);
+      auto r = detail::validate(*t5, valid, std::max<int64_t>(loop.batch_size, 32));
       t5->train();
       return r;
     };

@@ -147,6 +147,17 @@ TEST_CASE("base directories: spiece.model, tokenizer.json only, nothing, broken 
   }
 }
 
+TEST_CASE("a Llama directory's tokenizer.model loads without sentinels", "[text][tokenizer]") {
+  use_built_shim();
+  test::TempDir dir;
+  fs::copy_file(test::data_dir() / "t5-tokenizer" / "spiece.model", dir / "tokenizer.model");
+  auto tok = text::Tokenizer::load(dir.path());
+  CHECK(tok.model_path().filename() == "tokenizer.model");
+  CHECK(tok.extra_ids() == 0);
+  CHECK(tok.vocab_size() == 32000);
+  CHECK(tok.encode("Hello world!", false) == std::vector<std::int64_t>{8774, 296, 55});
+}
+
 TEST_CASE("training a SentencePiece model through the shim gives a T5-style tokenizer", "[text][tokenizer]") {
   use_built_shim();
   test::TempDir dir;

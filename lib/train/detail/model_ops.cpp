@@ -12,15 +12,19 @@ namespace {
 
 constexpr const char* kRoom = "train";
 
-model::Batch make(const TokenizedData& data, const std::vector<int64_t>& indices, int64_t pad_id) {
-  std::vector<std::vector<int64_t>> inputs, targets;
-  inputs.reserve(indices.size());
-  targets.reserve(indices.size());
+struct Rows {
+  model::TokenRows inputs, targets;
+};
+
+Rows make(const TokenizedData& data, const std::vector<int64_t>& indices) {
+  Rows r;
+  r.inputs.reserve(indices.size());
+  r.targets.reserve(indices.size());
   for (auto i : indices) {
-    inputs.push_back(data.examples[static_cast<size_t>(i)].input);
-    targets.push_back(data.examples[static_cast<size_t>(i)].target);
+    r.inputs.push_back(data.examples[static_cast<size_t>(i)].input);
+    r.targets.push_back(data.examples[static_cast<size_t>(i)].target);
   }
-  return model::make_batch(inputs, targets, pad_id);
+  return r;
 }
 
 std::vector<std::vector<int64_t>> chunks(const std::vector<int64_t>& indices, int64_t size) {
@@ -45,17 +49,17 @@ int64_t target_tokens(const TokenizedData& data, const std::vector<int64_t>& ind
   return n;
 }
 
-MicroBatchLoss batch_nll(model::T5ModelImpl& model, const TokenizedData& data, const std::vector<int64_t>& indices,
-                         int64_t pad_id) {
-  auto batch = make(data, indices, pad_id);
-  auto nll = model.token_nll(batch.input_ids, batch.attention_mask, batch.labels);
+MicroBatchLoss batch_nll(model::BaseModel& model, const TokenizedData& data, const std::vector<int64_t>& indices) {
+  auto rows = make(data, indices);
+  auto nll = model.target_nll(rows.inputs, rows.targets);
   MicroBatchLoss out;
   out.nll_sum = nll.sum();
-  out.tokens = batch.attention_mask.sum().item<int64_t>() + target_tokens(data, indices);
+  for (const auto& in : rows.inputs) out.tokens += static_cast<int64_t>(in.size());
+  out.tokens += target_tokens(data, indices);
   return out;
 }
 
-ValidResult validate(model::T5ModelImpl& model, const TokenizedData& data, int64_t batch_size, int64_t pad_id) {
+ValidResult validate(model::BaseModel& model, const TokenizedData& data, int64_t batch_size) {
   ValidResult r;
   if (data.examples.empty()) return r;
   torch::NoGradGuard no_grad;
@@ -63,7 +67,7 @@ ValidResult validate(model::T5ModelImpl& model, const TokenizedData& data, int64
   int64_t tokens = 0;
   auto indices = all_indices(data);
   for (const auto& c : chunks(indices, batch_size)) {
-    nll += batch_nll(model, data, c, pad_id).nll_sum.item<double>();
+    nll += batch_nll(model, data, c).nll_sum.item<double>();
     tokens += target_tokens(data, c);
   }
   r.loss = nll / static_cast<double>(std::max<int64_t>(tokens, 1));
@@ -74,7 +78,7 @@ ValidResult validate(model::T5ModelImpl& model, const TokenizedData& data, int64
       inputs.push_back(e.input);
       choices.push_back(e.choices);
     }
-    auto pred = model::rank_predictions(model::rank_classification_nll(model, inputs, choices));
+    auto pred = model::rank_predictions(model::rank_classification_nll(model, inputs, choices, {}));
     int64_t right = 0;
     for (size_t i = 0; i < pred.size(); ++i) right += pred[i] == data.examples[i].label;
     r.accuracy = static_cast<double>(right) / static_cast<double>(pred.size());
@@ -82,7 +86,7 @@ ValidResult validate(model::T5ModelImpl& model, const TokenizedData& data, int64
   return r;
 }
 
-peft::LoraSet make_lora(model::T5ModelImpl& model, const std::string& targets, const peft::LoraOptions& options) {
+peft::LoraSet make_lora(model::BaseModel& model, const std::string& targets, const peft::LoraOptions& options) {
   std::vector<std::pair<std::string, peft::LinearShape>> modules;
   for (const auto& name : peft::select_targets(model.linear_names(), targets)) {
     auto w = model.linear_weight(name);
@@ -91,7 +95,7 @@ peft::LoraSet make_lora(model::T5ModelImpl& model, const std::string& targets, c
   return peft::LoraSet(modules, options);
 }
 
-peft::LoraSet lora_for_tensors(model::T5ModelImpl& model, const std::map<std::string, at::Tensor>& tensors,
+peft::LoraSet lora_for_tensors(model::BaseModel& model, const std::map<std::string, at::Tensor>& tensors,
                                const bundle::LoraScaling& scaling, const std::string& source) {
   auto names = model.linear_names();
   std::vector<peft::LoraSet::ModuleSpec> modules;
@@ -114,32 +118,37 @@ peft::LoraSet lora_for_tensors(model::T5ModelImpl& model, const std::map<std::st
   return set;
 }
 
-void attach(model::T5ModelImpl& model, peft::LoraSet& lora) {
+void attach(model::BaseModel& model, peft::LoraSet& lora) {
   lora.to(model.device().str());
   for (auto& [name, m] : lora.modules()) model.set_adapter(name, m.ptr());
 }
 
-std::map<std::string, at::Tensor> average_activations(model::T5ModelImpl& model, peft::LoraSet& lora,
+std::map<std::string, at::Tensor> average_activations(model::BaseModel& model, peft::LoraSet& lora,
                                                       const TokenizedData& data, const std::vector<int64_t>& indices,
-                                                      int64_t batch_size, int64_t pad_id) {
+                                                      int64_t batch_size) {
   torch::NoGradGuard no_grad;
   std::map<std::string, peft::ActivationSum> sums;
-  at::Tensor encoder_mask, decoder_mask;
-  for (auto& [name, m] : lora.modules()) {
-    // Encoder modules and the cross-attention keys/values read encoder positions.
-    bool is_encoder = name.rfind("encoder.", 0) == 0 || name.find("EncDecAttention.k") != std::string::npos ||
-                      name.find("EncDecAttention.v") != std::string::npos;
-    m->record_activations(&sums[name], is_encoder ? &encoder_mask : &decoder_mask);
-  }
+  std::vector<at::Tensor> masks;  // this batch's, by BaseModel::row_mask_of
+  std::vector<std::size_t> mask_of;
+  for (auto& [name, m] : lora.modules()) mask_of.push_back(model.row_mask_of(name));
+  auto stop = [&] {
+    for (auto& [name, m] : lora.modules()) m->record_activations(nullptr, nullptr);
+  };
   try {
     for (const auto& c : chunks(indices, batch_size)) {
-      auto batch = make(data, c, pad_id);
-      encoder_mask = batch.attention_mask;
-      decoder_mask = batch.labels.ne(-100);
-      model.token_nll(batch.input_ids, batch.attention_mask, batch.labels);
+      auto rows = make(data, c);
+      masks = model.row_masks(rows.inputs, rows.targets);
+      std::size_t k = 0;
+      for (auto& [name, m] : lora.modules()) {
+        const std::size_t which = mask_of[k++];
+        if (which >= masks.size())
+          throw_error(ErrorCode::invalid, kRoom, "internal: no row mask " + std::to_string(which) + " for '" + name + "'");
+        m->record_activations(&sums[name], &masks[which]);
+      }
+      model.target_nll(rows.inputs, rows.targets);
     }
   } catch (...) {
-    for (auto& [name, m] : lora.modules()) m->record_activations(nullptr, nullptr);
+    stop();
     throw;
   }
   std::map<std::string, at::Tensor> out;
@@ -151,17 +160,12 @@ std::map<std::string, at::Tensor> average_activations(model::T5ModelImpl& model,
   return out;
 }
 
-at::Tensor encoder_embeddings(model::T5ModelImpl& model, const TokenizedData& data, const std::vector<int64_t>& indices,
-                              int64_t batch_size, int64_t pad_id) {
+at::Tensor prompt_embeddings(model::BaseModel& model, const TokenizedData& data, const std::vector<int64_t>& indices,
+                             int64_t batch_size) {
   torch::NoGradGuard no_grad;
   std::vector<at::Tensor> parts;
-  for (const auto& c : chunks(indices, batch_size)) {
-    auto batch = make(data, c, pad_id);
-    auto hidden = model.encode(batch.input_ids, batch.attention_mask);  // [B,S,d]
-    auto m = batch.attention_mask.to(hidden.device(), torch::kFloat32).unsqueeze(-1);
-    parts.push_back(((hidden * m).sum(1) / m.sum(1).clamp_min(1.0)).cpu());
-  }
-  if (parts.empty()) return torch::zeros({0, model.config().d_model});
+  for (const auto& c : chunks(indices, batch_size)) parts.push_back(model.prompt_embeddings(make(data, c).inputs).cpu());
+  if (parts.empty()) return torch::zeros({0, model.hidden_size()});
   return torch::cat(parts, 0).contiguous();
 }
 
