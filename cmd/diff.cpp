@@ -10,6 +10,7 @@
 #include "bundle/diff.h"
 #include "hub/detail/staging.h"
 #include "hub/pool.h"
+#include "hub/pool_trust.h"
 #include "hub/pull.h"
 #include "hub_progress.h"
 #include "io/error.h"
@@ -56,7 +57,8 @@ Runner setup_diff(CLI::App& sub) {
   sub.add_option("to", f->to, "The newer version: likewise")->required();
   sub.add_option("--pool", f->pool, "Read NAME@VERSION from this pool");
   sub.add_option("--hub", f->hub, "Read NAME@VERSION from this hub (pulled and verified first; needs --trust)");
-  sub.add_option("--trust", f->trust, "Allowed-signers file for --hub");
+  sub.add_option("--trust", f->trust,
+                 "Allowed-signers file: needed with --hub; with --pool, default: the one the pool was pulled with");
   sub.add_option("--ca-file", f->ca_file, "PEM file of a private CA for https hubs");
   sub.add_option("--ssh-known-hosts", f->known_hosts, "ssh:// hubs: the known_hosts file to trust alone");
   sub.add_flag("--all", f->all, "List unchanged tensors too");
@@ -89,6 +91,7 @@ Runner setup_diff(CLI::App& sub) {
     } else if (!f->pool.empty()) {
       a = in_pool(f->pool, f->from);
       b = in_pool(f->pool, f->to);
+      hub::verify_pool(f->pool, f->trust, {a, b});  // like every verb that loads a pool
     }
     auto d = bundle::diff_bundles(a, b);
     if (f->json) {

@@ -43,6 +43,8 @@ fs::path pool_trust_file(const fs::path& pool_dir, const fs::path& explicit_trus
   fs::path own = pool_dir / kPoolTrustFile;
   std::error_code ec;
   if (fs::is_regular_file(own, ec)) return own;
+  // A pool assembled by hand keeps its trust file beside pool.json (assemble's default).
+  if (fs::is_regular_file(pool_dir / "allowed_signers", ec)) return pool_dir / "allowed_signers";
   throw Error(ErrorCode::auth, "hub",
               "pool '" + pool_dir.string() + "' records no trust file, so its bundles cannot be verified",
               "pass --trust ALLOWED_SIGNERS, or pull the pool again with this gaggle (it keeps the trust file in the pool)");

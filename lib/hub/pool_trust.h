@@ -25,7 +25,7 @@ struct VerifiedBundle {
 };
 
 // The trust file a pool's bundles are verified against: `explicit_trust` when given,
-// else the pool's own. Throws Error{auth} when there is neither.
+// else the pool's own (.gaggle/allowed_signers from pull, else POOL/allowed_signers). Throws Error{auth} when there is neither.
 std::filesystem::path pool_trust_file(const std::filesystem::path& pool_dir, const std::filesystem::path& explicit_trust);
 
 // Verifies every bundle pool.json lists (or only those whose directories are in `only`,

@@ -72,7 +72,23 @@ TEST_CASE("gaggle pool verify checks a pool against the trust file it was pulled
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("1 bundles verified"));
+  {
+    gaggle::hub::PublishOptions po;  // b001 joins
+    po.hub = hub_path.string();
+    po.trust_file = trust;
+    po.cache_dir = dir / "cache";
+    gaggle::hub::publish_bundle(make_signed_bundle_inproc(dir / "b001", "b001", "1.0.0", alice, 2), po);
+  }
+  REQUIRE(run_gaggle({"pull", "--hub", hub_path.string(), "--pool", (dir / "pool").string(), "--trust", trust.string()})
+              .exit_code == 0);
+  // Every verb that loads a pool verifies it: diff --pool too.
+  r = run_gaggle({"diff", "b000@1.0.0", "b001@1.0.0", "--pool", (dir / "pool").string()});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
   write_text(dir / "pool" / "bundles" / "b000" / "1.0.0" / "extra.txt", "x");
+  r = run_gaggle({"diff", "b000@1.0.0", "b001@1.0.0", "--pool", (dir / "pool").string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("extra.txt"));
   r = run_gaggle({"pool", "verify", "--pool", (dir / "pool").string()});
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains("extra.txt") && Catch::Contains("b000@1.0.0"));

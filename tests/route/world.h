@@ -89,6 +89,9 @@ struct World {
       experts.push_back(std::move(e));
     }
     test::write_text(pool / "pool.json", pool_json.dump(2));
+    // As gaggle pull leaves it: the trust file the pool was verified with (hub/pool_trust.h).
+    fs::create_directories(pool / ".gaggle");
+    fs::copy_file(trust, pool / ".gaggle" / "allowed_signers", fs::copy_options::overwrite_existing);
   }
 
   void write_bundle(const fs::path& dir_i, const Expert& e, const std::string& fp) const {
