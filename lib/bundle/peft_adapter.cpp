@@ -31,10 +31,6 @@ constexpr std::size_t kConfigMaxBytes = 1 << 20;
 
 using ordered_json = nlohmann::ordered_json;
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // A field is "set" when it would change what PEFT builds: not null, false, 0-length.
 bool is_set(const ordered_json& v) {
   if (v.is_null()) return false;
@@ -204,7 +200,7 @@ bool selects(const ordered_json& selector, const std::string& module, const std:
   }
   for (const auto& e : selector) {
     const std::string name = e.get<std::string>();
-    if (module == name || ends_with(module, "." + name)) return true;
+    if (module == name || module.ends_with("." + name)) return true;
   }
   return false;
 }
@@ -246,14 +242,14 @@ std::map<std::string, LoraPair> lora_pairs(const io::SafetensorsFile& file) {
       refuse(source, "tensor '" + key + "' is a DoRA magnitude vector", "gaggle's experts are plain LoRA");
     if (key.find("lora_embedding_A") != std::string::npos || key.find("lora_embedding_B") != std::string::npos)
       refuse(source, "tensor '" + key + "' is a LoRA on an embedding; gaggle adapts linear layers only");
-    if (key.rfind(kKeyPrefix, 0) != 0 || !(ends_with(key, kSuffixA) || ends_with(key, kSuffixB)))
+    if (key.rfind(kKeyPrefix, 0) != 0 || !(key.ends_with(kSuffixA) || key.ends_with(kSuffixB)))
       refuse(source, "tensor '" + key + "' is not a LoRA factor ('base_model.model.<module>.lora_A.weight' or '.lora_B.weight')",
              "biases and saved modules cannot be carried by an expert bundle");
     if (!is_float(t.dtype))
       malformed(source, "tensor '" + key + "' is " + std::string(io::dtype_name(t.dtype)) + ", not a float type");
     if (t.shape.size() != 2)
       malformed(source, "tensor '" + key + "' has shape " + io::shape_to_string(t.shape) + ", expected 2 dimensions");
-    const bool is_a = ends_with(key, kSuffixA);
+    const bool is_a = key.ends_with(kSuffixA);
     const std::string module =
         key.substr(kKeyPrefix.size(), key.size() - kKeyPrefix.size() - (is_a ? kSuffixA.size() : kSuffixB.size()));
     (is_a ? pairs[module].a : pairs[module].b) = &t;
@@ -467,7 +463,7 @@ PeftExportResult export_peft(const PeftExportOptions& options) {
   }
   if (modules.empty())
     for (const auto& t : file.tensors())
-      if (ends_with(t.name, ".lora_A")) modules.push_back(t.name.substr(0, t.name.size() - 7));
+      if (t.name.ends_with(".lora_A")) modules.push_back(t.name.substr(0, t.name.size() - 7));
   if (modules.empty()) malformed(fsource, "holds no '<module>.lora_A'");
 
   // The dtype each tensor goes back to: the one it was imported with, else F32.
@@ -559,7 +555,7 @@ PeftExportResult export_peft(const PeftExportOptions& options) {
   // Gates, average activations and retrieval embeddings: PEFT ignores this file.
   io::SafetensorsWriter routing;
   for (const auto& t : file.tensors()) {
-    const bool keep = t.name == "retrieval_embeddings" || ends_with(t.name, ".gate") || ends_with(t.name, ".avg_act");
+    const bool keep = t.name == "retrieval_embeddings" || t.name.ends_with(".gate") || t.name.ends_with(".avg_act");
     if (!keep) continue;
     auto values = to_f32(file, t);
     routing.add_f32(t.name, t.shape, values);

@@ -33,18 +33,7 @@ T5Model load_t5(const fs::path& base_dir, const LoadOptions& options) {
 }
 
 void save_t5(const T5Model& model, const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw_error(ErrorCode::io, "model", "cannot create '" + dir.string() + "': " + ec.message());
-  io::SafetensorsWriter writer;
-  writer.set_metadata("format", "pt");
-  for (const auto& item : model->named_parameters()) {
-    const std::string& name = item.key();
-    at::Tensor t = item.value().detach().to(at::kCPU, at::kFloat).contiguous();
-    writer.add_f32(name, t.sizes().vec(), std::span<const float>(t.data_ptr<float>(), static_cast<std::size_t>(t.numel())));
-  }
-  io::write_json_file_atomic(dir / "config.json", model->config().to_json());
-  writer.write(dir / "model.safetensors");
+  detail::save_parameters(*model, model->config().to_json(), dir);
 }
 
 }  // namespace gaggle::model

@@ -23,6 +23,7 @@
 #include "model/t5.h"
 #include "peft/lora.h"
 #include "support/test_support.h"
+#include "train/detail/model_ops.h"
 
 using namespace gaggle;
 namespace fs = std::filesystem;
@@ -54,23 +55,12 @@ fs::path import_into(const Arch& arch, const fs::path& adapter, const fs::path& 
   return out;
 }
 
-// The bundle's LoRA, each module with its own rank and scale, attached through the hook.
-template <typename Model>
-peft::LoraSet attach_bundle(Model& model, const fs::path& bundle_dir) {
-  auto manifest = bundle::read_manifest(bundle_dir);
-  auto scaling = bundle::lora_scaling(manifest.body, "manifest");
+// The bundle's LoRA attached as train-gate and eval attach it.
+peft::LoraSet attach_bundle(model::BaseModel& model, const fs::path& bundle_dir) {
+  auto scaling = bundle::lora_scaling(bundle::read_manifest(bundle_dir).body, "manifest");
   auto tensors = peft::read_tensors(bundle_dir / "adapter.safetensors");
-  std::vector<peft::LoraSet::ModuleSpec> specs;
-  for (const auto& m : peft::modules_in(tensors)) {
-    peft::LoraOptions o;
-    o.rank = tensors.at(m + ".lora_A").size(0);
-    o.alpha = scaling.scale(m, o.rank) * static_cast<double>(o.rank);
-    auto w = model.linear_weight(m);
-    specs.push_back({m, {w.size(1), w.size(0)}, o});
-  }
-  peft::LoraSet set(specs);
-  set.import_tensors(tensors, bundle_dir.string());
-  for (auto& [name, m] : set.modules()) model.set_adapter(name, m.ptr());
+  auto set = train::detail::lora_for_tensors(model, tensors, scaling, bundle_dir.string());
+  train::detail::attach(model, set);
   return set;
 }
 

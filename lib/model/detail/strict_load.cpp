@@ -5,7 +5,12 @@
 #include <map>
 #include <set>
 
+#include <nlohmann/json.hpp>
+
+#include <span>
+
 #include "io/error.h"
+#include "io/json_file.h"
 #include "io/safetensors.h"
 
 namespace gaggle::model::detail {
@@ -93,6 +98,20 @@ void finish_load(torch::nn::Module& module, const LoadOptions& options) {
   }
   if (!options.trainable)
     for (auto& p : module.parameters()) p.set_requires_grad(false);
+}
+
+void save_parameters(const torch::nn::Module& module, const nlohmann::json& config, const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw_error(ErrorCode::io, "model", "cannot create '" + dir.string() + "': " + ec.message());
+  io::SafetensorsWriter writer;
+  writer.set_metadata("format", "pt");
+  for (const auto& item : module.named_parameters()) {
+    at::Tensor t = item.value().detach().to(at::kCPU, at::kFloat).contiguous();
+    writer.add_f32(item.key(), t.sizes().vec(), std::span<const float>(t.data_ptr<float>(), static_cast<std::size_t>(t.numel())));
+  }
+  io::write_json_file_atomic(dir / "config.json", config);
+  writer.write(dir / "model.safetensors");
 }
 
 }  // namespace gaggle::model::detail

@@ -6,11 +6,14 @@
 #include <ATen/core/Tensor.h>
 #include <torch/nn/module.h>
 
+#include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "model/hf_checkpoint.h"
+#include <nlohmann/json_fwd.hpp>
+
 #include "model/load_options.h"
 
 namespace gaggle::model::detail {
@@ -27,6 +30,10 @@ struct TensorAlias {
 void load_parameters_strict(torch::nn::Module& module, const HfCheckpoint& checkpoint,
                             const std::vector<TensorAlias>& aliases,
                             const std::function<bool(const std::string&)>& ignorable);
+
+// The inverse for any architecture: DIR/config.json (`config`) and DIR/model.safetensors
+// holding every parameter by name as F32, each file written atomically. Throws Error{io}.
+void save_parameters(const torch::nn::Module& module, const nlohmann::json& config, const std::filesystem::path& dir);
 
 // eval(), the device move (Error{unsupported} with a hint when impossible) and, unless
 // options.trainable, requires_grad false on every parameter.
