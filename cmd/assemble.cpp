@@ -2,8 +2,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "hub/pool.h"
+#include "hub/pool_trust.h"
 #include "io/error.h"
 #include "verbs.h"
 #ifdef GAGGLE_WITH_TORCH
@@ -17,7 +19,7 @@ namespace gaggle::cli {
 namespace {
 
 struct AssembleFlags {
-  std::string base, pool, router = "phatgoose", out, trust, expert;
+  std::string base, pool, router, out, update, trust, expert;
   std::vector<std::string> experts;
   int top_k = 2;
   bool force = false, quiet = false;
@@ -37,12 +39,64 @@ const hub::PoolBundle& find_bundle(const hub::Pool& pool, const std::string& spe
   return *found;
 }
 
-int run_assemble(const AssembleFlags& f) {
+// The chosen bundles (default: the whole pool), verified by the pool's one rule for trust
+// (hub/pool_trust.h: its recorded trust file or --trust, cached by file identity).
+std::vector<route::ExpertSource> verified_sources(const AssembleFlags& f, const hub::Pool& pool,
+                                                 std::vector<std::string> specs) {
   namespace fs = std::filesystem;
-  auto router = route::parse_router(f.router);
-  if (!router)
-    throw Error(ErrorCode::usage, "cmd", "unknown router '" + f.router + "'", "choose one of: " + route::router_names());
+  if (specs.empty())
+    for (const auto& b : pool.bundles) specs.push_back(b.name + "@" + b.version);
+  std::vector<route::ExpertSource> sources;
+  std::vector<fs::path> dirs;
+  for (const auto& spec : specs) {
+    const auto& b = find_bundle(pool, spec, f.pool);
+    sources.push_back({b.name, b.version, fs::path(f.pool) / b.path});
+    dirs.push_back(sources.back().dir);
+  }
+  std::map<fs::path, hub::VerifiedBundle> verified;
+  for (auto& v : hub::verify_pool(f.pool, f.trust, dirs)) verified[fs::weakly_canonical(v.dir)] = v;
+  for (auto& s : sources) {
+    auto it = verified.find(fs::weakly_canonical(s.dir));
+    if (it == verified.end()) throw Error(ErrorCode::invalid, "cmd", "bundle '" + s.name + "' was not verified");
+    s.verified = true;
+    s.principal = it->second.principal;
+    s.key_fingerprint = it->second.key_fingerprint;
+  }
+  return sources;
+}
+
+int run_update(const AssembleFlags& f, const hub::Pool& pool) {
+  if (!f.router.empty() || !f.expert.empty())
+    throw Error(ErrorCode::usage, "cmd", "--update keeps the routed model's router and k",
+                "to change them, assemble afresh with --out");
+  route::UpdateOptions options;
+  options.model_dir = f.update;
+  options.base_dir = f.base;
+  options.experts = verified_sources(f, pool, f.experts);
+  if (!f.quiet) options.progress = [](const std::string& m) { std::cerr << "assemble: " << m << "\n"; };
+  auto r = route::update_assembly(options);
+  if (r.unchanged) {
+    std::printf("%s is up to date: %zu experts\n", f.update.c_str(), r.assembly.experts.size());
+    return kExitSuccess;
+  }
+  std::printf("updated %s: %zu experts (%zu kept, %zu added, %zu removed)%s\n", f.update.c_str(),
+              r.assembly.experts.size(), r.kept, r.added.size(), r.removed.size(),
+              r.restacked ? "; the largest rank changed, so every row was restacked" : "");
+  for (const auto& a : r.added) std::printf("  + %s\n", a.c_str());
+  for (const auto& a : r.removed) std::printf("  - %s\n", a.c_str());
+  return kExitSuccess;
+}
+
+int run_assemble(const AssembleFlags& f) {
+  if (f.update.empty() == f.out.empty())
+    throw Error(ErrorCode::usage, "cmd", "give exactly one of --out DIR (a new routed model) and --update DIR (bring one up to date)");
+  if (!f.update.empty() && f.force) throw Error(ErrorCode::usage, "cmd", "--force is for --out");
   hub::Pool pool = hub::read_pool(f.pool);
+  if (!f.update.empty()) return run_update(f, pool);
+  const std::string router_name = f.router.empty() ? "phatgoose" : f.router;
+  auto router = route::parse_router(router_name);
+  if (!router)
+    throw Error(ErrorCode::usage, "cmd", "unknown router '" + router_name + "'", "choose one of: " + route::router_names());
   std::vector<std::string> specs = f.experts;
   if (*router == route::RouterKind::single) {
     if (f.expert.empty()) throw Error(ErrorCode::usage, "cmd", "router 'single' needs --expert NAME");
@@ -50,22 +104,14 @@ int run_assemble(const AssembleFlags& f) {
   } else if (!f.expert.empty()) {
     throw Error(ErrorCode::usage, "cmd", "--expert is for --router single", "use --experts NAME... to choose a subset");
   }
-  if (specs.empty())
-    for (const auto& b : pool.bundles) specs.push_back(b.name + "@" + b.version);
   route::AssembleOptions options;
+  if (f.base.empty()) throw Error(ErrorCode::usage, "cmd", "--base BASE_DIR is needed to assemble afresh");
   options.base_dir = f.base;
   options.out_dir = f.out;
   options.router = *router;
   options.top_k = f.top_k;
   options.force = f.force;
-  options.trust_file = f.trust.empty() ? fs::path(f.pool) / "allowed_signers" : fs::path(f.trust);
-  if (!fs::exists(options.trust_file))
-    throw Error(ErrorCode::usage, "cmd", "no trust file: '" + options.trust_file.string() + "' does not exist",
-                "pass --trust ALLOWED_SIGNERS (the signers whose bundles you accept)");
-  for (const auto& spec : specs) {
-    const auto& b = find_bundle(pool, spec, f.pool);
-    options.experts.push_back({b.name, b.version, fs::path(f.pool) / b.path});
-  }
+  options.experts = verified_sources(f, pool, specs);
   if (!f.quiet) options.progress = [](const std::string& m) { std::cerr << "assemble: " << m << "\n"; };
   auto a = route::assemble(options);
   std::printf("assembled %s: router %s", f.out.c_str(), std::string(route::router_name(a.router)).c_str());
@@ -117,9 +163,11 @@ int inspect_routed_model(const std::string& path, bool json) {
 
 Runner setup_assemble(CLI::App& sub) {
   auto f = std::make_shared<AssembleFlags>();
-  sub.add_option("--base", f->base, "The base model (Hugging Face T5 or Llama checkpoint directory)")->required();
-  sub.add_option("--pool", f->pool, "The pool of verified bundles (gaggle pull)")->required();
-  std::string routers = "The router:";
+  sub.add_option("--base", f->base,
+                 "The base model (Hugging Face T5 or Llama checkpoint directory); with --update, default: the one "
+                 "the routed model was assembled on");
+  sub.add_option("--pool", f->pool, "The pool of bundles (gaggle pull)")->required();
+  std::string routers = "The router (default phatgoose):";
 #ifdef GAGGLE_WITH_TORCH
   for (auto kind : route::all_routers()) {
     std::string name(route::router_name(kind));
@@ -129,17 +177,23 @@ Runner setup_assemble(CLI::App& sub) {
 #else
   routers += " phatgoose, arrow, average-activation, retrieval, merged, merged-factors, single or smear";
 #endif
-  sub.add_option("--router", f->router, routers)->capture_default_str();
+  sub.add_option("--router", f->router, routers);
   sub.add_option("--top-k", f->top_k, "Experts per token (phatgoose, arrow, average-activation)")->capture_default_str();
   sub.add_option("--experts", f->experts, "Only these bundles (NAME or NAME@VERSION); default: the whole pool");
   sub.add_option("--expert", f->expert, "The one expert of --router single");
-  sub.add_option("--trust", f->trust, "Allowed signers to verify the bundles against (default: POOL/allowed_signers)");
-  sub.add_option("--out", f->out, "The routed model directory to write")->required();
+  sub.add_option("--trust", f->trust,
+                 "Allowed signers to verify the bundles against (default: the trust file the pool was pulled with, "
+                 "POOL/.gaggle/allowed_signers; verification is cached by file identity)");
+  sub.add_option("--out", f->out, "The routed model directory to write");
+  sub.add_option("--update", f->update,
+                 "Bring this routed model up to date with the pool, in place: rows of experts it already holds are "
+                 "copied, only added experts are read; the result is byte-identical to a fresh assemble");
   sub.add_flag("--force", f->force, "Replace an existing --out");
   sub.add_flag("-q,--quiet", f->quiet, "No progress on stderr");
   set_example(sub,
-              "  gaggle assemble --base t5-base --pool pool --trust allowed_signers --router phatgoose --out routed\n"
-              "  gaggle assemble --base t5-base --pool pool --router retrieval --out retrieval\n"
+              "  gaggle assemble --base t5-base --pool pool --router phatgoose --out routed\n"
+              "  gaggle pull --hub https://hub.example/pool.git --pool pool && gaggle assemble --pool pool --update routed\n"
+              "  gaggle assemble --base t5-base --pool pool --trust allowed_signers --router retrieval --out retrieval\n"
               "  gaggle assemble --base t5-base --pool pool --router single --expert sst2 --out sst2-only");
 #ifdef GAGGLE_WITH_TORCH
   return [f]() -> int { return run_assemble(*f); };

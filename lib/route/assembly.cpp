@@ -39,16 +39,35 @@ std::string label(const ExpertSource& e) { return "bundle '" + e.name + "/" + e.
 struct LoadedExpert {
   AssemblyExpert info;
   bundle::LoraScaling scaling;  // per-module alpha / r (bundle/lora_scaling.h)
-  std::shared_ptr<const io::SafetensorsFile> adapter;
+  std::shared_ptr<const io::SafetensorsFile> adapter;  // null when the rows come from the previous assembly
+  std::int64_t previous_row = -1;                      // that assembly's row of this expert, or -1
 };
 
+// The routed model an update replaces (update_assembly): its experts' rows are copied
+// into the new one, not recomputed from their bundles.
+struct Previous {
+  fs::path dir;
+  Assembly assembly;
+};
+
+// Verifies the bundle (unless the caller has: ExpertSource::verified) and opens its adapter.
 LoadedExpert load_expert(const ExpertSource& source, const AssembleOptions& options, const std::string& base_fp) {
   LoadedExpert e;
   bundle::VerifyResult v;
   try {
-    bundle::VerifyOptions verify;
-    verify.trust_file = options.trust_file;
-    v = bundle::verify_bundle(source.dir, verify);
+    if (source.verified) {
+      v.manifest = bundle::read_manifest(source.dir);
+      v.name = v.manifest.name;
+      v.version = v.manifest.version;
+      v.principal = source.principal;
+      v.key_fingerprint = source.key_fingerprint;
+    } else {
+      if (options.trust_file.empty())
+        throw_error(ErrorCode::usage, kRoom, "no trust file to verify the bundle against", "pass --trust ALLOWED_SIGNERS");
+      bundle::VerifyOptions verify;
+      verify.trust_file = options.trust_file;
+      v = bundle::verify_bundle(source.dir, verify);
+    }
   } catch (const Error& err) {
     throw err.with_context(label(source));
   }
@@ -70,11 +89,10 @@ LoadedExpert load_expert(const ExpertSource& source, const AssembleOptions& opti
   std::int64_t rank = 0;
   std::string first_module;
   for (const auto& t : e.adapter->tensors()) {
-    const std::string suffix = ".lora_A";
-    if (t.name.size() > suffix.size() && t.name.compare(t.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    if (t.name.ends_with(".lora_A")) {
       if (t.shape.size() != 2)
         throw_error(ErrorCode::invalid, kRoom, label(source) + ": adapter.safetensors: tensor '" + t.name + "' is not 2-D");
-      if (rank == 0) first_module = t.name.substr(0, t.name.size() - suffix.size());
+      if (rank == 0) first_module = t.name.substr(0, t.name.size() - 7);
       rank = std::max(rank, t.shape[0]);
     }
   }
@@ -134,55 +152,93 @@ bool needs_version_2(RouterKind kind) { return kind == RouterKind::retrieval || 
 
 int assembly_format_version(RouterKind router) { return needs_version_2(router) ? 2 : 1; }
 
-Assembly assemble(const AssembleOptions& options) {
-  if (options.experts.empty()) throw_error(ErrorCode::usage, kRoom, "assemble needs at least one expert");
-  if (options.router == RouterKind::single && options.experts.size() != 1)
-    throw_error(ErrorCode::usage, kRoom, "router 'single' takes exactly one expert", "name it with --expert NAME");
-  const auto n = static_cast<std::int64_t>(options.experts.size());
-  if (per_token(options.router) && (options.top_k < 1 || options.top_k > n))
-    throw_error(ErrorCode::usage, kRoom,
-                "--top-k " + std::to_string(options.top_k) + " must be between 1 and the " + std::to_string(n) + " experts");
-  if (fs::exists(options.out_dir) && !options.force)
-    throw_error(ErrorCode::exists, kRoom, "'" + options.out_dir.string() + "' already exists", "pass --force to replace it");
+namespace {
+
+// The modules the experts adapt (each expert the same), in the model's order; an update
+// whose experts all come from the previous assembly takes its list.
+std::vector<std::string> common_modules(const std::vector<LoadedExpert>& experts, const AssembleOptions& options,
+                                        const std::vector<std::string>& linear_names, const Previous* previous) {
+  std::vector<std::string> modules;
+  std::size_t first = experts.size();
+  for (std::size_t i = 0; i < experts.size(); ++i)
+    if (experts[i].adapter) {
+      first = i;
+      break;
+    }
+  if (first == experts.size()) {
+    for (const auto& m : previous->assembly.modules) modules.push_back(m.name);
+    return modules;
+  }
+  modules = modules_of(experts[first], linear_names);
+  if (modules.empty())
+    throw_error(ErrorCode::invalid, kRoom, label(options.experts[first]) + " adapts none of the base's linear layers");
+  for (std::size_t i = 0; i < experts.size(); ++i)
+    if (experts[i].adapter && modules_of(experts[i], linear_names) != modules)
+      throw_error(ErrorCode::mismatch, kRoom,
+                  label(options.experts[i]) + " adapts other modules than " + label(options.experts[first]),
+                  "assemble experts trained on the same targets");
+  if (previous) {
+    std::vector<std::string> before;
+    for (const auto& m : previous->assembly.modules) before.push_back(m.name);
+    if (before != modules)
+      throw_error(ErrorCode::mismatch, kRoom,
+                  label(options.experts[first]) + " adapts other modules than the experts of '" +
+                      previous->dir.string() + "'",
+                  "assemble experts trained on the same targets");
+  }
+  return modules;
+}
+
+// One row per expert of every stacked tensor, as a fresh assembly computes it: rows of
+// experts kept from `previous` are copied from its files; the others are read from their
+// bundles, and their routing keys are computed from those rows alone (every key function
+// works row by row, so the bytes are those of a fresh assembly: tests/route/assembly_update_test.cpp).
+Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts, const std::string& base_fp,
+               const model::LinearLayout& layout, const Previous* previous) {
   auto progress = [&](const std::string& m) {
     if (options.progress) options.progress(m);
   };
-
-  const std::string base_fp = model::base_fingerprint(options.base_dir);
-  const model::LinearLayout layout = model::read_linear_layout(options.base_dir);
-  const std::vector<std::string>& linear_names = layout.names;
-
+  const auto n = static_cast<std::int64_t>(experts.size());
   Assembly assembly;
   assembly.format_version = assembly_format_version(options.router);
   assembly.base_fingerprint = base_fp;
   assembly.base_dir = fs::absolute(options.base_dir).lexically_normal().string();
   assembly.router = options.router;
   assembly.top_k = per_token(options.router) ? options.top_k : 0;
-  std::vector<LoadedExpert> experts;
-  std::set<std::string> seen;
-  for (const auto& source : options.experts) {
-    progress("verifying " + label(source));
-    experts.push_back(load_expert(source, options, base_fp));
-    if (!seen.insert(experts.back().info.name).second)
-      throw_error(ErrorCode::usage, kRoom, "expert '" + experts.back().info.name + "' is listed twice");
-    assembly.experts.push_back(experts.back().info);
-  }
-  const std::vector<std::string> modules = modules_of(experts[0], linear_names);
-  if (modules.empty())
-    throw_error(ErrorCode::invalid, kRoom, label(options.experts[0]) + " adapts none of the base's linear layers");
-  for (std::size_t i = 1; i < experts.size(); ++i)
-    if (modules_of(experts[i], linear_names) != modules)
-      throw_error(ErrorCode::mismatch, kRoom,
-                  label(options.experts[i]) + " adapts other modules than " + label(options.experts[0]),
-                  "assemble experts trained on the same targets");
+  for (const auto& e : experts) assembly.experts.push_back(e.info);
+  const std::vector<std::string> modules = common_modules(experts, options, layout.names, previous);
   std::int64_t rank = 0;
   for (const auto& e : experts) rank = std::max(rank, e.info.rank);
+  std::vector<std::int64_t> fresh;  // rows computed from bundles
+  for (std::int64_t i = 0; i < n; ++i)
+    if (experts[i].previous_row < 0) fresh.push_back(i);
+  const auto fresh_rows = at::tensor(fresh, at::TensorOptions().dtype(at::kLong));
 
   at::NoGradGuard no_grad;
   RetrievalIndex index;
   if (options.router == RouterKind::retrieval) {
     progress("stacking retrieval embeddings");
-    index = retrieval_index(experts, layout.d_model);
+    std::vector<LoadedExpert> loaded;
+    for (auto i : fresh) loaded.push_back(experts[i]);
+    RetrievalIndex fresh_index;
+    if (!loaded.empty()) fresh_index = retrieval_index(loaded, layout.d_model);
+    at::Tensor old_embeddings, old_expert;
+    if (previous) {
+      auto file = std::make_shared<const io::SafetensorsFile>(
+          io::SafetensorsFile::open(previous->dir / previous->assembly.retrieval.file));
+      old_embeddings = read_tensor(file, kRetrievalIndexEmbeddings);
+      old_expert = read_tensor(file, kRetrievalIndexExpert);
+    }
+    std::vector<at::Tensor> rows, owner;
+    for (std::int64_t i = 0, f = 0; i < n; ++i) {
+      at::Tensor r = experts[i].previous_row >= 0 ? old_embeddings.index({old_expert == experts[i].previous_row})
+                                                  : fresh_index.embeddings.index({fresh_index.expert == f++});
+      owner.push_back(at::full({r.size(0)}, i, at::TensorOptions().dtype(at::kLong)));
+      rows.push_back(r);
+    }
+    index.embeddings = at::cat(rows, 0).contiguous();
+    index.expert = at::cat(owner, 0).contiguous();
+    index.experts = n;
   }
   io::AtomicDirectory dir(options.out_dir);
   fs::create_directories(dir.path() / "modules");
@@ -195,43 +251,63 @@ Assembly assemble(const AssembleOptions& options) {
     assembly.retrieval = {kRetrievalFile, index.embeddings.size(0), index.embeddings.size(1)};
   }
   const bool gate_keys = options.router == RouterKind::phatgoose || options.router == RouterKind::smear;
+  const bool has_keys = gate_keys || options.router == RouterKind::average_activation || options.router == RouterKind::arrow;
   // An expert imported from PEFT (or fresh from train-expert) has no gate yet: say so
   // before any stacking, not as a missing tensor half-way through.
   const char* key_kind = gate_keys ? ".gate" : options.router == RouterKind::average_activation ? ".avg_act" : nullptr;
   if (key_kind)
-    for (const auto& e : experts)
-      if (!e.adapter->find(modules.front() + key_kind))
+    for (auto i : fresh)
+      if (!experts[i].adapter->find(modules.front() + key_kind))
         throw_error(ErrorCode::invalid, kRoom,
-                    "bundle '" + e.info.name + "/" + e.info.version + "' has no " +
+                    "bundle '" + experts[i].info.name + "/" + experts[i].info.version + "' has no " +
                         (gate_keys ? "gates" : "average activations") + ": the " + std::string(router_name(options.router)) +
                         " router needs the expert's " +
                         (gate_keys ? "trained gate" : "average activation") + " in every module",
                     "train them first: gaggle train-gate --base BASE --expert BUNDLE_DIR --data ITS_TRAIN.jsonl");
-  for (const auto& module : modules) {
+  for (std::size_t m = 0; m < modules.size(); ++m) {
+    const std::string& module = modules[m];
     auto shape = layout.shape(module);  // [d_out, d_in]
     const std::int64_t d_out = shape[0], d_in = shape[1];
     progress("stacking " + module);
     auto A = at::zeros({n, rank, d_in});
     auto B = at::zeros({n, d_out, rank});
-    at::Tensor raw_keys;
-    if (gate_keys || options.router == RouterKind::average_activation) raw_keys = at::empty({n, d_in});
-    for (std::int64_t i = 0; i < n; ++i) {
+    at::Tensor keys = has_keys ? at::empty({n, d_in}) : at::Tensor();
+    at::Tensor raw_keys;  // gates or average activations of the fresh rows
+    if (key_kind) raw_keys = at::empty({static_cast<std::int64_t>(fresh.size()), d_in});
+    if (fresh.size() < experts.size()) {
+      auto file = std::make_shared<const io::SafetensorsFile>(
+          io::SafetensorsFile::open(previous->dir / previous->assembly.modules[m].file));
+      auto old_A = read_tensor(file, module + ".A"), old_B = read_tensor(file, module + ".B");
+      auto old_keys = has_keys ? read_tensor(file, module + ".keys") : at::Tensor();
+      for (std::int64_t i = 0; i < n; ++i) {
+        const auto j = experts[i].previous_row;
+        if (j < 0) continue;
+        A[i].copy_(old_A[j]);
+        B[i].copy_(old_B[j]);
+        if (has_keys) keys[i].copy_(old_keys[j]);
+      }
+    }
+    for (std::size_t f = 0; f < fresh.size(); ++f) {
+      const auto i = fresh[f];
       const auto& e = experts[i];
       const std::int64_t r = e.adapter->at(module + ".lora_A").shape[0];
       A[i].narrow(0, 0, r).copy_(expert_tensor(e, module + ".lora_A", {r, d_in}));
       B[i].narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.scaling.scale(module, r));
-      if (gate_keys)
-        raw_keys[i].copy_(expert_tensor(e, module + ".gate", {d_in}, "train its gate first: gaggle train-gate"));
-      else if (options.router == RouterKind::average_activation)
-        raw_keys[i].copy_(expert_tensor(e, module + ".avg_act", {d_in}, "train its gate first: gaggle train-gate"));
+      if (key_kind)
+        raw_keys[static_cast<std::int64_t>(f)].copy_(
+            expert_tensor(e, module + key_kind, {d_in}, "train its gate first: gaggle train-gate"));
+    }
+    if (has_keys && !fresh.empty()) {
+      at::Tensor computed = gate_keys ? phatgoose_keys(raw_keys)
+                            : options.router == RouterKind::average_activation
+                                ? average_activation_keys(raw_keys)
+                                : arrow_keys(A.index_select(0, fresh_rows), B.index_select(0, fresh_rows));
+      keys.index_copy_(0, fresh_rows, computed);
     }
     io::SafetensorsWriter writer;
     add_tensor(writer, module + ".A", A);
     add_tensor(writer, module + ".B", B);
-    if (gate_keys) add_tensor(writer, module + ".keys", phatgoose_keys(raw_keys));
-    if (options.router == RouterKind::average_activation)
-      add_tensor(writer, module + ".keys", average_activation_keys(raw_keys));
-    if (options.router == RouterKind::arrow) add_tensor(writer, module + ".keys", arrow_keys(A, B));
+    if (has_keys) add_tensor(writer, module + ".keys", keys);
     writer.set_metadata("format", "gaggle-routed-module");
     const std::string file = "modules/" + module + ".safetensors";
     writer.write(dir.path() / file);
@@ -240,6 +316,126 @@ Assembly assemble(const AssembleOptions& options) {
   io::write_json_file_atomic(dir.path() / kAssemblyFile, assembly_to_json(assembly));
   dir.commit(options.force);
   return assembly;
+}
+
+void check_counts(const AssembleOptions& options) {
+  if (options.experts.empty()) throw_error(ErrorCode::usage, kRoom, "assemble needs at least one expert");
+  if (options.router == RouterKind::single && options.experts.size() != 1)
+    throw_error(ErrorCode::usage, kRoom, "router 'single' takes exactly one expert", "name it with --expert NAME");
+  const auto n = static_cast<std::int64_t>(options.experts.size());
+  if (per_token(options.router) && (options.top_k < 1 || options.top_k > n))
+    throw_error(ErrorCode::usage, kRoom,
+                "--top-k " + std::to_string(options.top_k) + " must be between 1 and the " + std::to_string(n) + " experts");
+}
+
+// Loads (verifies) every expert not kept from `previous`; each name once.
+std::vector<LoadedExpert> load_experts(const AssembleOptions& options, const std::string& base_fp,
+                                       const std::vector<LoadedExpert>& kept = {}) {
+  std::vector<LoadedExpert> experts;
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < options.experts.size(); ++i) {
+    const auto& source = options.experts[i];
+    if (i < kept.size() && kept[i].previous_row >= 0) {
+      experts.push_back(kept[i]);
+      if (!source.verified) {  // its rows come from the routed model; its signer must still be trusted
+        if (options.progress) options.progress("verifying " + label(source));
+        auto v = load_expert(source, options, base_fp);
+        experts.back().info.principal = v.info.principal;
+        experts.back().info.key_fingerprint = v.info.key_fingerprint;
+      }
+    } else {
+      if (options.progress) options.progress("verifying " + label(source));
+      experts.push_back(load_expert(source, options, base_fp));
+    }
+    if (!seen.insert(experts.back().info.name).second)
+      throw_error(ErrorCode::usage, kRoom, "expert '" + experts.back().info.name + "' is listed twice");
+  }
+  return experts;
+}
+
+}  // namespace
+
+Assembly assemble(const AssembleOptions& options) {
+  check_counts(options);
+  if (fs::exists(options.out_dir) && !options.force)
+    throw_error(ErrorCode::exists, kRoom, "'" + options.out_dir.string() + "' already exists", "pass --force to replace it");
+  const std::string base_fp = model::base_fingerprint(options.base_dir);
+  const model::LinearLayout layout = model::read_linear_layout(options.base_dir);
+  return build(options, load_experts(options, base_fp), base_fp, layout, nullptr);
+}
+
+UpdateReport update_assembly(const UpdateOptions& update) {
+  Previous previous{update.model_dir, read_assembly(update.model_dir)};
+  const Assembly& before = previous.assembly;
+  AssembleOptions options;
+  options.base_dir = update.base_dir.empty() ? fs::path(before.base_dir) : update.base_dir;
+  options.experts = update.experts;
+  options.trust_file = update.trust_file;
+  options.out_dir = update.model_dir;
+  options.router = before.router;
+  options.top_k = before.top_k ? before.top_k : 2;
+  options.force = true;
+  options.progress = update.progress;
+  check_counts(options);
+  const std::string base_fp = model::base_fingerprint(options.base_dir);
+  if (base_fp != before.base_fingerprint)
+    throw_error(ErrorCode::mismatch, kRoom,
+                "'" + update.model_dir.string() + "' was assembled on base " + before.base_fingerprint + ", not on " +
+                    options.base_dir.string() + " (" + base_fp + ")",
+                "assemble afresh with --out");
+  const model::LinearLayout layout = model::read_linear_layout(options.base_dir);
+
+  // An expert is kept when the same manifest (name, version, sha256) is in the old model;
+  // its signer is the one verified now when the caller verified it.
+  std::map<std::string, std::int64_t> old_row;
+  for (std::size_t j = 0; j < before.experts.size(); ++j) {
+    const auto& e = before.experts[j];
+    old_row[e.name + "@" + e.version + "#" + e.manifest_sha256] = static_cast<std::int64_t>(j);
+  }
+  UpdateReport report;
+  std::vector<LoadedExpert> kept(options.experts.size());
+  std::set<std::int64_t> used;
+  for (std::size_t i = 0; i < options.experts.size(); ++i) {
+    const auto& s = options.experts[i];
+    const std::string sha = io::sha256_hex(io::read_file(s.dir / "manifest.json"));
+    auto it = old_row.find(s.name + "@" + s.version + "#" + sha);
+    if (it == old_row.end()) {
+      report.added.push_back(s.name + "@" + s.version);
+      continue;
+    }
+    kept[i].info = before.experts[it->second];
+    if (s.verified) {
+      kept[i].info.principal = s.principal;
+      kept[i].info.key_fingerprint = s.key_fingerprint;
+    }
+    kept[i].previous_row = it->second;
+    used.insert(it->second);
+    ++report.kept;
+  }
+  for (std::size_t j = 0; j < before.experts.size(); ++j)
+    if (!used.count(static_cast<std::int64_t>(j)))
+      report.removed.push_back(before.experts[j].name + "@" + before.experts[j].version);
+
+  auto experts = load_experts(options, base_fp, kept);
+  // Rows are padded to the largest rank: when that changes, every row changes.
+  std::int64_t rank = 0;
+  for (const auto& e : experts) rank = std::max(rank, e.info.rank);
+  bool same_order = report.added.empty() && report.removed.empty();
+  for (std::size_t i = 0; same_order && i < experts.size(); ++i)
+    same_order = experts[i].previous_row == static_cast<std::int64_t>(i) &&
+                 experts[i].info.principal == before.experts[i].principal;
+  if (same_order) {
+    report.unchanged = true;
+    report.assembly = before;
+    return report;
+  }
+  if (before.modules.empty() || rank != before.modules.front().rank) {
+    report.restacked = true;
+    for (auto& k : kept) k.previous_row = -1;
+    experts = load_experts(options, base_fp);
+  }
+  report.assembly = build(options, std::move(experts), base_fp, layout, report.restacked ? nullptr : &previous);
+  return report;
 }
 
 nlohmann::json assembly_to_json(const Assembly& a) {

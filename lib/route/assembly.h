@@ -38,12 +38,16 @@ inline constexpr const char* kAssemblyFile = "assembly.json";
 struct ExpertSource {
   std::string name, version;
   std::filesystem::path dir;  // the bundle directory
+  // Set when the caller has verified the bundle already (hub::verify_pool, whose cache
+  // makes that cheap): assemble then records this signer and does not verify again.
+  bool verified = false;
+  std::string principal, key_fingerprint;
 };
 
 struct AssembleOptions {
   std::filesystem::path base_dir;    // Hugging Face checkpoint (T5 or Llama)
   std::vector<ExpertSource> experts;  // in routing order; single: exactly one
-  std::filesystem::path trust_file;  // OpenSSH allowed signers the bundles are verified against
+  std::filesystem::path trust_file;  // OpenSSH allowed signers the unverified sources are verified against
   std::filesystem::path out_dir;
   RouterKind router = RouterKind::phatgoose;
   int top_k = 2;
@@ -88,6 +92,33 @@ int assembly_format_version(RouterKind router);
 // average-activation needs or the retrieval embeddings retrieval needs is named, with
 // the hint to run train-gate), Error{exists} when out_dir exists and !force.
 Assembly assemble(const AssembleOptions& options);
+
+// Incremental assembly (issue #16): brings the routed model in `model_dir` up to date
+// with `experts` (the pool as it is now, in routing order), in place and atomically,
+// keeping its router and k. Experts whose manifest (name, version, sha256) the model
+// already holds keep their rows, copied from its files; only added experts are read
+// from their bundles; removed ones are dropped. The result is byte-identical to a fresh
+// assemble() of the same experts. When the largest rank changes every row is restacked
+// from the bundles; when nothing changed nothing is written.
+struct UpdateOptions {
+  std::filesystem::path model_dir;
+  std::filesystem::path base_dir;  // default: the base recorded in the model (its fingerprint must match)
+  std::vector<ExpertSource> experts;
+  std::filesystem::path trust_file;  // for sources not verified by the caller
+  std::function<void(const std::string&)> progress;
+};
+
+struct UpdateReport {
+  Assembly assembly;
+  std::vector<std::string> added, removed;  // NAME@VERSION
+  std::size_t kept = 0;
+  bool unchanged = false;  // nothing written
+  bool restacked = false;  // every row recomputed (the largest rank changed)
+};
+
+// Throws what assemble() throws, Error{not_found|invalid} for a model_dir that is not a
+// routed model, Error{mismatch} for another base.
+UpdateReport update_assembly(const UpdateOptions& options);
 
 nlohmann::json assembly_to_json(const Assembly& assembly);
 // Reads and validates MODEL_DIR/assembly.json (schema, format version, router, files).

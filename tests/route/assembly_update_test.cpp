@@ -1,0 +1,165 @@
+// Incremental assembly (issue #16): `update_assembly` / `gaggle assemble --update` keep
+// the rows of experts the routed model already holds and read only the added ones; the
+// result must be the bytes a fresh assembly of the same experts writes, for every router.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+
+#include "io/atomic_file.h"
+#include "io/error.h"
+#include "route/assembly.h"
+#include "route/world.h"
+#include "support/test_support.h"
+
+using namespace gaggle;
+namespace fs = std::filesystem;
+using gaggle::test::World;
+
+namespace {
+
+// Every file under `dir` (relative path -> bytes).
+std::map<std::string, std::string> files_of(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out[fs::relative(e.path(), dir).string()] = io::read_file(e.path());
+  return out;
+}
+
+route::AssembleOptions with_experts(const World& w, route::RouterKind router, const std::string& out,
+                                    const std::vector<int>& which) {
+  auto o = w.options(router, out);
+  std::vector<route::ExpertSource> chosen;
+  for (int i : which) chosen.push_back(o.experts.at(static_cast<std::size_t>(i)));
+  o.experts = chosen;
+  return o;
+}
+
+route::UpdateReport update(const World& w, const fs::path& model, const std::vector<int>& which) {
+  route::UpdateOptions u;
+  u.model_dir = model;
+  u.trust_file = w.trust;
+  u.experts = with_experts(w, route::RouterKind::phatgoose, "unused", which).experts;
+  return route::update_assembly(u);
+}
+
+}  // namespace
+
+TEST_CASE("assemble --update adds and removes experts, byte-identical to a fresh assembly, for every router",
+          "[route][assembly][update]") {
+  World w(4);  // ranks 3, 2, 3, 2
+  for (auto router : {route::RouterKind::phatgoose, route::RouterKind::arrow, route::RouterKind::average_activation,
+                      route::RouterKind::retrieval, route::RouterKind::smear, route::RouterKind::merged}) {
+    const std::string name(route::router_name(router));
+    INFO(name);
+    auto first = with_experts(w, router, name + "-updated", {0, 1, 2});
+    route::assemble(first);
+    const fs::path model = first.out_dir;
+
+    // One added (in the middle of the routing order, as a pool sorted by name puts it).
+    auto r = update(w, model, {0, 3, 1, 2});
+    CHECK(r.kept == 3);
+    REQUIRE(r.added == std::vector<std::string>{"e3@1.0.0"});
+    CHECK(r.removed.empty());
+    CHECK_FALSE(r.restacked);
+    auto fresh = with_experts(w, router, name + "-fresh", {0, 3, 1, 2});
+    route::assemble(fresh);
+    CHECK(files_of(model) == files_of(fresh.out_dir));
+
+    // One removed.
+    r = update(w, model, {0, 3, 2});
+    CHECK(r.kept == 3);
+    CHECK(r.added.empty());
+    CHECK(r.removed == std::vector<std::string>{"e1@1.0.0"});
+    fresh = with_experts(w, router, name + "-fresh2", {0, 3, 2});
+    route::assemble(fresh);
+    CHECK(files_of(model) == files_of(fresh.out_dir));
+
+    // Nothing new: nothing written.
+    const auto before = fs::last_write_time(model / "assembly.json");
+    r = update(w, model, {0, 3, 2});
+    CHECK(r.unchanged);
+    CHECK(fs::last_write_time(model / "assembly.json") == before);
+  }
+}
+
+TEST_CASE("assemble --update restacks every row when the largest rank changes", "[route][assembly][update]") {
+  World w(2);  // e0 rank 3, e1 rank 2
+  auto first = with_experts(w, route::RouterKind::phatgoose, "m", {1});
+  first.top_k = 1;
+  route::assemble(first);
+  auto r = update(w, first.out_dir, {0, 1});
+  CHECK(r.restacked);
+  CHECK(r.added == std::vector<std::string>{"e0@1.0.0"});
+  auto fresh = with_experts(w, route::RouterKind::phatgoose, "fresh", {0, 1});
+  fresh.top_k = 1;
+  route::assemble(fresh);
+  CHECK(files_of(first.out_dir) == files_of(fresh.out_dir));
+}
+
+TEST_CASE("assemble --update refuses another base and k above the experts, and leaves the model as it was",
+          "[route][assembly][update]") {
+  World w(3);
+  auto first = with_experts(w, route::RouterKind::phatgoose, "m", {0, 1, 2});
+  route::assemble(first);
+  const auto before = files_of(first.out_dir);
+  // k = 2 cannot route one expert.
+  CHECK_THROWS_WITH(update(w, first.out_dir, {0}), Catch::Contains("--top-k 2"));
+  // Another base.
+  at::manual_seed(8);
+  model::save_t5(model::make_t5(w.config), w.dir / "other-base");
+  route::UpdateOptions u;
+  u.model_dir = first.out_dir;
+  u.base_dir = w.dir / "other-base";
+  u.trust_file = w.trust;
+  u.experts = first.experts;
+  CHECK_THROWS_WITH(route::update_assembly(u), Catch::Contains("assembled on base"));
+  CHECK(files_of(first.out_dir) == before);
+}
+
+TEST_CASE("gaggle assemble verifies with the pool's own trust file, --update reads only what is new and refuses a "
+          "tampered tensor", "[route][assembly][update][cli]") {
+  World w(3);
+  const fs::path model = w.dir / "m";
+  // No --trust: the pool's recorded trust file (as pull leaves it) is the rule.
+  auto made = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--experts", "e0",
+                                "e1", "--out", model.string(), "-q"});
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  const auto before = files_of(model);
+
+  // e2 arrives with one byte of a tensor changed after signing: refused, nothing written.
+  const fs::path adapter = w.pool / "bundles/e2/1.0.0/adapter.safetensors";
+  const std::string good = io::read_file(adapter);
+  std::string bad = good;
+  bad[bad.size() - 3] = static_cast<char>(bad[bad.size() - 3] ^ 0x40);
+  test::write_text(adapter, bad);
+  auto refused = test::run_gaggle({"assemble", "--pool", w.pool.string(), "--update", model.string(), "-q"});
+  CHECK(refused.exit_code == 1);
+  CHECK_THAT(refused.err, Catch::Contains("e2"));
+  CHECK(files_of(model) == before);
+  // A fresh assemble refuses it too.
+  auto fresh_refused = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--out",
+                                         (w.dir / "x").string(), "-q"});
+  CHECK(fresh_refused.exit_code == 1);
+  CHECK_FALSE(fs::exists(w.dir / "x"));
+
+  test::write_text(adapter, good);
+  auto updated = test::run_gaggle({"assemble", "--pool", w.pool.string(), "--update", model.string()});
+  INFO(updated.err);
+  REQUIRE(updated.exit_code == 0);
+  CHECK_THAT(updated.out, Catch::Contains("2 kept, 1 added, 0 removed"));
+  CHECK_THAT(updated.out, Catch::Contains("+ e2@1.0.0"));
+  auto fresh = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--out",
+                                 (w.dir / "fresh").string(), "-q"});
+  REQUIRE(fresh.exit_code == 0);
+  CHECK(files_of(model) == files_of(w.dir / "fresh"));
+  auto again = test::run_gaggle({"assemble", "--pool", w.pool.string(), "--update", model.string(), "-q"});
+  CHECK(again.exit_code == 0);
+  CHECK_THAT(again.out, Catch::Contains("up to date"));
+
+  auto both = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--update",
+                                model.string(), "--out", (w.dir / "y").string()});
+  CHECK(both.exit_code == 2);
+  CHECK_THAT(both.err, Catch::Contains("exactly one of --out"));
+}
