@@ -15,6 +15,7 @@ Runner setup_bench_gemm(CLI::App& sub);
 Runner setup_bench_route(CLI::App& sub);
 Runner setup_bench_forward(CLI::App& sub);
 Runner setup_bench_train(CLI::App& sub);
+Runner setup_bench_assemble(CLI::App& sub);
 
 namespace {
 
@@ -29,6 +30,7 @@ const Benchmark kBenchmarks[] = {
     {"route", "Routed vs base vs dense: one layer (--layer) or a t5-small forward, N experts", setup_bench_route},
     {"forward", "T5 forward tokens/s (t5-small size) and the ratio to the GEMM roofline", setup_bench_forward},
     {"train", "train-expert tokens/s (t5-small size) and the share of a step outside LibTorch kernels", setup_bench_train},
+    {"assemble", "Incremental assembly (assemble --update, one expert added) against a fresh assemble", setup_bench_assemble},
 };
 
 std::string g_command_line;
