@@ -117,15 +117,17 @@ Experts random_experts(std::int64_t n, std::int64_t r, std::int64_t d_in, std::i
 // Computes every expert for every token, then masks to the routing.
 class DenseAdapter : public model::LinearAdapter {
  public:
-  explicit DenseAdapter(std::shared_ptr<route::RoutedLinear> layer) : layer_(std::move(layer)) {}
+  explicit DenseAdapter(std::shared_ptr<route::RoutedLinear> layer)
+      : layer_(std::move(layer)), stacked_A_(layer_->stacked_A()), stacked_B_(layer_->stacked_B()) {}
   at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override {
     auto routing = layer_->route(u);
-    auto update = route::dense_routed_update(u, layer_->A(), layer_->B(), routing, layer_->lora_scale());
+    auto update = route::dense_routed_update(u, stacked_A_, stacked_B_, routing, layer_->lora_scale());
     return base_out + update.reshape(base_out.sizes());
   }
 
  private:
   std::shared_ptr<route::RoutedLinear> layer_;
+  at::Tensor stacked_A_, stacked_B_;
 };
 
 nlohmann::ordered_json common(const RouteBenchOptions& o) {

@@ -85,11 +85,11 @@ void topk_rows(const at::Tensor& probs, int k, double renorm_eps, at::Tensor& in
 
 // The grouped kernel: out = base + Σ_slots w · scale · B_e (A_e u). u [T, d_in],
 // base [T, d_out], all contiguous float32 on the CPU.
-at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, const at::Tensor& A, const at::Tensor& B,
-                               const Routing& routing, double scale, std::vector<std::int64_t>* trace,
-                               detail::SgemmFn sgemm) {
+at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, const std::vector<const float*>& a_of,
+                               const std::vector<const float*>& b_of, std::int64_t r, const Routing& routing,
+                               double scale, std::vector<std::int64_t>* trace, detail::SgemmFn sgemm) {
   const std::int64_t t_count = u.size(0), d_in = u.size(1), d_out = base.size(1);
-  const std::int64_t n = A.size(0), r = A.size(1);
+  const auto n = static_cast<std::int64_t>(a_of.size());
   const std::int64_t k = routing.topk_index.size(1), slots = t_count * k;
   auto index = routing.topk_index.contiguous();
   auto weight = routing.topk_weight.to(at::kFloat).contiguous();
@@ -132,8 +132,6 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
   const std::int64_t blocks = std::max<std::int64_t>(1, std::min<std::int64_t>(at::get_num_threads(), t_count / 64));
   auto out = at::empty({t_count, d_out}, u.options());
   const float* u_data = u.data_ptr<float>();
-  const float* a_data = A.data_ptr<float>();
-  const float* b_data = B.data_ptr<float>();
   const float* base_data = base.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
   std::vector<std::uint8_t> started(t_count, 0);
@@ -156,14 +154,14 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
           const std::int64_t rows = std::min(kChunkRows, hi - begin);
           for (std::int64_t row = 0; row < rows; ++row)
             std::memcpy(gathered.data() + row * d_in, u_data + slot_token[begin + row] * d_in, d_in * sizeof(float));
-          sgemm(false, true, rows, r, d_in, 1.0f, gathered.data(), d_in, a_data + e * r * d_in, d_in, 0.0f,
+          sgemm(false, true, rows, r, d_in, 1.0f, gathered.data(), d_in, a_of[e], d_in, 0.0f,
                 hidden.data(), r);
           for (std::int64_t row = 0; row < rows; ++row) {
             const float sw = slot_weight[begin + row];
             float* h = hidden.data() + row * r;
             for (std::int64_t j = 0; j < r; ++j) h[j] *= sw;
           }
-          sgemm(false, true, rows, d_out, r, 1.0f, hidden.data(), r, b_data + e * d_out * r, r, 0.0f, y.data(), d_out);
+          sgemm(false, true, rows, d_out, r, 1.0f, hidden.data(), r, b_of[e], r, 0.0f, y.data(), d_out);
           for (std::int64_t row = 0; row < rows; ++row) {
             const std::int64_t t = slot_token[begin + row];
             float* o = out_data + t * d_out;
@@ -183,10 +181,11 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
 }
 
 // The same algorithm in LibTorch ops: any device, any float dtype, autograd.
-at::Tensor grouped_combine_generic(const at::Tensor& u, const at::Tensor& base, const at::Tensor& A,
-                                   const at::Tensor& B, const Routing& routing, double scale,
+at::Tensor grouped_combine_generic(const at::Tensor& u, const at::Tensor& base, const std::vector<at::Tensor>& A,
+                                   const std::vector<at::Tensor>& B, const Routing& routing, double scale,
                                    std::vector<std::int64_t>* trace) {
-  const std::int64_t n = A.size(0), k = routing.topk_index.size(1);
+  const auto n = static_cast<std::int64_t>(A.size());
+  const std::int64_t k = routing.topk_index.size(1);
   auto flat = routing.topk_index.reshape({-1});
   auto sorted = at::sort(flat, /*stable=*/true, /*dim=*/0, /*descending=*/false);
   auto order = std::get<1>(sorted);
@@ -201,8 +200,8 @@ at::Tensor grouped_combine_generic(const at::Tensor& u, const at::Tensor& base, 
   for (std::int64_t i = 0; i < selected.size(0); ++i) {
     const std::int64_t e = sel[i], c = count[e];
     if (trace) (*trace)[e] += c;
-    auto h = at::mm(gathered.narrow(0, offset, c), A[e].t());
-    parts.push_back(at::mm(h, B[e].t()));
+    auto h = at::mm(gathered.narrow(0, offset, c), A[e].to(u.scalar_type()).t());
+    parts.push_back(at::mm(h, B[e].to(u.scalar_type()).t()));
     offset += c;
   }
   auto y = at::cat(parts, 0) * (routing.topk_weight.reshape({-1}).index_select(0, order).unsqueeze(1) * scale);
@@ -212,23 +211,58 @@ at::Tensor grouped_combine_generic(const at::Tensor& u, const at::Tensor& base, 
 }  // namespace
 
 RoutedLinear::RoutedLinear(at::Tensor A, at::Tensor B, at::Tensor keys, RoutedLinearOptions options)
+    : RoutedLinear(per_expert(A, "A", "[N, r, d_in]"), per_expert(B, "B", "[N, d_out, r]"), std::move(keys), options) {}
+
+std::vector<at::Tensor> RoutedLinear::per_expert(const at::Tensor& stacked, const char* name, const char* shape) {
+  require(stacked.defined() && stacked.dim() == 3,
+          std::string(name) + " must be " + shape + ", got " + (stacked.defined() ? shape_of(stacked) : "nothing"));
+  return stacked.unbind(0);  // views: the stacked storage stays shared, never copied
+}
+
+RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B, at::Tensor keys,
+                           RoutedLinearOptions options)
     : A_(std::move(A)), B_(std::move(B)), keys_(std::move(keys)), options_(options) {
-  require(A_.defined() && B_.defined() && keys_.defined(), "A, B and keys must all be given");
-  require(A_.dim() == 3, "A must be [N, r, d_in], got " + shape_of(A_));
-  n_ = A_.size(0);
-  r_ = A_.size(1);
-  d_in_ = A_.size(2);
-  require(B_.dim() == 3 && B_.size(0) == n_ && B_.size(2) == r_,
-          "B must be [N, d_out, r] = [" + std::to_string(n_) + ", d_out, " + std::to_string(r_) + "], got " + shape_of(B_));
-  d_out_ = B_.size(1);
+  require(keys_.defined(), "keys must be given");
+  n_ = static_cast<std::int64_t>(A_.size());
+  require(n_ >= 1, "needs at least one expert");
+  require(static_cast<std::int64_t>(B_.size()) == n_,
+          std::to_string(A_.size()) + " experts' A but " + std::to_string(B_.size()) + " experts' B");
+  require(A_[0].defined() && A_[0].dim() == 2, "expert 0: A must be [r, d_in]");
+  r_ = A_[0].size(0);
+  d_in_ = A_[0].size(1);
+  require(B_[0].defined() && B_[0].dim() == 2, "expert 0: B must be [d_out, r]");
+  d_out_ = B_[0].size(0);
+  fast_factors_ = detail::row_major_sgemm() != nullptr;
+  for (std::int64_t e = 0; e < n_; ++e) {
+    const at::Tensor &a = A_[e], &b = B_[e];
+    require(a.defined() && a.dim() == 2 && a.size(0) == r_ && a.size(1) == d_in_,
+            "expert " + std::to_string(e) + ": A must be [r, d_in] = [" + std::to_string(r_) + ", " +
+                std::to_string(d_in_) + "], got " + (a.defined() ? shape_of(a) : "nothing"));
+    require(b.defined() && b.dim() == 2 && b.size(0) == d_out_ && b.size(1) == r_,
+            "expert " + std::to_string(e) + ": B must be [d_out, r] = [" + std::to_string(d_out_) + ", " +
+                std::to_string(r_) + "], got " + (b.defined() ? shape_of(b) : "nothing"));
+    require(a.device() == keys_.device() && b.device() == keys_.device(), "A, B and keys must be on one device");
+    fast_factors_ = fast_factors_ && plain_cpu_f32(a) && plain_cpu_f32(b);
+    requires_grad_ = requires_grad_ || a.requires_grad() || b.requires_grad();
+  }
+  if (fast_factors_) {
+    a_of_.reserve(n_);
+    b_of_.reserve(n_);
+    for (std::int64_t e = 0; e < n_; ++e) {
+      a_of_.push_back(A_[e].data_ptr<float>());
+      b_of_.push_back(B_[e].data_ptr<float>());
+    }
+  }
   require(keys_.dim() == 2 && keys_.size(0) == n_ && keys_.size(1) == d_in_,
           "keys must be [N, d_in] = [" + std::to_string(n_) + ", " + std::to_string(d_in_) + "], got " + shape_of(keys_));
-  require(n_ >= 1 && r_ >= 1, "needs at least one expert of rank at least 1");
+  require(r_ >= 1, "needs experts of rank at least 1");
   require(options_.top_k >= 1 && options_.top_k <= n_,
           "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");
-  require(A_.device() == B_.device() && A_.device() == keys_.device(), "A, B and keys must be on one device");
   scale_ = options_.lora_scale > 0 ? options_.lora_scale : 1.0 / static_cast<double>(r_);
 }
+
+at::Tensor RoutedLinear::stacked_A() const { return at::stack(A_); }
+at::Tensor RoutedLinear::stacked_B() const { return at::stack(B_); }
 
 void RoutedLinear::set_trace(std::vector<std::int64_t>* counts) {
   if (counts && static_cast<std::int64_t>(counts->size()) != n_)
@@ -260,11 +294,8 @@ Routing RoutedLinear::route(const at::Tensor& u) const {
 }
 
 bool RoutedLinear::fast_path(const at::Tensor& u) const {
-  if (options_.force_generic ||
-      (at::GradMode::is_enabled() && (u.requires_grad() || A_.requires_grad() || B_.requires_grad())))
-    return false;
-  return u.device().is_cpu() && u.scalar_type() == at::kFloat && A_.scalar_type() == at::kFloat &&
-         B_.scalar_type() == at::kFloat && A_.is_contiguous() && B_.is_contiguous() && detail::row_major_sgemm();
+  if (options_.force_generic || (at::GradMode::is_enabled() && (u.requires_grad() || requires_grad_))) return false;
+  return fast_factors_ && u.device().is_cpu() && u.scalar_type() == at::kFloat;
 }
 
 at::Tensor RoutedLinear::combine(const at::Tensor& u, const at::Tensor& base_out, const Routing& routing) const {
@@ -278,10 +309,10 @@ at::Tensor RoutedLinear::combine(const at::Tensor& u, const at::Tensor& base_out
   at::Tensor out;
   if (fast_path(u2) && base2.scalar_type() == at::kFloat && base2.device().is_cpu()) {
     at::NoGradGuard no_grad;
-    out = grouped_combine_cpu(u2.contiguous(), base2.contiguous(), A_, B_, routing, scale_, trace_,
+    out = grouped_combine_cpu(u2.contiguous(), base2.contiguous(), a_of_, b_of_, r_, routing, scale_, trace_,
                               detail::row_major_sgemm());
   } else {
-    out = grouped_combine_generic(u2, base2, A_.to(u2.scalar_type()), B_.to(u2.scalar_type()), routing, scale_, trace_);
+    out = grouped_combine_generic(u2, base2, A_, B_, routing, scale_, trace_);
   }
   return out.reshape(base_out.sizes());
 }

@@ -57,6 +57,10 @@ class RoutedLinear : public model::LinearAdapter {
   // layer never writes to them. Throws Error{invalid} on inconsistent shapes, k < 1 or
   // k > N, or tensors on different devices.
   RoutedLinear(at::Tensor A, at::Tensor B, at::Tensor keys, RoutedLinearOptions options);
+  // The same with each expert's factors on their own (A[e] [r, d_in], B[e] [d_out, r]):
+  // a routed model whose experts live in files of their own (route/assembly.h) maps each
+  // one and never copies them into one stacked tensor.
+  RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B, at::Tensor keys, RoutedLinearOptions options);
 
   // u [..., d_in], base_out [..., d_out] -> base_out + routed update (a new tensor;
   // base_out is not modified).
@@ -82,14 +86,20 @@ class RoutedLinear : public model::LinearAdapter {
   int top_k() const { return options_.top_k; }
   double lora_scale() const { return scale_; }
   const RoutedLinearOptions& options() const { return options_; }
-  const at::Tensor& A() const { return A_; }
-  const at::Tensor& B() const { return B_; }
+  // The experts' factors stacked into new tensors [N, r, d_in] and [N, d_out, r] (a copy:
+  // for references and benchmarks, not the routed path).
+  at::Tensor stacked_A() const;
+  at::Tensor stacked_B() const;
   const at::Tensor& keys() const { return keys_; }
 
  private:
+  static std::vector<at::Tensor> per_expert(const at::Tensor& stacked, const char* name, const char* shape);
   bool fast_path(const at::Tensor& u) const;
 
-  at::Tensor A_, B_, keys_;
+  std::vector<at::Tensor> A_, B_;  // per expert: [r, d_in], [d_out, r]
+  at::Tensor keys_;
+  std::vector<const float*> a_of_, b_of_;  // the same as raw pointers, when all are contiguous CPU float32
+  bool fast_factors_ = false, requires_grad_ = false;
   RoutedLinearOptions options_;
   std::int64_t n_ = 0, r_ = 0, d_in_ = 0, d_out_ = 0;
   double scale_ = 0;
