@@ -132,6 +132,8 @@ int inspect_routed_model(const std::string& path, bool json) {
   std::uintmax_t bytes = 0;
   std::error_code ec;
   for (const auto& m : a.modules) bytes += fs::file_size(fs::path(path) / m.file, ec);
+  for (const auto& e : a.experts)
+    if (!e.file.empty()) bytes += fs::file_size(fs::path(path) / e.file, ec);
   if (!a.retrieval.file.empty()) bytes += fs::file_size(fs::path(path) / a.retrieval.file, ec);
   if (json) {
     auto j = route::assembly_to_json(a);

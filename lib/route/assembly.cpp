@@ -150,7 +150,7 @@ bool needs_version_2(RouterKind kind) { return kind == RouterKind::retrieval || 
 
 }  // namespace
 
-int assembly_format_version(RouterKind router) { return needs_version_2(router) ? 2 : 1; }
+int assembly_format_version(RouterKind) { return kAssemblyFormatVersion; }
 
 namespace {
 
@@ -189,10 +189,15 @@ std::vector<std::string> common_modules(const std::vector<LoadedExpert>& experts
   return modules;
 }
 
-// One row per expert of every stacked tensor, as a fresh assembly computes it: rows of
-// experts kept from `previous` are copied from its files; the others are read from their
-// bundles, and their routing keys are computed from those rows alone (every key function
-// works row by row, so the bytes are those of a fresh assembly: tests/route/assembly_update_test.cpp).
+// The file of one expert's factors inside a routed model (format 3).
+std::string expert_file(const AssemblyExpert& e) { return "experts/" + e.name + "@" + e.version + ".safetensors"; }
+
+// Writes the routed model: one file per expert with its factors for every module (padded
+// to the largest rank, alpha / r folded into B) and one file per module with the routing
+// keys. Experts kept from `previous` (same manifest, same rank) keep their file: it is
+// hard-linked, never rewritten. The others are read from their bundles, and their keys
+// are computed from their own rows alone (every key function works row by row), so the
+// bytes are those of a fresh assembly (tests/route/assembly_update_test.cpp).
 Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts, const std::string& base_fp,
                const model::LinearLayout& layout, const Previous* previous) {
   auto progress = [&](const std::string& m) {
@@ -200,16 +205,19 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
   };
   const auto n = static_cast<std::int64_t>(experts.size());
   Assembly assembly;
-  assembly.format_version = assembly_format_version(options.router);
+  assembly.format_version = kAssemblyFormatVersion;
   assembly.base_fingerprint = base_fp;
   assembly.base_dir = fs::absolute(options.base_dir).lexically_normal().string();
   assembly.router = options.router;
   assembly.top_k = per_token(options.router) ? options.top_k : 0;
-  for (const auto& e : experts) assembly.experts.push_back(e.info);
+  for (auto& e : experts) {
+    e.info.file = expert_file(e.info);
+    assembly.experts.push_back(e.info);
+  }
   const std::vector<std::string> modules = common_modules(experts, options, layout.names, previous);
   std::int64_t rank = 0;
   for (const auto& e : experts) rank = std::max(rank, e.info.rank);
-  std::vector<std::int64_t> fresh;  // rows computed from bundles
+  std::vector<std::int64_t> fresh;  // experts read from their bundles
   for (std::int64_t i = 0; i < n; ++i)
     if (experts[i].previous_row < 0) fresh.push_back(i);
   const auto fresh_rows = at::tensor(fresh, at::TensorOptions().dtype(at::kLong));
@@ -242,6 +250,7 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
   }
   io::AtomicDirectory dir(options.out_dir);
   fs::create_directories(dir.path() / "modules");
+  fs::create_directories(dir.path() / "experts");
   if (options.router == RouterKind::retrieval) {
     io::SafetensorsWriter writer;
     add_tensor(writer, kRetrievalIndexEmbeddings, index.embeddings);
@@ -251,7 +260,8 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
     assembly.retrieval = {kRetrievalFile, index.embeddings.size(0), index.embeddings.size(1)};
   }
   const bool gate_keys = options.router == RouterKind::phatgoose || options.router == RouterKind::smear;
-  const bool has_keys = gate_keys || options.router == RouterKind::average_activation || options.router == RouterKind::arrow;
+  const bool arrow = options.router == RouterKind::arrow;
+  const bool has_keys = gate_keys || options.router == RouterKind::average_activation || arrow;
   // An expert imported from PEFT (or fresh from train-expert) has no gate yet: say so
   // before any stacking, not as a missing tensor half-way through.
   const char* key_kind = gate_keys ? ".gate" : options.router == RouterKind::average_activation ? ".avg_act" : nullptr;
@@ -264,50 +274,69 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
                         " router needs the expert's " +
                         (gate_keys ? "trained gate" : "average activation") + " in every module",
                     "train them first: gaggle train-gate --base BASE --expert BUNDLE_DIR --data ITS_TRAIN.jsonl");
+
+  // The experts' files; the fresh experts' raw keys (gates, average activations or, for
+  // Arrow, the keys themselves) per module on the way.
+  std::vector<at::Tensor> fresh_keys(modules.size());
+  if (has_keys)
+    for (std::size_t m = 0; m < modules.size(); ++m)
+      fresh_keys[m] = at::empty({static_cast<std::int64_t>(fresh.size()), layout.shape(modules[m])[1]});
+  for (std::int64_t i = 0, f = 0; i < n; ++i) {
+    const auto& e = experts[i];
+    const fs::path target = dir.path() / e.info.file;
+    if (e.previous_row >= 0) {
+      const fs::path source = previous->dir / previous->assembly.experts[e.previous_row].file;
+      std::error_code ec;
+      fs::create_hard_link(source, target, ec);
+      if (ec) fs::copy_file(source, target);  // another file system: copy
+      continue;
+    }
+    progress("stacking " + label(options.experts[i]));
+    io::SafetensorsWriter writer;
+    for (std::size_t m = 0; m < modules.size(); ++m) {
+      const std::string& module = modules[m];
+      auto shape = layout.shape(module);  // [d_out, d_in]
+      const std::int64_t d_out = shape[0], d_in = shape[1];
+      const std::int64_t r = e.adapter->at(module + ".lora_A").shape[0];
+      auto A = at::zeros({rank, d_in});
+      auto B = at::zeros({d_out, rank});
+      A.narrow(0, 0, r).copy_(expert_tensor(e, module + ".lora_A", {r, d_in}));
+      B.narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.scaling.scale(module, r));
+      if (key_kind)
+        fresh_keys[m][f].copy_(expert_tensor(e, module + key_kind, {d_in}, "train its gate first: gaggle train-gate"));
+      else if (arrow)
+        fresh_keys[m][f].copy_(arrow_keys(A.unsqueeze(0), B.unsqueeze(0))[0]);
+      add_tensor(writer, module + ".A", A);
+      add_tensor(writer, module + ".B", B);
+    }
+    writer.set_metadata("format", "gaggle-routed-expert");
+    writer.write(target);
+    ++f;
+  }
+
+  // The modules' files: the routing keys, rows in routing order.
   for (std::size_t m = 0; m < modules.size(); ++m) {
     const std::string& module = modules[m];
-    auto shape = layout.shape(module);  // [d_out, d_in]
+    auto shape = layout.shape(module);
     const std::int64_t d_out = shape[0], d_in = shape[1];
-    progress("stacking " + module);
-    auto A = at::zeros({n, rank, d_in});
-    auto B = at::zeros({n, d_out, rank});
-    at::Tensor keys = has_keys ? at::empty({n, d_in}) : at::Tensor();
-    at::Tensor raw_keys;  // gates or average activations of the fresh rows
-    if (key_kind) raw_keys = at::empty({static_cast<std::int64_t>(fresh.size()), d_in});
-    if (fresh.size() < experts.size()) {
-      auto file = std::make_shared<const io::SafetensorsFile>(
-          io::SafetensorsFile::open(previous->dir / previous->assembly.modules[m].file));
-      auto old_A = read_tensor(file, module + ".A"), old_B = read_tensor(file, module + ".B");
-      auto old_keys = has_keys ? read_tensor(file, module + ".keys") : at::Tensor();
-      for (std::int64_t i = 0; i < n; ++i) {
-        const auto j = experts[i].previous_row;
-        if (j < 0) continue;
-        A[i].copy_(old_A[j]);
-        B[i].copy_(old_B[j]);
-        if (has_keys) keys[i].copy_(old_keys[j]);
-      }
-    }
-    for (std::size_t f = 0; f < fresh.size(); ++f) {
-      const auto i = fresh[f];
-      const auto& e = experts[i];
-      const std::int64_t r = e.adapter->at(module + ".lora_A").shape[0];
-      A[i].narrow(0, 0, r).copy_(expert_tensor(e, module + ".lora_A", {r, d_in}));
-      B[i].narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.scaling.scale(module, r));
-      if (key_kind)
-        raw_keys[static_cast<std::int64_t>(f)].copy_(
-            expert_tensor(e, module + key_kind, {d_in}, "train its gate first: gaggle train-gate"));
-    }
-    if (has_keys && !fresh.empty()) {
-      at::Tensor computed = gate_keys ? phatgoose_keys(raw_keys)
-                            : options.router == RouterKind::average_activation
-                                ? average_activation_keys(raw_keys)
-                                : arrow_keys(A.index_select(0, fresh_rows), B.index_select(0, fresh_rows));
-      keys.index_copy_(0, fresh_rows, computed);
-    }
     io::SafetensorsWriter writer;
-    add_tensor(writer, module + ".A", A);
-    add_tensor(writer, module + ".B", B);
-    if (has_keys) add_tensor(writer, module + ".keys", keys);
+    if (has_keys) {
+      auto keys = at::empty({n, d_in});
+      if (fresh.size() < experts.size()) {
+        auto file = std::make_shared<const io::SafetensorsFile>(
+            io::SafetensorsFile::open(previous->dir / previous->assembly.modules[m].file));
+        auto old_keys = read_tensor(file, module + ".keys");
+        for (std::int64_t i = 0; i < n; ++i)
+          if (experts[i].previous_row >= 0) keys[i].copy_(old_keys[experts[i].previous_row]);
+      }
+      if (!fresh.empty()) {
+        at::Tensor computed = gate_keys ? phatgoose_keys(fresh_keys[m])
+                              : options.router == RouterKind::average_activation ? average_activation_keys(fresh_keys[m])
+                                                                                  : fresh_keys[m];
+        keys.index_copy_(0, fresh_rows, computed);
+      }
+      add_tensor(writer, module + ".keys", keys);
+    }
     writer.set_metadata("format", "gaggle-routed-module");
     const std::string file = "modules/" + module + ".safetensors";
     writer.write(dir.path() / file);
@@ -417,7 +446,6 @@ UpdateReport update_assembly(const UpdateOptions& update) {
       report.removed.push_back(before.experts[j].name + "@" + before.experts[j].version);
 
   auto experts = load_experts(options, base_fp, kept);
-  // Rows are padded to the largest rank: when that changes, every row changes.
   std::int64_t rank = 0;
   for (const auto& e : experts) rank = std::max(rank, e.info.rank);
   bool same_order = report.added.empty() && report.removed.empty();
@@ -429,7 +457,9 @@ UpdateReport update_assembly(const UpdateOptions& update) {
     report.assembly = before;
     return report;
   }
-  if (before.modules.empty() || rank != before.modules.front().rank) {
+  // Rows are padded to the largest rank: when that changes, every row changes. A model
+  // of an older format (experts stacked per module) is restacked too, into this one.
+  if (before.modules.empty() || rank != before.modules.front().rank || before.format_version < 3) {
     report.restacked = true;
     for (auto& k : kept) k.previous_row = -1;
     experts = load_experts(options, base_fp);
@@ -449,7 +479,7 @@ nlohmann::json assembly_to_json(const Assembly& a) {
   j["lora_scale"] = 1.0;
   j["routing"] = {{"layer_norm_eps", kRouteLayerNormEps}, {"renorm_eps", 1e-6}, {"arrow_temperature", kArrowTemperature}};
   j["experts"] = nlohmann::ordered_json::array();
-  for (const auto& e : a.experts)
+  for (const auto& e : a.experts) {
     j["experts"].push_back({{"name", e.name},
                             {"version", e.version},
                             {"principal", e.principal},
@@ -457,6 +487,8 @@ nlohmann::json assembly_to_json(const Assembly& a) {
                             {"manifest_sha256", e.manifest_sha256},
                             {"rank", e.rank},
                             {"lora_scale", e.lora_scale}});
+    if (!e.file.empty()) j["experts"].back()["file"] = e.file;
+  }
   j["modules"] = nlohmann::ordered_json::array();
   for (const auto& m : a.modules)
     j["modules"].push_back({{"name", m.name}, {"file", m.file}, {"d_in", m.d_in}, {"d_out", m.d_out}, {"rank", m.rank}});
@@ -486,10 +518,16 @@ Assembly read_assembly(const fs::path& model_dir) {
   if (!router) throw_error(ErrorCode::invalid, kRoom, path.string() + ": /router: unknown router");
   a.router = *router;
   a.top_k = j["top_k"].get<int>();
-  for (const auto& e : j["experts"])
+  for (const auto& e : j["experts"]) {
     a.experts.push_back({e["name"].get<std::string>(), e["version"].get<std::string>(), e.value("principal", ""),
                          e.value("key_fingerprint", ""), e.value("manifest_sha256", ""), e["rank"].get<std::int64_t>(),
-                         e.value("lora_scale", 0.0)});
+                         e.value("lora_scale", 0.0), e.value("file", "")});
+    const std::string& file = a.experts.back().file;
+    if (a.format_version >= 3 && (file.empty() || file.find("..") != std::string::npos))
+      throw_error(ErrorCode::invalid, kRoom,
+                  path.string() + ": expert '" + a.experts.back().name + "': format 3 needs a file inside the model",
+                  "assemble it again");
+  }
   for (const auto& m : j["modules"]) {
     AssemblyModule mod{m["name"].get<std::string>(), m["file"].get<std::string>(), m["d_in"].get<std::int64_t>(),
                        m["d_out"].get<std::int64_t>(), m["rank"].get<std::int64_t>()};

@@ -2,15 +2,22 @@
 // Assembly (issue #7, item 1): base + verified bundles + a router -> a routed model
 // directory (design.md §4, schema manifests/assembly.schema.json):
 //
-//   MODEL_DIR/assembly.json                 base fingerprint, router, k, experts and signers, modules
-//   MODEL_DIR/modules/<module>.safetensors  "<module>.A" [N, r, d_in], "<module>.B" [N, d_out, r],
-//                                           "<module>.keys" [N, d_in] (per-token routers, smear)
-//   MODEL_DIR/retrieval.safetensors         retrieval only: "embeddings" [M, d_model], every
-//                                           bundle's "retrieval_embeddings" stacked, rows
-//                                           L2-normalised; "expert" [M] int64, each row's expert
+//   MODEL_DIR/assembly.json                   base fingerprint, router, k, experts (signers,
+//                                             files) and modules
+//   MODEL_DIR/experts/<name>@<version>.safetensors
+//                                             one expert's factors for every module:
+//                                             "<module>.A" [r, d_in], "<module>.B" [d_out, r]
+//   MODEL_DIR/modules/<module>.safetensors    "<module>.keys" [N, d_in] (per-token routers,
+//                                             smear; no tensor for the others)
+//   MODEL_DIR/retrieval.safetensors           retrieval only: "embeddings" [M, d_model], every
+//                                             bundle's "retrieval_embeddings" stacked, rows
+//                                             L2-normalised; "expert" [M] int64, each row's expert
 //
-// format_version 2 marks the routers a version-1 reader would misread (retrieval, smear:
-// it refuses them as newer); the others are still written as version 1.
+// Format 3 (written now) keeps each expert in a file of its own: loading maps only those
+// files, the routed layer reads only the experts tokens chose, and an update hard-links
+// the files of experts it keeps instead of rewriting them. Formats 1 and 2 (read still)
+// stacked every expert's factors in the module files ("<module>.A" [N, r, d_in],
+// "<module>.B" [N, d_out, r]); 2 marked the routers a version-1 reader would misread.
 //
 // Every bundle is verified first (signature, trusted signer, files) and must be bound to
 // the base's fingerprint: a mismatch is an error naming the bundle. Experts of different
@@ -32,7 +39,7 @@
 
 namespace gaggle::route {
 
-inline constexpr int kAssemblyFormatVersion = 2;  // the newest this gaggle reads and writes
+inline constexpr int kAssemblyFormatVersion = 3;  // the newest this gaggle reads and writes
 inline constexpr const char* kAssemblyFile = "assembly.json";
 
 struct ExpertSource {
@@ -59,6 +66,7 @@ struct AssemblyExpert {
   std::string name, version, principal, key_fingerprint, manifest_sha256;
   std::int64_t rank = 0;
   double lora_scale = 0;  // alpha / r, folded into the stored B
+  std::string file;       // format 3: "experts/<name>@<version>.safetensors", its factors for every module
 };
 
 struct AssemblyModule {

@@ -31,6 +31,15 @@ at::Tensor module_tensor(const std::shared_ptr<const io::SafetensorsFile>& file,
   return read_tensor(file, name);
 }
 
+// Format 3: every expert's file, mapped once (the factors stay in the page cache until a
+// token chooses the expert).
+std::vector<std::shared_ptr<const io::SafetensorsFile>> open_expert_files(const Assembly& a, const fs::path& model_dir) {
+  std::vector<std::shared_ptr<const io::SafetensorsFile>> files;
+  for (const auto& e : a.experts)
+    files.push_back(std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(model_dir / e.file)));
+  return files;
+}
+
 }  // namespace
 
 RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_dir, const std::string& base_fingerprint) {
@@ -76,6 +85,7 @@ RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_d
     choice = std::make_shared<RetrievalChoice>(std::move(index));
     out.choice_ = choice;
   }
+  std::vector<std::shared_ptr<const io::SafetensorsFile>> expert_files;
   for (const auto& m : a.modules) {
     auto weight = model.linear_weight(m.name);  // Error{not_found} for a module the base lacks
     if (weight.size(0) != m.d_out || weight.size(1) != m.d_in)
@@ -83,26 +93,42 @@ RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_d
                   "routed model module '" + m.name + "' is " + std::to_string(m.d_out) + " x " + std::to_string(m.d_in) +
                       ", the base's is " + std::to_string(weight.size(0)) + " x " + std::to_string(weight.size(1)));
     auto file = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(model_dir / m.file));
-    auto A = module_tensor(file, m.name + ".A", {n, m.rank, m.d_in});
-    auto B = module_tensor(file, m.name + ".B", {n, m.d_out, m.rank});
     const auto device = weight.device();
-    if (!device.is_cpu()) A = A.to(device), B = B.to(device);
+    std::vector<at::Tensor> a_of, b_of;  // per expert
+    if (a.format_version >= 3) {
+      if (expert_files.empty()) expert_files = open_expert_files(a, model_dir);
+      for (const auto& f : expert_files) {
+        a_of.push_back(module_tensor(f, m.name + ".A", {m.rank, m.d_in}));
+        b_of.push_back(module_tensor(f, m.name + ".B", {m.d_out, m.rank}));
+        if (!device.is_cpu()) a_of.back() = a_of.back().to(device), b_of.back() = b_of.back().to(device);
+      }
+    } else {
+      auto A = module_tensor(file, m.name + ".A", {n, m.rank, m.d_in});
+      auto B = module_tensor(file, m.name + ".B", {n, m.d_out, m.rank});
+      if (!device.is_cpu()) A = A.to(device), B = B.to(device);
+      a_of = A.unbind(0), b_of = B.unbind(0);
+    }
+    // The routers that use every expert at once (or pick one per example) take them stacked.
+    auto stacked = [&] { return std::make_pair(at::stack(a_of), at::stack(b_of)); };
     if (per_token) {
       auto keys = module_tensor(file, m.name + ".keys", {n, m.d_in});
       if (!device.is_cpu()) keys = keys.to(device);
-      auto layer = std::make_shared<RoutedLinear>(A, B, keys, options);
+      auto layer = std::make_shared<RoutedLinear>(std::move(a_of), std::move(b_of), keys, options);
       out.traced_.emplace_back(m.name, [layer](std::vector<std::int64_t>* c) { layer->set_trace(c); });
       adapters.emplace_back(m.name, layer);
     } else if (a.router == RouterKind::smear) {
       auto keys = module_tensor(file, m.name + ".keys", {n, m.d_in});
       if (!device.is_cpu()) keys = keys.to(device);
+      auto [A, B] = stacked();
       adapters.emplace_back(m.name, std::make_shared<SmearLinear>(A, B, keys, SmearOptions{1.0}));
     } else if (a.router == RouterKind::retrieval) {
+      auto [A, B] = stacked();
       auto layer = std::make_shared<RetrievalLinear>(A, B, choice, 1.0);
       out.traced_.emplace_back(m.name, [layer](std::vector<std::int64_t>* c) { layer->set_trace(c); });
       adapters.emplace_back(m.name, layer);
     } else {
       const MergeForm form = a.router == RouterKind::merged_factors ? MergeForm::factors : MergeForm::products;
+      auto [A, B] = stacked();
       adapters.emplace_back(m.name, std::make_shared<MergedLinear>(A, B, 1.0, form));
     }
   }

@@ -6,9 +6,19 @@
 #include <map>
 #include <string>
 
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <sys/stat.h>
+
+#include <nlohmann/json.hpp>
+
 #include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/json_file.h"
+#include "io/safetensors.h"
 #include "route/assembly.h"
+#include "route/routed_model.h"
+#include "route/tensor_file.h"
 #include "route/world.h"
 #include "support/test_support.h"
 
@@ -43,7 +53,84 @@ route::UpdateReport update(const World& w, const fs::path& model, const std::vec
   return route::update_assembly(u);
 }
 
+// Rewrites a format-3 model as formats 1 and 2 wrote it: every expert's factors stacked in
+// the module files, no expert files (2 for the routers 1 could not say).
+void downgrade_to_stacked(const fs::path& model, int format_version) {
+  auto j = io::read_json_file(model / "assembly.json");
+  std::vector<std::shared_ptr<const io::SafetensorsFile>> experts;
+  for (auto& e : j["experts"]) {
+    experts.push_back(std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(model / e["file"].get<std::string>())));
+    e.erase("file");
+  }
+  for (const auto& m : j["modules"]) {
+    const std::string name = m["name"], file = m["file"];
+    std::vector<at::Tensor> A, B;
+    for (const auto& f : experts) {
+      A.push_back(route::read_tensor(f, name + ".A"));
+      B.push_back(route::read_tensor(f, name + ".B"));
+    }
+    auto keys_file = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(model / file));
+    io::SafetensorsWriter w;
+    route::add_tensor(w, name + ".A", at::stack(A));
+    route::add_tensor(w, name + ".B", at::stack(B));
+    if (keys_file->find(name + ".keys")) route::add_tensor(w, name + ".keys", route::read_tensor(keys_file, name + ".keys"));
+    w.write(model / file);
+  }
+  experts.clear();
+  fs::remove_all(model / "experts");
+  j["format_version"] = format_version;
+  io::write_json_file_atomic(model / "assembly.json", j);
+}
+
+at::Tensor forward(const World& w, const fs::path& model) {
+  c10::InferenceMode guard;
+  auto m = model::load_t5(w.base);
+  auto routed = route::RoutedModel::attach(*m, model, w.fingerprint);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(5);
+  auto ids = at::randint(2, 40, {2, 6}, gen, at::kLong);
+  auto dec = at::randint(2, 40, {2, 4}, gen, at::kLong);
+  return m->forward(ids, at::ones({2, 6}, at::kLong), dec);
+}
+
 }  // namespace
+
+TEST_CASE("a routed model keeps each expert in a file of its own; an update hard-links the experts it keeps",
+          "[route][assembly][update]") {
+  World w(3);
+  auto first = with_experts(w, route::RouterKind::phatgoose, "m", {0, 1});
+  auto a = route::assemble(first);
+  CHECK(a.format_version == 3);
+  REQUIRE(a.experts[0].file == "experts/e0@1.0.0.safetensors");
+  struct stat before {};
+  REQUIRE(::stat((first.out_dir / a.experts[0].file).c_str(), &before) == 0);
+  auto r = update(w, first.out_dir, {0, 1, 2});
+  CHECK(r.kept == 2);
+  struct stat after {};
+  REQUIRE(::stat((first.out_dir / a.experts[0].file).c_str(), &after) == 0);
+  CHECK(after.st_ino == before.st_ino);  // the same file, not a rewritten copy
+  CHECK(fs::exists(first.out_dir / "experts/e2@1.0.0.safetensors"));
+}
+
+TEST_CASE("routed models of formats 1 and 2 (experts stacked per module) still load, and an update rewrites them as format 3",
+          "[route][assembly][update]") {
+  World w(3);
+  for (auto router : {route::RouterKind::phatgoose, route::RouterKind::smear, route::RouterKind::merged}) {
+    const std::string name(route::router_name(router));
+    INFO(name);
+    auto o = with_experts(w, router, name, {0, 1});
+    route::assemble(o);
+    const auto want = forward(w, o.out_dir);
+    const int version = router == route::RouterKind::smear ? 2 : 1;
+    downgrade_to_stacked(o.out_dir, version);
+    CHECK(route::read_assembly(o.out_dir).format_version == version);
+    CHECK(at::equal(forward(w, o.out_dir), want));
+    auto r = update(w, o.out_dir, {0, 1, 2});
+    CHECK(r.restacked);
+    auto fresh = with_experts(w, router, name + "-fresh", {0, 1, 2});
+    route::assemble(fresh);
+    CHECK(files_of(o.out_dir) == files_of(fresh.out_dir));
+  }
+}
 
 TEST_CASE("assemble --update adds and removes experts, byte-identical to a fresh assembly, for every router",
           "[route][assembly][update]") {

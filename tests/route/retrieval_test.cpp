@@ -94,7 +94,7 @@ TEST_CASE("a retrieval model runs each example of a mixed batch with its chosen 
           "[route][retrieval]") {
   World w(3, false, false, embeddings_for);
   auto a = route::assemble(w.options(route::RouterKind::retrieval, "ret"));
-  CHECK(a.format_version == 2);
+  CHECK(a.format_version == 3);
   CHECK(a.top_k == 0);
   CHECK(a.retrieval.file == "retrieval.safetensors");
   CHECK(a.retrieval.rows == 2 * 3 + 4);
@@ -102,11 +102,11 @@ TEST_CASE("a retrieval model runs each example of a mixed batch with its chosen 
   auto read = route::read_assembly(w.dir / "ret");
   CHECK(read.router == route::RouterKind::retrieval);
   CHECK(read.retrieval.rows == a.retrieval.rows);
-  CHECK(read.format_version == 2);
+  CHECK(read.format_version == 3);
   for (int e = 0; e < 3; ++e) {
     auto o = w.options(route::RouterKind::single, "single" + std::to_string(e));
     o.experts = {o.experts[static_cast<std::size_t>(e)]};
-    CHECK(route::assemble(o).format_version == 1);
+    CHECK(route::assemble(o).format_version == 3);
   }
 
   c10::InferenceMode guard;
@@ -198,17 +198,17 @@ TEST_CASE("assembling retrieval names a bundle without retrieval embeddings, and
   o2.experts.push_back({"wide", "1.0.0", w.dir / "wide"});
   CHECK_THROWS_WITH(route::assemble(o2), Catch::Contains("bundle 'wide/1.0.0'") && Catch::Contains("[3, 17]"));
 
-  // A retrieval assembly is format_version 2; claiming 1 (a reader of 1 would have
-  // misread it), or 3, is refused; a missing index is named.
+  // A retrieval assembly needs format_version 2 or later; claiming 1 (a reader of 1 would
+  // have misread it), or 4, is refused; a missing index is named.
   route::assemble(w.options(route::RouterKind::retrieval, "ok"));
   const fs::path json_path = w.dir / "ok" / "assembly.json";
   auto j = io::read_json_file(json_path);
-  CHECK(j["format_version"] == 2);
+  CHECK(j["format_version"] == 3);
   auto j1 = j;
   j1["format_version"] = 1;
   test::write_text(json_path, j1.dump());
   CHECK_THROWS_WITH(route::read_assembly(w.dir / "ok"), Catch::Contains("format_version 2"));
-  j1["format_version"] = 3;
+  j1["format_version"] = 4;
   test::write_text(json_path, j1.dump());
   CHECK_THROWS_WITH(route::read_assembly(w.dir / "ok"), Catch::Contains("newer"));
   auto j2 = j;
@@ -219,10 +219,6 @@ TEST_CASE("assembling retrieval names a bundle without retrieval embeddings, and
   fs::remove(w.dir / "ok" / "retrieval.safetensors");
   auto m = model::load_t5(w.base);
   CHECK_THROWS_WITH(route::RoutedModel::attach(*m, w.dir / "ok", w.fingerprint), Catch::Contains("retrieval.safetensors"));
-  // Older assemblies (version 1) still read.
-  auto p = route::assemble(w.options(route::RouterKind::phatgoose, "pg"));
-  CHECK(p.format_version == 1);
-  CHECK(route::read_assembly(w.dir / "pg").format_version == 1);
 }
 
 TEST_CASE("gaggle assemble --router retrieval and smear, generate --model with a trace, inspect",

@@ -125,7 +125,7 @@ TEST_CASE("a SMEAR model: padding invariant, cached generation equals uncached, 
           "[route][smear]") {
   World w(3);
   auto a = route::assemble(w.options(route::RouterKind::smear, "smear"));
-  CHECK(a.format_version == 2);
+  CHECK(a.format_version == 3);
   CHECK(a.top_k == 0);
   auto read = route::read_assembly(w.dir / "smear");
   CHECK(read.router == route::RouterKind::smear);
