@@ -264,6 +264,20 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
 at::Tensor RoutedLinear::stacked_A() const { return at::stack(A_); }
 at::Tensor RoutedLinear::stacked_B() const { return at::stack(B_); }
 
+void RoutedLinear::set_index(std::shared_ptr<const IvfIndex> index, std::int64_t probe) {
+  if (index) {
+    require(options_.score == ScoreKind::layer_norm_dot,
+            "an ivf index serves scores LN(u) · key (phatgoose, average-activation), not Arrow's |u · key|");
+    require(index->members.defined() && index->members.size(0) == n_ && index->centroids.size(1) == d_in_,
+            "the index is over other experts or another width");
+    require(probe >= 1 && probe <= index->clusters(),
+            "probe " + std::to_string(probe) + " must be between 1 and the " + std::to_string(index->clusters()) +
+                " clusters");
+  }
+  index_ = std::move(index);
+  probe_ = probe;
+}
+
 void RoutedLinear::set_trace(std::vector<std::int64_t>* counts) {
   if (counts && static_cast<std::int64_t>(counts->size()) != n_)
     throw_error(ErrorCode::invalid, kRoom, "routed linear: trace holds " + std::to_string(counts->size()) +
@@ -275,6 +289,13 @@ Routing RoutedLinear::route(const at::Tensor& u) const {
   require(u.size(-1) == d_in_, "input has width " + std::to_string(u.size(-1)) + ", expected d_in " + std::to_string(d_in_));
   auto u2 = u.reshape({-1, d_in_});
   Routing routing;
+  if (index_ && u2.device().is_cpu() && !(at::GradMode::is_enabled() && u2.requires_grad())) {
+    auto q = layer_norm_no_affine(u2, options_.layer_norm_eps) * (1.0 / std::sqrt(static_cast<double>(d_in_)));
+    auto r = ivf_route(q, *index_, probe_, options_.top_k, options_.renorm_eps);
+    routing.topk_index = r.topk_index;
+    routing.topk_weight = r.topk_weight.to(u2.scalar_type());
+    return routing;  // (no [T, N] scores: that is the point)
+  }
   if (options_.score == ScoreKind::layer_norm_dot) {
     routing.scores = layer_norm_scores(u2, keys_, options_.layer_norm_eps);
   } else {

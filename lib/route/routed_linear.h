@@ -23,9 +23,11 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "model/linear_hook.h"
+#include "route/ivf_index.h"
 
 namespace gaggle::route {
 
@@ -76,6 +78,10 @@ class RoutedLinear : public model::LinearAdapter {
   // apply() counts only the real tokens of the mask the model last told (set_tokens);
   // combine() counts every row it is given.
   void set_trace(std::vector<std::int64_t>* counts);
+  // Sub-linear routing (route/ivf_index.h): score only the experts of the `probe` best
+  // clusters. Null restores exact routing. Throws Error{invalid} for Arrow's scores or an
+  // index of other experts.
+  void set_index(std::shared_ptr<const IvfIndex> index, std::int64_t probe);
   // Keeps the context's token mask for the trace (routed_linear_tokens.cpp).
   void set_tokens(const model::TokenContext& context) override;
 
@@ -100,6 +106,8 @@ class RoutedLinear : public model::LinearAdapter {
   at::Tensor keys_;
   std::vector<const float*> a_of_, b_of_;  // the same as raw pointers, when all are contiguous CPU float32
   bool fast_factors_ = false, requires_grad_ = false;
+  std::shared_ptr<const IvfIndex> index_;
+  std::int64_t probe_ = 0;
   RoutedLinearOptions options_;
   std::int64_t n_ = 0, r_ = 0, d_in_ = 0, d_out_ = 0;
   double scale_ = 0;

@@ -1,0 +1,159 @@
+#include "route/ivf_index.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "io/error.h"
+
+namespace gaggle::route {
+namespace {
+
+constexpr const char* kRoom = "route";
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw_error(ErrorCode::invalid, kRoom, "ivf index: " + message);
+}
+
+}  // namespace
+
+IvfIndex build_ivf_index(const at::Tensor& keys, std::int64_t clusters, int iterations, std::uint64_t seed) {
+  require(keys.defined() && keys.dim() == 2 && keys.size(0) >= 1, "keys must be [N, d_in] with N >= 1");
+  const std::int64_t n = keys.size(0);
+  require(clusters >= 1 && clusters <= n,
+          "--clusters " + std::to_string(clusters) + " must be between 1 and the " + std::to_string(n) + " experts");
+  at::NoGradGuard no_grad;
+  auto x = keys.to(at::kDouble).contiguous();
+  auto unit = x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+  // Spherical k-means: the keys' directions; starting centroids a seeded sample of keys.
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto start = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)).narrow(0, 0, clusters);
+  start = std::get<0>(start.sort());
+  auto centroids = unit.index_select(0, start);
+  at::Tensor assign;
+  for (int it = 0; it <= iterations; ++it) {
+    assign = at::mm(unit, centroids.t()).argmax(1);
+    if (it == iterations) break;
+    auto sums = at::zeros_like(centroids).index_add(0, assign, unit);
+    auto counts = at::bincount(assign, {}, clusters);
+    // An empty cluster keeps its centroid (it may win tokens at routing time; it holds no expert).
+    auto empty = (counts == 0).unsqueeze(1);
+    auto next = sums / sums.norm(2, {1}, true).clamp_min(1e-12);
+    centroids = at::where(empty, centroids, next);
+  }
+  IvfIndex index;
+  auto order = at::argsort(assign * n + at::arange(n, assign.options()));  // by cluster, then expert id
+  index.members = order.contiguous();
+  auto counts = at::bincount(assign, {}, clusters);
+  index.offsets = at::cat({at::zeros({1}, counts.options()), counts.cumsum(0)}).contiguous();
+  // Centroids on the keys' scale (the mean key norm), so that query · centroid reads like a score.
+  index.centroids = (centroids * x.norm(2, {1}).mean()).to(at::kFloat).contiguous();
+  group_keys(index, keys);
+  return index;
+}
+
+void check_ivf_index(const IvfIndex& index, std::int64_t experts, std::int64_t d_in, const std::string& source) {
+  auto fail = [&](const std::string& what) {
+    throw_error(ErrorCode::invalid, kRoom, source + ": ivf index: " + what, "assemble the model again");
+  };
+  if (!index.centroids.defined() || index.centroids.dim() != 2 || index.centroids.size(1) != d_in ||
+      index.centroids.size(0) < 1)
+    fail("centroids must be [C, " + std::to_string(d_in) + "]");
+  const std::int64_t c = index.centroids.size(0);
+  if (!index.members.defined() || index.members.dim() != 1 || index.members.size(0) != experts ||
+      index.members.scalar_type() != at::kLong)
+    fail("members must be int64 [" + std::to_string(experts) + "]");
+  if (!index.offsets.defined() || index.offsets.dim() != 1 || index.offsets.size(0) != c + 1 ||
+      index.offsets.scalar_type() != at::kLong)
+    fail("offsets must be int64 [" + std::to_string(c + 1) + "]");
+  auto m = index.members.cpu().contiguous();
+  auto o = index.offsets.cpu().contiguous();
+  const std::int64_t* mp = m.data_ptr<std::int64_t>();
+  const std::int64_t* op = o.data_ptr<std::int64_t>();
+  if (op[0] != 0 || op[c] != experts) fail("offsets must run from 0 to the number of experts");
+  for (std::int64_t i = 0; i < c; ++i)
+    if (op[i + 1] < op[i]) fail("offsets must not decrease");
+  std::vector<char> seen(static_cast<std::size_t>(experts), 0);
+  for (std::int64_t i = 0; i < experts; ++i) {
+    if (mp[i] < 0 || mp[i] >= experts || seen[mp[i]]) fail("members must hold every expert exactly once");
+    seen[mp[i]] = 1;
+  }
+}
+
+void group_keys(IvfIndex& index, const at::Tensor& keys) {
+  index.grouped_keys = keys.index_select(0, index.members.to(keys.device())).to(at::kFloat).contiguous();
+}
+
+IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int64_t probe, int top_k,
+                     double renorm_eps) {
+  require(index.grouped_keys.defined(), "keys are not grouped (group_keys)");
+  const std::int64_t c_count = index.clusters(), n = index.members.size(0);
+  require(probe >= 1 && probe <= c_count,
+          "--probe " + std::to_string(probe) + " must be between 1 and the " + std::to_string(c_count) + " clusters");
+  require(top_k >= 1 && top_k <= n, "top-k must be between 1 and the experts");
+  at::NoGradGuard no_grad;
+  auto q = queries.to(at::kFloat).contiguous();
+  const std::int64_t t_count = q.size(0);
+  auto order = at::mm(q, index.centroids.t()).argsort(1, /*descending=*/true).contiguous();
+  auto offsets = index.offsets.cpu().contiguous();
+  const std::int64_t* off = offsets.data_ptr<std::int64_t>();
+  const std::int64_t* ord = order.data_ptr<std::int64_t>();
+
+  // Each token's clusters: the best `probe`, and more while they hold fewer than k experts.
+  std::vector<std::vector<std::int64_t>> tokens_of(c_count), slot_of(c_count);  // per cluster
+  std::vector<std::int64_t> width(t_count, 0);
+  IvfRouting out;
+  for (std::int64_t t = 0; t < t_count; ++t) {
+    for (std::int64_t j = 0; j < c_count && (j < probe || width[t] < top_k); ++j) {
+      const std::int64_t c = ord[t * c_count + j], size = off[c + 1] - off[c];
+      if (size == 0) continue;
+      tokens_of[c].push_back(t);
+      slot_of[c].push_back(width[t]);
+      width[t] += size;
+    }
+    out.candidates += width[t];
+  }
+  const std::int64_t w = *std::max_element(width.begin(), width.end());
+  auto scores = at::full({t_count, w}, -std::numeric_limits<float>::infinity(), q.options());
+  auto ids = at::zeros({t_count, w}, at::TensorOptions().dtype(at::kLong));
+  float* sp = scores.data_ptr<float>();
+  std::int64_t* ip = ids.data_ptr<std::int64_t>();
+  auto members = index.members.cpu().contiguous();
+  const std::int64_t* mp = members.data_ptr<std::int64_t>();
+  // Padding slots point at the token's first candidate: never chosen (probability 0) unless k exceeds its candidates.
+  at::parallel_for(0, c_count, 1, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t c = begin; c < end; ++c) {
+      if (tokens_of[c].empty()) continue;
+      const std::int64_t size = off[c + 1] - off[c];
+      auto tok = at::from_blob(tokens_of[c].data(), {static_cast<std::int64_t>(tokens_of[c].size())},
+                               at::TensorOptions().dtype(at::kLong));
+      auto s = at::mm(q.index_select(0, tok), index.grouped_keys.narrow(0, off[c], size).t()).contiguous();
+      const float* src = s.data_ptr<float>();
+      for (std::size_t i = 0; i < tokens_of[c].size(); ++i) {
+        const std::int64_t t = tokens_of[c][i], at_slot = slot_of[c][i];
+        std::memcpy(sp + t * w + at_slot, src + static_cast<std::int64_t>(i) * size, size * sizeof(float));
+        std::memcpy(ip + t * w + at_slot, mp + off[c], size * sizeof(std::int64_t));
+      }
+    }
+  });
+  auto probs = at::softmax(scores, 1);
+  auto top = probs.topk(top_k, 1, /*largest=*/true, /*sorted=*/true);
+  auto p = std::get<0>(top);
+  out.topk_index = ids.gather(1, std::get<1>(top));
+  out.topk_weight = p / (p.sum(1, /*keepdim=*/true) + renorm_eps);
+  return out;
+}
+
+double topk_recall(const at::Tensor& exact_index, const at::Tensor& approx_index) {
+  require(exact_index.sizes() == approx_index.sizes() && exact_index.dim() == 2, "recall needs two [T, k] index tensors");
+  if (exact_index.size(0) == 0) return 1.0;
+  auto a = std::get<0>(exact_index.cpu().sort(1));
+  auto b = std::get<0>(approx_index.cpu().sort(1));
+  return (a == b).all(1).to(at::kDouble).mean().item<double>();
+}
+
+}  // namespace gaggle::route

@@ -1,0 +1,109 @@
+// The inverted-file router (route/ivf_index.h): probing every cluster is exact routing,
+// recall is measured against exact top-k honestly, and bad indexes are refused.
+#include "route/ivf_index.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "io/error.h"
+#include "route/phatgoose.h"
+#include "route/routed_linear.h"
+
+using namespace gaggle;
+
+namespace {
+
+struct Layer {
+  at::Tensor A, B, keys;
+};
+
+Layer experts(std::int64_t n, std::int64_t d, std::int64_t r, std::uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  Layer l;
+  l.A = at::randn({n, r, d}, gen) * 0.3;
+  l.B = at::randn({n, d, r}, gen) * 0.3;
+  l.keys = route::phatgoose_keys(at::randn({n, d}, gen));
+  return l;
+}
+
+at::Tensor queries(const at::Tensor& u) {
+  return route::layer_norm_no_affine(u) * (1.0 / std::sqrt(static_cast<double>(u.size(1))));
+}
+
+}  // namespace
+
+TEST_CASE("an ivf index probed on every cluster routes exactly as exact top-k", "[route][ivf]") {
+  c10::InferenceMode guard;
+  auto l = experts(40, 16, 3, 1);
+  auto index = route::build_ivf_index(l.keys, 6);
+  route::check_ivf_index(index, 40, 16, "test");
+  CHECK(index.clusters() == 6);
+  auto u = at::randn({64, 16}, at::make_generator<at::CPUGeneratorImpl>(2));
+  route::RoutedLinearOptions o;
+  o.top_k = 2;
+  route::RoutedLinear exact(l.A, l.B, l.keys, o);
+  auto want = exact.route(u);
+  auto got = route::ivf_route(queries(u), index, 6, 2, o.renorm_eps);
+  CHECK(at::equal(got.topk_index, want.topk_index));
+  CHECK(at::allclose(got.topk_weight, want.topk_weight, 1e-5, 1e-6));
+  CHECK(got.candidates == 64 * 40);
+  CHECK(route::topk_recall(want.topk_index, got.topk_index) == 1.0);
+
+  // Through the layer: the same output.
+  auto base = at::randn({64, 16}, at::make_generator<at::CPUGeneratorImpl>(3));
+  route::RoutedLinear indexed(l.A, l.B, l.keys, o);
+  indexed.set_index(std::make_shared<route::IvfIndex>(index), 6);
+  CHECK(at::allclose(indexed.apply(u, base), exact.apply(u, base), 1e-5, 1e-5));
+}
+
+TEST_CASE("ivf recall is the share of tokens whose top-k set is exact, and never falls as more clusters are probed",
+          "[route][ivf]") {
+  auto exact = at::tensor({0, 1, 2, 3, 4, 5, 6, 7}, at::kLong).view({4, 2});
+  CHECK(route::topk_recall(exact, exact) == 1.0);
+  auto swapped = at::tensor({1, 0, 2, 3, 4, 5, 6, 7}, at::kLong).view({4, 2});
+  CHECK(route::topk_recall(exact, swapped) == 1.0);  // a set: order does not matter
+  auto one_wrong = at::tensor({0, 1, 2, 9, 4, 5, 6, 7}, at::kLong).view({4, 2});
+  CHECK(route::topk_recall(exact, one_wrong) == 0.75);
+
+  c10::InferenceMode guard;
+  auto l = experts(200, 32, 2, 4);
+  auto index = route::build_ivf_index(l.keys, 16);
+  auto u = at::randn({300, 32}, at::make_generator<at::CPUGeneratorImpl>(5));
+  route::RoutedLinearOptions o;
+  route::RoutedLinear exact_layer(l.A, l.B, l.keys, o);
+  auto want = exact_layer.route(u).topk_index;
+  double last = 0;
+  std::int64_t last_candidates = 0;
+  for (std::int64_t probe : {1, 2, 4, 8, 16}) {
+    auto r = route::ivf_route(queries(u), index, probe, 2, o.renorm_eps);
+    const double recall = route::topk_recall(want, r.topk_index);
+    INFO("probe " << probe << " recall " << recall);
+    CHECK(recall >= last);
+    CHECK(r.candidates > last_candidates);
+    last = recall, last_candidates = r.candidates;
+  }
+  CHECK(last == 1.0);
+}
+
+TEST_CASE("ivf refuses Arrow, probes out of range and corrupt indexes", "[route][ivf]") {
+  auto l = experts(10, 8, 2, 6);
+  auto index = std::make_shared<route::IvfIndex>(route::build_ivf_index(l.keys, 3));
+  route::RoutedLinearOptions arrow;
+  arrow.score = route::ScoreKind::abs_dot;
+  route::RoutedLinear a(l.A, l.B, l.keys, arrow);
+  CHECK_THROWS_WITH(a.set_index(index, 1), Catch::Contains("Arrow"));
+  route::RoutedLinear p(l.A, l.B, l.keys, route::RoutedLinearOptions{});
+  CHECK_THROWS_WITH(p.set_index(index, 4), Catch::Contains("between 1 and the 3 clusters"));
+  CHECK_THROWS_WITH(route::build_ivf_index(l.keys, 11), Catch::Contains("between 1 and the 10 experts"));
+  auto bad = *index;
+  bad.members = bad.members.clone();
+  bad.members[0] = bad.members[1];
+  CHECK_THROWS_WITH(route::check_ivf_index(bad, 10, 8, "m/modules/q.safetensors"),
+                    Catch::Contains("m/modules/q.safetensors") && Catch::Contains("exactly once"));
+  auto short_offsets = *index;
+  short_offsets.offsets = short_offsets.offsets.narrow(0, 0, 3);
+  CHECK_THROWS_AS(route::check_ivf_index(short_offsets, 10, 8, "x"), Error);
+}
