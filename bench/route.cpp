@@ -30,6 +30,7 @@
 #include "bench.h"
 #include "model/runtime.h"
 #include "model/t5.h"
+#include "route/ivf_index.h"
 #include "route/phatgoose.h"
 #include "route/routed_linear.h"
 
@@ -41,6 +42,10 @@ struct RouteBenchOptions {
   std::int64_t d_ff = 2048, layers = 6, heads = 8, batch = 32, seq = 128, vocab = 32128;
   int repeats = 0;  // 0: 7 for a layer, 3 for the model
   bool layer = false, json = false, no_dense = false;
+  std::string index = "exact";         // --layer: exact or ivf
+  std::int64_t clusters = 0, probe = 8;  // ivf: 0 clusters = round(sqrt(N))
+  std::int64_t families = 0;             // synthetic gates around this many centres (0: independent)
+  double token_signal = 0;               // tokens = this · a random expert's key + N(0, 1) noise (0: pure noise)
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
 };
 
@@ -106,11 +111,15 @@ struct Experts {
   at::Tensor A, B, keys;
 };
 
-Experts random_experts(std::int64_t n, std::int64_t r, std::int64_t d_in, std::int64_t d_out) {
+// families > 0: each expert's gate is one of `families` random centres plus noise of the
+// same size (pools in which several experts cover related tasks); 0: independent gates.
+Experts random_experts(std::int64_t n, std::int64_t r, std::int64_t d_in, std::int64_t d_out, std::int64_t families = 0) {
   Experts e;
   e.A = at::randn({n, r, d_in}) * 0.01;  // the paper's initialisation scale
   e.B = at::randn({n, d_out, r}) * 0.01;
-  e.keys = route::phatgoose_keys(at::randn({n, d_in}));
+  at::Tensor gates = at::randn({n, d_in});
+  if (families > 0) gates = gates + at::randn({families, d_in}).index_select(0, at::arange(n) % families);
+  e.keys = route::phatgoose_keys(gates);
   return e;
 }
 
@@ -158,15 +167,29 @@ int run_layer(const RouteBenchOptions& o) {
   at::manual_seed(0);
   auto u = at::randn({t, d});
   auto w = at::randn({d, d}) * (1.0 / std::sqrt(static_cast<double>(d)));
-  auto e = random_experts(n, r, d, d);
+  auto e = random_experts(n, r, d, d, o.families);
+  if (o.token_signal > 0) u = u + o.token_signal * e.keys.index_select(0, at::randint(n, {t}, at::kLong));
   route::RoutedLinearOptions options;
   options.top_k = static_cast<int>(k);
   auto layer = std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options);
+  // --index ivf: `layer` routes through the index; `exact` is the same experts routed exactly.
+  auto exact = std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options);
+  const bool ivf = o.index == "ivf";
+  double build_ms = 0;
+  std::int64_t clusters = 0;
+  if (ivf) {
+    clusters = o.clusters > 0 ? o.clusters : std::max<std::int64_t>(1, std::llround(std::sqrt(static_cast<double>(n))));
+    auto t0 = std::chrono::steady_clock::now();
+    auto index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
+    build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    layer->set_index(index, std::min(o.probe, clusters));
+  }
   DenseAdapter dense(layer);
   const int repeats = o.repeats > 0 ? o.repeats : 7;
   at::Tensor sink;
   double base_ms = median_ms([&] { sink = at::mm(u, w.t()); }, repeats);
   double routed_ms = median_ms([&] { sink = layer->apply(u, at::mm(u, w.t())); }, repeats);
+  double exact_ms = ivf ? median_ms([&] { sink = exact->apply(u, at::mm(u, w.t())); }, repeats) : routed_ms;
   // Where the routed time goes: the routing decision (LN, score GEMM, softmax, top-k) and
   // the grouped LoRA update given a routing (base output precomputed).
   route::Routing routing;
@@ -188,6 +211,23 @@ int run_layer(const RouteBenchOptions& o) {
   j["combine_ms"] = combine_ms;
   j["routed_over_base"] = routed_ms / base_ms;
   j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
+  j["index"] = o.index;
+  j["exact_ms"] = exact_ms;
+  j["exact_over_base"] = exact_ms / base_ms;
+  j["families"] = o.families;
+  j["token_signal"] = o.token_signal;
+  if (ivf) {
+    // Recall: the share of tokens whose top-k set is the exact one, over all t tokens.
+    const auto want = exact->route(u).topk_index;
+    auto q = route::layer_norm_no_affine(u) * (1.0 / std::sqrt(static_cast<double>(d)));
+    auto approx = route::ivf_route(q, *std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters)),
+                                   std::min(o.probe, clusters), static_cast<int>(k), options.renorm_eps);
+    j["clusters"] = clusters;
+    j["probe"] = std::min(o.probe, clusters);
+    j["index_build_ms"] = build_ms;
+    j["recall"] = route::topk_recall(want, approx.topk_index);
+    j["candidates_per_token"] = static_cast<double>(approx.candidates) / static_cast<double>(t);
+  }
   const double base_macs = static_cast<double>(d) * d, extra = static_cast<double>(n) * d + k * r * 2.0 * d;
   j["cost_model"] = {{"base_macs_per_token", base_macs},
                      {"routing_macs_per_token", extra},
@@ -299,6 +339,16 @@ Runner setup_bench_route(CLI::App& sub) {
   sub.add_flag("--no-dense", o->no_dense, "Skip the dense implementation");
   sub.add_option("--dense-max-gb", o->dense_max_gb, "Skip dense when its [T, N*r] buffer exceeds this")->capture_default_str();
   sub.add_flag("--json", o->json, "One JSON object on stdout");
+  sub.add_option("--index", o->index, "Routing of --layer: exact, or ivf (probe the best --probe of --clusters clusters)")
+      ->check(CLI::IsMember({"exact", "ivf"}))
+      ->capture_default_str();
+  sub.add_option("--clusters", o->clusters, "ivf: clusters (0: round(sqrt(N)))")->capture_default_str();
+  sub.add_option("--probe", o->probe, "ivf: clusters probed per token")->capture_default_str();
+  sub.add_option("--families", o->families,
+                 "Synthetic gates around this many random centres (0: independent gates)")->capture_default_str();
+  sub.add_option("--token-signal", o->token_signal,
+                 "--layer tokens: this times a random expert's key plus N(0, 1) noise (0: noise only)")
+      ->capture_default_str();
   return [o]() -> int {
     if (o->top_k < 1 || o->experts < 1) {
       std::cerr << "gaggle-bench: error: --top-k and --experts must be at least 1\n";
