@@ -19,7 +19,8 @@ namespace gaggle::cli {
 namespace {
 
 struct AssembleFlags {
-  std::string base, pool, router, out, update, trust, expert;
+  std::string base, pool, router, out, update, trust, expert, index = "exact";
+  std::int64_t clusters = -1, probe = 0;
   std::vector<std::string> experts;
   int top_k = 2;
   bool force = false, quiet = false;
@@ -65,6 +66,18 @@ std::vector<route::ExpertSource> verified_sources(const AssembleFlags& f, const 
   return sources;
 }
 
+// The index line: its shape and the recall measured while making it.
+void print_index(const route::Assembly& a) {
+  if (a.index.kind.empty()) return;
+  std::printf("index: ivf, %lld clusters per module, %lld probed per token", static_cast<long long>(a.index.clusters),
+              static_cast<long long>(a.index.probe));
+  if (a.index.recall >= 0)
+    std::printf("; exact top-%d recall %.1f%% on the new experts' held-in average activations\n", a.top_k,
+                100.0 * a.index.recall);
+  else
+    std::printf("; recall not measured (no average activations in the new bundles)\n");
+}
+
 int run_update(const AssembleFlags& f, const hub::Pool& pool) {
   if (!f.router.empty() || !f.expert.empty())
     throw Error(ErrorCode::usage, "cmd", "--update keeps the routed model's router and k",
@@ -73,6 +86,10 @@ int run_update(const AssembleFlags& f, const hub::Pool& pool) {
   options.model_dir = f.update;
   options.base_dir = f.base;
   options.experts = verified_sources(f, pool, f.experts);
+  if (f.index != "exact" || f.probe)
+    throw Error(ErrorCode::usage, "cmd", "--update keeps the model's index and probe",
+                "--clusters N rebuilds it with N clusters (0: round(sqrt(N experts))); or assemble afresh with --out");
+  options.clusters = f.clusters;
   if (!f.quiet) options.progress = [](const std::string& m) { std::cerr << "assemble: " << m << "\n"; };
   auto r = route::update_assembly(options);
   if (r.unchanged) {
@@ -84,6 +101,7 @@ int run_update(const AssembleFlags& f, const hub::Pool& pool) {
               r.restacked ? "; the largest rank changed, so every row was restacked" : "");
   for (const auto& a : r.added) std::printf("  + %s\n", a.c_str());
   for (const auto& a : r.removed) std::printf("  - %s\n", a.c_str());
+  print_index(r.assembly);
   return kExitSuccess;
 }
 
@@ -111,6 +129,11 @@ int run_assemble(const AssembleFlags& f) {
   options.router = *router;
   options.top_k = f.top_k;
   options.force = f.force;
+  options.ivf = f.index == "ivf";
+  if (!options.ivf && (f.clusters >= 0 || f.probe))
+    throw Error(ErrorCode::usage, "cmd", "--clusters and --probe are for --index ivf");
+  options.clusters = std::max<std::int64_t>(f.clusters, 0);
+  options.probe = f.probe;
   options.experts = verified_sources(f, pool, specs);
   if (!f.quiet) options.progress = [](const std::string& m) { std::cerr << "assemble: " << m << "\n"; };
   auto a = route::assemble(options);
@@ -118,6 +141,7 @@ int run_assemble(const AssembleFlags& f) {
   if (a.top_k) std::printf(", top-%d", a.top_k);
   std::printf(", %zu experts, %zu modules, base %s\n", a.experts.size(), a.modules.size(),
               a.base_fingerprint.substr(0, 19).c_str());
+  print_index(a);
   return kExitSuccess;
 }
 #endif
@@ -186,6 +210,15 @@ Runner setup_assemble(CLI::App& sub) {
   sub.add_option("--trust", f->trust,
                  "Allowed signers to verify the bundles against (default: the trust file the pool was pulled with, "
                  "POOL/.gaggle/allowed_signers; verification is cached by file identity)");
+  sub.add_option("--index", f->index,
+                 "Routing over the keys: exact (every expert scored), or ivf (k-means clusters of the keys; each "
+                 "token scores the --probe best clusters' experts: sub-linear in the pool; phatgoose and "
+                 "average-activation)")
+      ->check(CLI::IsMember({"exact", "ivf"}))
+      ->capture_default_str();
+  sub.add_option("--clusters", f->clusters, "ivf: clusters per module (default: round(sqrt(N experts)))");
+  sub.add_option("--probe", f->probe,
+                 "ivf: clusters scored per token (default: a quarter of them; all of them is exact routing)");
   sub.add_option("--out", f->out, "The routed model directory to write");
   sub.add_option("--update", f->update,
                  "Bring this routed model up to date with the pool, in place: rows of experts it already holds are "
@@ -195,6 +228,7 @@ Runner setup_assemble(CLI::App& sub) {
   set_example(sub,
               "  gaggle assemble --base t5-base --pool pool --router phatgoose --out routed\n"
               "  gaggle pull --hub https://hub.example/pool.git --pool pool && gaggle assemble --pool pool --update routed\n"
+              "  gaggle assemble --base t5-base --pool pool --index ivf --clusters 100 --probe 4 --out routed-ivf\n"
               "  gaggle assemble --base t5-base --pool pool --trust allowed_signers --router retrieval --out retrieval\n"
               "  gaggle assemble --base t5-base --pool pool --router single --expert sst2 --out sst2-only");
 #ifdef GAGGLE_WITH_TORCH

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "model/linear_layout.h"
 #include "route/arrow.h"
 #include "route/average_activation.h"
+#include "route/ivf_index.h"
 #include "route/phatgoose.h"
 #include "route/retrieval.h"
 #include "route/tensor_file.h"
@@ -214,6 +216,15 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
     e.info.file = expert_file(e.info);
     assembly.experts.push_back(e.info);
   }
+  if (options.ivf) {
+    assembly.index.kind = "ivf";
+    assembly.index.clusters =
+        options.clusters > 0 ? options.clusters : std::max<std::int64_t>(1, std::llround(std::sqrt(static_cast<double>(n))));
+    assembly.index.probe = options.probe > 0 ? options.probe : std::max<std::int64_t>(1, assembly.index.clusters / 4);
+    if (assembly.index.probe > assembly.index.clusters)
+      throw_error(ErrorCode::usage, kRoom, "--probe " + std::to_string(assembly.index.probe) + " is more than the " +
+                                               std::to_string(assembly.index.clusters) + " clusters");
+  }
   const std::vector<std::string> modules = common_modules(experts, options, layout.names, previous);
   std::int64_t rank = 0;
   for (const auto& e : experts) rank = std::max(rank, e.info.rank);
@@ -281,6 +292,8 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
   if (has_keys)
     for (std::size_t m = 0; m < modules.size(); ++m)
       fresh_keys[m] = at::empty({static_cast<std::int64_t>(fresh.size()), layout.shape(modules[m])[1]});
+  // The index's recall is measured on the fresh experts' average activations, where they have them.
+  std::vector<std::vector<at::Tensor>> queries(modules.size());
   for (std::int64_t i = 0, f = 0; i < n; ++i) {
     const auto& e = experts[i];
     const fs::path target = dir.path() / e.info.file;
@@ -308,13 +321,17 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
         fresh_keys[m][f].copy_(arrow_keys(A.unsqueeze(0), B.unsqueeze(0))[0]);
       add_tensor(writer, module + ".A", A);
       add_tensor(writer, module + ".B", B);
+      if (options.ivf && e.adapter->find(module + ".avg_act"))
+        queries[m].push_back(expert_tensor(e, module + ".avg_act", {d_in}));
     }
     writer.set_metadata("format", "gaggle-routed-expert");
     writer.write(target);
     ++f;
   }
 
-  // The modules' files: the routing keys, rows in routing order.
+  // The modules' files: the routing keys, rows in routing order (and their index).
+  double recall_hits = 0, recall_queries = 0;
+  if (options.ivf) progress("indexing the keys: " + std::to_string(assembly.index.clusters) + " clusters per module");
   for (std::size_t m = 0; m < modules.size(); ++m) {
     const std::string& module = modules[m];
     auto shape = layout.shape(module);
@@ -336,12 +353,26 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
         keys.index_copy_(0, fresh_rows, computed);
       }
       add_tensor(writer, module + ".keys", keys);
+      if (options.ivf) {
+        const IvfIndex index = build_ivf_index(keys, assembly.index.clusters);
+        add_tensor(writer, module + ".ivf_centroids", index.centroids);
+        add_tensor(writer, module + ".ivf_members", index.members);
+        add_tensor(writer, module + ".ivf_offsets", index.offsets);
+        if (!queries[m].empty()) {
+          auto q = layer_norm_no_affine(at::stack(queries[m]).to(at::kFloat)) * (1.0 / std::sqrt(static_cast<double>(d_in)));
+          auto exact = std::get<1>(at::mm(q, keys.t()).topk(options.top_k, 1));
+          auto approx = ivf_route(q, index, assembly.index.probe, options.top_k, 1e-6).topk_index;
+          recall_hits += topk_recall(exact, approx) * static_cast<double>(q.size(0));
+          recall_queries += static_cast<double>(q.size(0));
+        }
+      }
     }
     writer.set_metadata("format", "gaggle-routed-module");
     const std::string file = "modules/" + module + ".safetensors";
     writer.write(dir.path() / file);
     assembly.modules.push_back({module, file, d_in, d_out, rank});
   }
+  if (recall_queries > 0) assembly.index.recall = recall_hits / recall_queries;
   io::write_json_file_atomic(dir.path() / kAssemblyFile, assembly_to_json(assembly));
   dir.commit(options.force);
   return assembly;
@@ -349,6 +380,19 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
 
 void check_counts(const AssembleOptions& options) {
   if (options.experts.empty()) throw_error(ErrorCode::usage, kRoom, "assemble needs at least one expert");
+  if (options.ivf) {
+    if (options.router != RouterKind::phatgoose && options.router != RouterKind::average_activation)
+      throw_error(ErrorCode::usage, kRoom,
+                  "--index ivf serves the routers that score LN(u) · key: phatgoose and average-activation, not '" +
+                      std::string(router_name(options.router)) + "'");
+    const auto n = static_cast<std::int64_t>(options.experts.size());
+    if (options.clusters < 0 || options.clusters > n)
+      throw_error(ErrorCode::usage, kRoom,
+                  "--clusters " + std::to_string(options.clusters) + " must be between 1 and the " + std::to_string(n) +
+                      " experts (0: round(sqrt(N)))");
+    if (options.probe < 0 || (options.clusters > 0 && options.probe > options.clusters))
+      throw_error(ErrorCode::usage, kRoom, "--probe " + std::to_string(options.probe) + " must be between 1 and --clusters");
+  }
   if (options.router == RouterKind::single && options.experts.size() != 1)
     throw_error(ErrorCode::usage, kRoom, "router 'single' takes exactly one expert", "name it with --expert NAME");
   const auto n = static_cast<std::int64_t>(options.experts.size());
@@ -405,6 +449,9 @@ UpdateReport update_assembly(const UpdateOptions& update) {
   options.top_k = before.top_k ? before.top_k : 2;
   options.force = true;
   options.progress = update.progress;
+  options.ivf = before.index.kind == "ivf";
+  options.clusters = update.clusters >= 0 ? update.clusters : before.index.clusters;
+  options.probe = update.clusters >= 0 ? 0 : before.index.probe;
   check_counts(options);
   const std::string base_fp = model::base_fingerprint(options.base_dir);
   if (base_fp != before.base_fingerprint)
@@ -492,6 +539,7 @@ nlohmann::json assembly_to_json(const Assembly& a) {
   j["modules"] = nlohmann::ordered_json::array();
   for (const auto& m : a.modules)
     j["modules"].push_back({{"name", m.name}, {"file", m.file}, {"d_in", m.d_in}, {"d_out", m.d_out}, {"rank", m.rank}});
+  if (!a.index.kind.empty()) j["index"] = {{"kind", a.index.kind}, {"clusters", a.index.clusters}, {"probe", a.index.probe}};
   if (!a.retrieval.file.empty())
     j["retrieval"] = {{"file", a.retrieval.file}, {"rows", a.retrieval.rows}, {"d_model", a.retrieval.d_model}};
   return nlohmann::json::parse(j.dump());  // (written with sorted keys)
@@ -534,6 +582,15 @@ Assembly read_assembly(const fs::path& model_dir) {
     if (mod.file.find("..") != std::string::npos || mod.file.empty() || mod.file[0] == '/')
       throw_error(ErrorCode::invalid, kRoom, path.string() + ": module '" + mod.name + "': file '" + mod.file + "' is not inside the model");
     a.modules.push_back(mod);
+  }
+  if (j.contains("index")) {
+    const auto& x = j["index"];
+    a.index = {x["kind"].get<std::string>(), x["clusters"].get<std::int64_t>(), x["probe"].get<std::int64_t>()};
+    if (a.router != RouterKind::phatgoose && a.router != RouterKind::average_activation)
+      throw_error(ErrorCode::invalid, kRoom, path.string() + ": /index: the router '" + std::string(router_name(a.router)) +
+                                                 "' takes no index");
+    if (a.index.probe > a.index.clusters || a.index.clusters > static_cast<std::int64_t>(a.experts.size()))
+      throw_error(ErrorCode::invalid, kRoom, path.string() + ": /index: probe <= clusters <= experts must hold");
   }
   if (per_token(a.router) && (a.top_k < 1 || a.top_k > static_cast<int>(a.experts.size())))
     throw_error(ErrorCode::invalid, kRoom, path.string() + ": /top_k: must be between 1 and the number of experts");

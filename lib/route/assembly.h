@@ -58,8 +58,24 @@ struct AssembleOptions {
   std::filesystem::path out_dir;
   RouterKind router = RouterKind::phatgoose;
   int top_k = 2;
+  // Sub-linear routing (route/ivf_index.h; phatgoose and average-activation): an IVF index
+  // over each module's keys, stored in the module files. clusters 0: round(sqrt(N));
+  // probe 0: a quarter of the clusters (at least 1).
+  bool ivf = false;
+  std::int64_t clusters = 0, probe = 0;
   bool force = false;  // replace an existing out_dir
   std::function<void(const std::string&)> progress;
+};
+
+// A routed model's IVF index (assembly.json /index; tensors "<module>.ivf_centroids"
+// [C, d_in], ".ivf_members" [N] and ".ivf_offsets" [C + 1] in the module files).
+struct AssemblyIndex {
+  std::string kind;  // "" (exact routing) or "ivf"
+  std::int64_t clusters = 0, probe = 0;
+  // Not stored: measured when made, over the queries at hand (the added experts' average
+  // activations, their held-in data's mean input to each module): the share of them, over
+  // every module, whose top-k through the index is the exact top-k; -1 when none.
+  double recall = -1;
 };
 
 struct AssemblyExpert {
@@ -88,6 +104,7 @@ struct Assembly {
   std::vector<AssemblyExpert> experts;
   std::vector<AssemblyModule> modules;
   AssemblyRetrieval retrieval;  // router retrieval
+  AssemblyIndex index;
 };
 
 // The format version an assembly with this router is written as (see above).
@@ -113,6 +130,9 @@ struct UpdateOptions {
   std::filesystem::path base_dir;  // default: the base recorded in the model (its fingerprint must match)
   std::vector<ExpertSource> experts;
   std::filesystem::path trust_file;  // for sources not verified by the caller
+  // An IVF index is rebuilt over the new keys with the model's clusters and probe; -1 keeps
+  // them, 0 picks them afresh for the new N (as assemble's defaults do).
+  std::int64_t clusters = -1;
   std::function<void(const std::string&)> progress;
 };
 

@@ -8,6 +8,7 @@
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "model/base_model.h"
+#include "route/ivf_index.h"
 #include "route/merged.h"
 #include "route/retrieval_linear.h"
 #include "route/routed_linear.h"
@@ -114,6 +115,22 @@ RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_d
       auto keys = module_tensor(file, m.name + ".keys", {n, m.d_in});
       if (!device.is_cpu()) keys = keys.to(device);
       auto layer = std::make_shared<RoutedLinear>(std::move(a_of), std::move(b_of), keys, options);
+      if (a.index.kind == "ivf") {
+        auto index = std::make_shared<IvfIndex>();
+        auto tensor = [&](const std::string& name) {
+          if (!file->find(name))
+            throw_error(ErrorCode::invalid, "route", file->path().string() + ": tensor '" + name + "' is missing",
+                        "the routed model is incomplete: assemble it again");
+          return read_tensor(file, name);
+        };
+        index->centroids = tensor(m.name + ".ivf_centroids");
+        index->members = tensor(m.name + ".ivf_members");
+        index->offsets = tensor(m.name + ".ivf_offsets");
+        check_ivf_index(*index, n, m.d_in, file->path().string());
+        if (!device.is_cpu()) index->centroids = index->centroids.to(device);
+        group_keys(*index, keys);
+        layer->set_index(index, a.index.probe);
+      }
       out.traced_.emplace_back(m.name, [layer](std::vector<std::int64_t>* c) { layer->set_trace(c); });
       adapters.emplace_back(m.name, layer);
     } else if (a.router == RouterKind::smear) {

@@ -8,11 +8,18 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "io/atomic_file.h"
 #include "io/error.h"
+#include "model/t5.h"
+#include "route/assembly.h"
 #include "route/phatgoose.h"
 #include "route/routed_linear.h"
+#include "route/routed_model.h"
+#include "route/world.h"
+#include "support/test_support.h"
 
 using namespace gaggle;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -106,4 +113,72 @@ TEST_CASE("ivf refuses Arrow, probes out of range and corrupt indexes", "[route]
   auto short_offsets = *index;
   short_offsets.offsets = short_offsets.offsets.narrow(0, 0, 3);
   CHECK_THROWS_AS(route::check_ivf_index(short_offsets, 10, 8, "x"), Error);
+}
+
+TEST_CASE("assemble --index ivf stores the index; probing every cluster is the exact model; updates rebuild it",
+          "[route][ivf][assembly]") {
+  gaggle::test::World w(5);
+  auto exact = w.options(route::RouterKind::phatgoose, "exact");
+  route::assemble(exact);
+  auto all = w.options(route::RouterKind::phatgoose, "all");
+  all.ivf = true, all.clusters = 3, all.probe = 3;
+  auto a = route::assemble(all);
+  CHECK(a.index.kind == "ivf");
+  CHECK(a.index.recall == 1.0);  // every cluster probed: the exact top-k
+  auto read = route::read_assembly(all.out_dir);
+  CHECK(read.index.clusters == 3);
+  CHECK(read.index.probe == 3);
+  auto forward = [&](const fs::path& dir) {
+    c10::InferenceMode guard;
+    auto m = model::load_t5(w.base);
+    auto routed = route::RoutedModel::attach(*m, dir, w.fingerprint);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+    auto ids = at::randint(2, 40, {2, 7}, gen, at::kLong);
+    return m->forward(ids, at::ones({2, 7}, at::kLong), at::randint(2, 40, {2, 5}, gen, at::kLong));
+  };
+  CHECK(at::allclose(forward(all.out_dir), forward(exact.out_dir), 1e-5, 1e-5));
+  // One cluster probed: a different (approximate) model that still runs.
+  auto one = w.options(route::RouterKind::phatgoose, "one");
+  one.ivf = true, one.clusters = 3, one.probe = 1;
+  auto b = route::assemble(one);
+  CHECK(b.index.recall >= 0);
+  CHECK(b.index.recall <= 1);
+  CHECK(at::isfinite(forward(one.out_dir)).all().item<bool>());
+
+  // An update keeps clusters and probe, and writes what a fresh assembly writes.
+  auto first = w.options(route::RouterKind::phatgoose, "updated");
+  first.experts.pop_back();
+  first.ivf = true, first.clusters = 2, first.probe = 1;
+  route::assemble(first);
+  route::UpdateOptions u;
+  u.model_dir = first.out_dir;
+  u.trust_file = w.trust;
+  u.experts = w.options(route::RouterKind::phatgoose, "x").experts;
+  auto r = route::update_assembly(u);
+  CHECK(r.assembly.index.clusters == 2);
+  auto fresh = w.options(route::RouterKind::phatgoose, "fresh");
+  fresh.ivf = true, fresh.clusters = 2, fresh.probe = 1;
+  route::assemble(fresh);
+  for (const auto& m : r.assembly.modules)
+    CHECK(io::read_file(first.out_dir / m.file) == io::read_file(fresh.out_dir / m.file));
+  CHECK(io::read_file(first.out_dir / "assembly.json") == io::read_file(fresh.out_dir / "assembly.json"));
+
+  // Arrow takes no index.
+  auto arrow = w.options(route::RouterKind::arrow, "arrow");
+  arrow.ivf = true;
+  CHECK_THROWS_WITH(route::assemble(arrow), Catch::Contains("phatgoose and average-activation"));
+}
+
+TEST_CASE("gaggle assemble --index ivf reports the recall it measured", "[route][ivf][cli]") {
+  gaggle::test::World w(4);
+  auto r = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--index", "ivf",
+                             "--clusters", "2", "--probe", "2", "--out", (w.dir / "m").string(), "-q"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("index: ivf, 2 clusters per module, 2 probed per token"));
+  CHECK_THAT(r.out, Catch::Contains("recall 100.0%"));
+  auto bad = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--probe", "2",
+                               "--out", (w.dir / "x").string()});
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("--index ivf"));
 }
