@@ -98,25 +98,40 @@ IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int6
   at::NoGradGuard no_grad;
   auto q = queries.to(at::kFloat).contiguous();
   const std::int64_t t_count = q.size(0);
-  auto order = at::mm(q, index.centroids.t()).argsort(1, /*descending=*/true).contiguous();
   auto offsets = index.offsets.cpu().contiguous();
   const std::int64_t* off = offsets.data_ptr<std::int64_t>();
-  const std::int64_t* ord = order.data_ptr<std::int64_t>();
+  // The best clusters of each token, in order: a partial sort of a few more than `probe`
+  // (all of them only when some token's best ones hold fewer than k experts).
+  auto centroid_scores = at::mm(q, index.centroids.t());
+  std::int64_t ranked = std::min(c_count, probe + 2);
+  at::Tensor order = std::get<1>(centroid_scores.topk(ranked, 1, /*largest=*/true, /*sorted=*/true)).contiguous();
 
   // Each token's clusters: the best `probe`, and more while they hold fewer than k experts.
   std::vector<std::vector<std::int64_t>> tokens_of(c_count), slot_of(c_count);  // per cluster
   std::vector<std::int64_t> width(t_count, 0);
   IvfRouting out;
-  for (std::int64_t t = 0; t < t_count; ++t) {
-    for (std::int64_t j = 0; j < c_count && (j < probe || width[t] < top_k); ++j) {
-      const std::int64_t c = ord[t * c_count + j], size = off[c + 1] - off[c];
-      if (size == 0) continue;
-      tokens_of[c].push_back(t);
-      slot_of[c].push_back(width[t]);
-      width[t] += size;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const std::int64_t* ord = order.data_ptr<std::int64_t>();
+    bool short_of_k = false;
+    for (std::int64_t t = 0; t < t_count && !short_of_k; ++t) {
+      for (std::int64_t j = 0; j < ranked && (j < probe || width[t] < top_k); ++j) {
+        const std::int64_t c = ord[t * ranked + j], size = off[c + 1] - off[c];
+        if (size == 0) continue;
+        tokens_of[c].push_back(t);
+        slot_of[c].push_back(width[t]);
+        width[t] += size;
+      }
+      short_of_k = width[t] < top_k && ranked < c_count;
     }
-    out.candidates += width[t];
+    if (!short_of_k) break;
+    // Rare (clusters of fewer than k experts): rank every cluster and start again.
+    for (auto& v : tokens_of) v.clear();
+    for (auto& v : slot_of) v.clear();
+    std::fill(width.begin(), width.end(), 0);
+    ranked = c_count;
+    order = centroid_scores.argsort(1, /*descending=*/true).contiguous();
   }
+  for (std::int64_t t = 0; t < t_count; ++t) out.candidates += width[t];
   const std::int64_t w = *std::max_element(width.begin(), width.end());
   auto scores = at::full({t_count, w}, -std::numeric_limits<float>::infinity(), q.options());
   auto ids = at::zeros({t_count, w}, at::TensorOptions().dtype(at::kLong));
