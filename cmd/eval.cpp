@@ -19,7 +19,7 @@ namespace {
 
 struct EvalFlags {
   eval::RunOptions opt;
-  std::string base, pool, multitask, report;
+  std::string base, pool, trust, multitask, report;
   std::vector<std::string> tasks, routers;
   int threads = 0;
   bool quiet = false;
@@ -57,6 +57,9 @@ Runner setup_eval(CLI::App& sub) {
   sub.add_option("--base", f->base, "Base model directory (Hugging Face T5 or Llama checkpoint with its tokenizer)");
   sub.add_option("--expert", o.experts, "Evaluate the base with this expert (a directory, or a name in --pool); repeatable");
   sub.add_option("--pool", f->pool, "Pool directory (pool.json + bundles) or a directory of expert directories");
+  sub.add_option("--trust", f->trust,
+                 "Allowed signers to verify the --pool against (default: the trust file the pool was pulled with, "
+                 "POOL/.gaggle/allowed_signers; verification is cached by file identity)");
   sub.add_option("--routers", f->routers, "Routers over the pool: phatgoose,arrow,average-activation,retrieval,merged,merged-factors,smear")
       ->delimiter(',');
   sub.add_option("--top-k", o.top_k, "Experts per token for phatgoose, arrow, average-activation")->capture_default_str();
@@ -86,6 +89,9 @@ Runner setup_eval(CLI::App& sub) {
     auto& o = f->opt;
     o.base_dir = f->base;
     o.pool_dir = f->pool;
+    if (!f->trust.empty() && f->pool.empty())
+      throw Error(ErrorCode::usage, "cmd", "--trust verifies a --pool: give the pool too");
+    o.trust_file = f->trust;
     o.multitask_dir = f->multitask;
     o.routers = f->routers;
     for (const auto& t : f->tasks) o.tasks.emplace_back(t);

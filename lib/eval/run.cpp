@@ -89,7 +89,7 @@ Report run_eval(const RunOptions& given) {
   const std::string fingerprint = model::base_fingerprint(options.base_dir);
 
   std::unique_ptr<PoolInfo> pool;
-  if (!options.pool_dir.empty()) pool = std::make_unique<PoolInfo>(read_pool_dir(options.pool_dir));
+  if (!options.pool_dir.empty()) pool = std::make_unique<PoolInfo>(read_pool_dir(options.pool_dir, options.trust_file));
 
   std::vector<std::unique_ptr<Method>> owned;
   nlohmann::ordered_json experts_meta = nlohmann::ordered_json::array();

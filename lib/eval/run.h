@@ -20,6 +20,7 @@ struct RunOptions {
   std::vector<std::filesystem::path> tasks;       // task files and benchmark directories
   std::vector<std::string> experts;               // --expert: expert directories, or names in the pool
   std::filesystem::path pool_dir;                 // --pool (empty: none)
+  std::filesystem::path trust_file;               // --trust (empty: the trust file the pool was pulled with)
   std::vector<std::string> routers;               // phatgoose, arrow, average-activation, retrieval, merged, smear
   int top_k = 2;
   bool single_experts = false;                    // every pool expert alone (+ Oracle, Best individual)
