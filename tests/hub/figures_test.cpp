@@ -2,6 +2,7 @@
 // time and bytes to pull a pool of 100 small bundles over each transport (path, file://,
 // git://, smart HTTP, ssh://, static index over HTTP and HTTPS), and for a second pull
 // that finds nothing new. Run:  build/tests/gaggle_test_hub "[figures]"
+// (GAGGLE_FIGURES_BUNDLES=1000 for a pool of 1,000 bundles).
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
@@ -22,7 +23,9 @@ TEST_CASE("pull figures: 100 small bundles over every transport", "[.][hub][figu
   fs::path trust = write_trust(dir / "trust", {alice});
   fs::create_directories(dir / "srv");
   fs::path hub = make_hub(dir / "srv" / "hub.git", trust);
-  const int n = 100;
+  const char* env_n = std::getenv("GAGGLE_FIGURES_BUNDLES");
+  const int n = env_n ? std::atoi(env_n) : 100;
+  REQUIRE(n > 0);
   auto t0 = std::chrono::steady_clock::now();
   publish_many(dir / "work", hub.string(), alice, trust, n);
   double publish_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
