@@ -177,10 +177,11 @@ int run_layer(const RouteBenchOptions& o) {
   const bool ivf = o.index == "ivf";
   double build_ms = 0;
   std::int64_t clusters = 0;
+  std::shared_ptr<route::IvfIndex> index;
   if (ivf) {
     clusters = o.clusters > 0 ? o.clusters : std::max<std::int64_t>(1, std::llround(std::sqrt(static_cast<double>(n))));
     auto t0 = std::chrono::steady_clock::now();
-    auto index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
+    index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
     build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     layer->set_index(index, std::min(o.probe, clusters));
   }
@@ -220,7 +221,7 @@ int run_layer(const RouteBenchOptions& o) {
     // Recall: the share of tokens whose top-k set is the exact one, over all t tokens.
     const auto want = exact->route(u).topk_index;
     auto q = route::layer_norm_no_affine(u) * (1.0 / std::sqrt(static_cast<double>(d)));
-    auto approx = route::ivf_route(q, *std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters)),
+    auto approx = route::ivf_route(q, *index,
                                    std::min(o.probe, clusters), static_cast<int>(k), options.renorm_eps);
     j["clusters"] = clusters;
     j["probe"] = std::min(o.probe, clusters);
