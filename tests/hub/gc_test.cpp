@@ -40,6 +40,20 @@ nlohmann::json json_of(const CommandResult& r) {
 
 void make_old(const fs::path& p) { fs::last_write_time(p, fs::file_time_type::clock::now() - std::chrono::hours(3)); }
 
+// A hub that trusts alice, and a WebDAV blob store (nginx) whose files are in dir/dav.
+struct BlobStoreHub {
+  TempDir dir;
+  Signer alice = make_signer(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub = make_hub(dir / "hub.git", trust);
+  Nginx nginx{dir / "nginx", [this] {
+                NginxOptions o;
+                o.dav_root = dir / "dav";
+                return o;
+              }()};
+  std::string store = nginx.base() + "/blobs/";
+};
+
 }  // namespace
 
 TEST_CASE("hub gc removes old unreferenced blobs only, and --dry-run removes nothing", "[hub][gc]") {
@@ -47,14 +61,11 @@ TEST_CASE("hub gc removes old unreferenced blobs only, and --dry-run removes not
     WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
     return;
   }
-  TempDir dir;
-  Signer alice = make_signer(dir.path(), "alice");
-  fs::path trust = write_trust(dir / "trust", {alice});
-  fs::path hub = make_hub(dir / "hub.git", trust);
-  NginxOptions o;
-  o.dav_root = dir / "dav";
-  Nginx nginx(dir / "nginx", o);
-  const std::string store = nginx.base() + "/blobs/";
+  BlobStoreHub h;
+  const TempDir& dir = h.dir;
+  const Signer& alice = h.alice;
+  const fs::path &trust = h.trust, &hub = h.hub;
+  const std::string& store = h.store;
   int seed = 0;
   for (const char* name : {"one", "two"}) {
     auto p = publish_to(make_bundle(dir / name, name, "1.0.0", ++seed), hub, trust, dir / "cache", alice, store);
@@ -108,14 +119,11 @@ TEST_CASE("hub gc running beside concurrent publishers never removes a blob they
     WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
     return;
   }
-  TempDir dir;
-  Signer alice = make_signer(dir.path(), "alice");
-  fs::path trust = write_trust(dir / "trust", {alice});
-  fs::path hub = make_hub(dir / "hub.git", trust);
-  NginxOptions o;
-  o.dav_root = dir / "dav";
-  Nginx nginx(dir / "nginx", o);
-  const std::string store = nginx.base() + "/blobs/";
+  BlobStoreHub h;
+  const TempDir& dir = h.dir;
+  const Signer& alice = h.alice;
+  const fs::path &trust = h.trust, &hub = h.hub;
+  const std::string& store = h.store;
   constexpr int kPublishers = 3, kEach = 2;
   std::vector<fs::path> bundles;
   for (int p = 0; p < kPublishers; ++p)
