@@ -49,7 +49,7 @@ Runner setup_publish(CLI::App& sub) {
   sub.add_option("--hub", opt->hub, "The hub: a path, file://, git://, http(s):// or ssh:// URL")->required();
   sub.add_option("--key", opt->key, "Signing key, used when the bundle is unsigned or files move to the blob store (default ~/.ssh/id_ed25519)");
   sub.add_option("--trust", opt->trust, "Allowed-signers file to verify against before pushing (default: trust --key's public key)");
-  sub.add_option("--blob-store", opt->blob_store, "HTTP(S) blob store for large files (PUT <store>/<sha256>)");
+  sub.add_option("--blob-store", opt->blob_store, "HTTP(S) blob store for large files (PUT <store>/<sha256>; a safetensors file goes as its header and tensors, each stored once)");
   sub.add_option("--blob-threshold", opt->blob_threshold, "Files this size or larger go to the blob store")->capture_default_str();
   sub.add_option("--cache", opt->cache, "Where clones of remote hubs are kept (default ~/.cache/gaggle/hubs)");
   sub.add_option("--ca-file", opt->ca_file, "PEM file of a private CA for https hubs and blob stores");

@@ -50,6 +50,7 @@ Runner setup_pull(CLI::App& sub) {
       nlohmann::ordered_json out = {{"hub", r.hub},         {"commit", r.commit},       {"pool", *pool},
                                     {"installed", r.installed}, {"unchanged", r.unchanged}, {"rejected", r.rejected},
                                     {"git_bytes", r.git_bytes}, {"git_objects", r.git_objects}, {"http_bytes", r.http_bytes},
+                                    {"reused_bytes", r.reused_bytes},
                                     {"index_bytes", r.index_bytes}, {"index_not_modified", r.index_not_modified}};
       out["bundles"] = nlohmann::ordered_json::array();
       for (const auto& b : r.bundles) {
@@ -64,6 +65,7 @@ Runner setup_pull(CLI::App& sub) {
         if (b.status == "installed") std::cout << "installed " << b.name << "@" << b.version << " (signed by " << b.principal << ")\n";
       std::cout << "pool " << *pool << ": " << r.installed << " installed, " << r.unchanged << " unchanged, " << r.rejected
                 << " rejected; received " << hub_human_bytes(r.git_bytes + r.http_bytes)
+                << (r.reused_bytes ? " (and reused " + hub_human_bytes(r.reused_bytes) + " of tensors already held)" : "")
                 << (r.index_not_modified ? " (index not modified)" : "") << "\n";
     }
     for (const auto& b : r.bundles)

@@ -81,9 +81,10 @@ void check_bundle_files(const fs::path& dir, const Manifest& m, bool allow_remot
         check_parts(bundle_dir, f, where);  // the file kept as its tensors (tensor_index.h)
         continue;
       }
-      if (allow_remote_files && !f.url.empty()) continue;
+      if (allow_remote_files && f.remote()) continue;
       throw_error(ErrorCode::not_found, "bundle", where + ": file '" + f.path + "' is listed in the manifest but missing",
-                  f.url.empty() ? "the bundle is incomplete; fetch it again" : "the file lives at " + f.url + "; fetch it first");
+                  !f.remote() ? "the bundle is incomplete; fetch it again"
+                              : "the file lives at " + (f.url.empty() ? f.parts_url : f.url) + "; fetch it first");
     }
     if (!fs::is_regular_file(st)) throw_error(ErrorCode::invalid, "bundle", where + ": '" + f.path + "' is not a regular file");
     std::uint64_t size = fs::file_size(p, ec);

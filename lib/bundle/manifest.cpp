@@ -81,9 +81,14 @@ Manifest parse_manifest(std::string_view bytes, const std::string& source) {
     e.size = f["size"].get<std::uint64_t>();
     e.sha256 = f["sha256"].get<std::string>();
     if (f.contains("url")) e.url = f["url"].get<std::string>();
+    if (f.contains("parts_url")) e.parts_url = f["parts_url"].get<std::string>();
     if (f.contains("safetensors"))
       e.tensors = tensor_index_from_json(f["safetensors"], source + ": /files/" + std::to_string(i));
     check_manifest_path(e.path, source + ": /files/" + std::to_string(i));
+    if (!e.parts_url.empty() && (!e.tensors || !e.url.empty()))
+      throw_error(ErrorCode::invalid, "bundle", source + ": /files/" + std::to_string(i) + ": file '" + e.path +
+                                                    "' has a parts_url " +
+                                                    (e.tensors ? "and a url (one place only)" : "but no safetensors index"));
     if (!seen.insert(e.path).second)
       throw_error(ErrorCode::invalid, "bundle", source + ": /files/" + std::to_string(i) + ": file '" + e.path + "' is listed twice");
     m.files.push_back(std::move(e));
@@ -130,6 +135,7 @@ std::string serialize_manifest(const Manifest& m) {
   for (const auto& f : files) {
     json e = {{"path", f.path}, {"size", f.size}, {"sha256", f.sha256}};
     if (!f.url.empty()) e["url"] = f.url;
+    if (!f.parts_url.empty()) e["parts_url"] = f.parts_url;
     if (f.tensors) e["safetensors"] = tensor_index_to_json(*f.tensors);
     list.push_back(std::move(e));
   }
@@ -162,12 +168,15 @@ void write_manifest(const fs::path& dir, Manifest m) {
       io::MappedFile file(it->path());
       e.tensors = index_safetensors(file.bytes(), it->path().string());
     }
-    if (const FileEntry* old = m.find(rel)) e.url = old->url;
+    if (const FileEntry* old = m.find(rel)) {
+      e.url = old->url;
+      if (e.tensors && old->tensors) e.parts_url = old->parts_url;
+    }
     present.insert(rel);
     files.push_back(std::move(e));
   }
   for (const auto& old : m.files)
-    if (!old.url.empty() && !present.count(old.path)) files.push_back(old);
+    if (old.remote() && !present.count(old.path)) files.push_back(old);
   m.files = std::move(files);
   std::string bytes = serialize_manifest(m);
   // What we write must read back: catch a bad name or version here, not at verify time.

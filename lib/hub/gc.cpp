@@ -22,7 +22,8 @@ bool is_sha256_name(const std::string& name) {
   return true;
 }
 
-// Every blob the manifests on the hub's main branch list (files with a url).
+// Every blob the manifests on the hub's main branch list: files with a url, and the
+// header and tensors of files kept as parts (parts_url).
 std::set<std::string> referenced_blobs(const fs::path& hub_path, std::size_t& manifests) {
   detail::ensure_libgit2();
   auto repo = detail::open_repository(hub_path);
@@ -58,8 +59,13 @@ std::set<std::string> referenced_blobs(const fs::path& hub_path, std::size_t& ma
                             static_cast<std::size_t>(git_blob_rawsize(blob.get())));
     try {
       auto m = bundle::parse_manifest(bytes, "hub " + dir + "manifest.json");
-      for (const auto& f : m.files)
+      for (const auto& f : m.files) {
         if (!f.url.empty()) w->out->insert(f.sha256);
+        if (!f.parts_url.empty() && f.tensors) {
+          w->out->insert(f.tensors->header_sha256);
+          for (const auto& t : f.tensors->tensors) w->out->insert(t.sha256);
+        }
+      }
       ++*w->manifests;
     } catch (const Error& e) {
       w->failure = e;

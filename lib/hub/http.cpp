@@ -7,6 +7,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -387,6 +388,92 @@ void http_put_file(const std::string& url, const fs::path& file, const HttpOptio
     if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) return;
     if (!transient(a) || attempt >= options.retries) throw_attempt("cannot upload to", url, a);
+    sleep_backoff(options, attempt);
+  }
+}
+
+namespace {
+
+struct MemorySource {
+  std::string_view bytes;
+  std::size_t at = 0;
+};
+
+size_t read_memory(char* out, size_t size, size_t n, void* p) {
+  auto* src = static_cast<MemorySource*>(p);
+  size_t take = std::min(size * n, src->bytes.size() - src->at);
+  std::memcpy(out, src->bytes.data() + src->at, take);
+  src->at += take;
+  return take;
+}
+
+// Stops a 200 answer to a Range request after its first bytes: the whole document is
+// not wanted (the caller falls back to a plain download).
+struct RangeSink {
+  Transfer* transfer = nullptr;
+  std::string body;
+  bool whole = false;
+};
+
+size_t write_range(char* data, size_t size, size_t n, void* p) {
+  auto* sink = static_cast<RangeSink*>(p);
+  long status = 0;
+  curl_easy_getinfo(sink->transfer->curl.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status == 200) {
+    sink->whole = true;
+    return 0;  // aborts the transfer (CURLE_WRITE_ERROR), which the caller expects
+  }
+  sink->body.append(data, size * n);
+  return size * n;
+}
+
+}  // namespace
+
+void http_put_bytes(const std::string& url, std::string_view bytes, const HttpOptions& options) {
+  for (int attempt = 0;; ++attempt) {
+    MemorySource src{bytes, 0};
+    Transfer t;
+    setup(t, url, options);
+    t.total = bytes.size();
+    std::string body;
+    curl_easy_setopt(t.curl.get(), CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(t.curl.get(), CURLOPT_READFUNCTION, read_memory);
+    curl_easy_setopt(t.curl.get(), CURLOPT_READDATA, &src);
+    curl_easy_setopt(t.curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(bytes.size()));
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
+    Attempt a = perform(t);
+    if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
+    if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) return;
+    if (!transient(a) || attempt >= options.retries) throw_attempt("cannot upload to", url, a);
+    sleep_backoff(options, attempt);
+  }
+}
+
+std::optional<std::string> http_get_range(const std::string& url, std::uint64_t offset, std::uint64_t size,
+                                          const HttpOptions& options, std::uint64_t* bytes) {
+  if (size == 0) return std::string();
+  const std::string range = std::to_string(offset) + "-" + std::to_string(offset + size - 1);
+  for (int attempt = 0;; ++attempt) {
+    Transfer t;
+    setup(t, url, options);
+    t.total = size;
+    RangeSink sink;
+    sink.transfer = &t;
+    curl_easy_setopt(t.curl.get(), CURLOPT_RANGE, range.c_str());
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, write_range);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &sink);
+    Attempt a = perform(t);
+    if (sink.whole || (a.code == CURLE_OK && a.status == 200)) return std::nullopt;
+    if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
+    if (a.code == CURLE_OK && a.status == 206) {
+      if (bytes) *bytes += sink.body.size();
+      if (sink.body.size() != size)
+        throw Error(ErrorCode::mismatch, "hub", "'" + url + "' answered bytes " + range + " with " +
+                                                    std::to_string(sink.body.size()) + " bytes");
+      return std::move(sink.body);
+    }
+    if (!transient(a) || attempt >= options.retries) throw_attempt("cannot download", url, a);
     sleep_backoff(options, attempt);
   }
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "hub/progress.h"
 
@@ -57,6 +58,16 @@ std::uint64_t http_download(const std::string& url, const std::filesystem::path&
 
 // PUTs a file (WebDAV-style blob stores). Throws as http_get.
 void http_put_file(const std::string& url, const std::filesystem::path& file, const HttpOptions& options);
+
+// PUTs bytes held in memory (a tensor part). Throws as http_get.
+void http_put_bytes(const std::string& url, std::string_view bytes, const HttpOptions& options);
+
+// GETs `size` bytes of `url` from `offset` (one Range). Returns nothing when the server
+// ignored the Range and answered the whole document (200): the caller then downloads it
+// whole instead. Throws as http_get, and Error{mismatch} for a 206 of the wrong length.
+// Adds the bytes received to *bytes when given.
+std::optional<std::string> http_get_range(const std::string& url, std::uint64_t offset, std::uint64_t size,
+                                          const HttpOptions& options, std::uint64_t* bytes = nullptr);
 
 // HEAD: the Content-Length, or nothing when the server says 404.
 std::optional<std::uint64_t> http_head_size(const std::string& url, const HttpOptions& options);

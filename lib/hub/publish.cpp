@@ -1,8 +1,10 @@
 #include "hub/publish.h"
 
 #include <chrono>
+#include <functional>
 #include <cstdlib>
 #include <random>
+#include <span>
 #include <thread>
 
 #include "bundle/keys.h"
@@ -241,33 +243,51 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
   result.version = manifest.version;
   result.tree_path = bundle_tree_path(manifest.name, manifest.version);
 
-  // Large files go to the blob store, addressed by sha256; the manifest records where.
+  // Large files go to the blob store, addressed by sha256; the manifest records where. A
+  // safetensors file goes as its parts (its header and each distinct tensor, named by
+  // sha256): a version that changes only the gates uploads only the gates and a header,
+  // and every publisher's equal tensors are stored once.
   bool moved = false;
   HttpOptions http;
   http.ca_file = options.ca_file;
   http.progress = options.progress;
   http.phase = "upload";
+  std::string store = options.blob_store;
+  while (!store.empty() && store.back() == '/') store.pop_back();
+  // PUTs unless the store already holds that many bytes under that name.
+  auto put_once = [&](const std::string& url, std::uint64_t size, const std::function<void()>& put) {
+    auto have = http_head_size(url, http);
+    if (have && *have == size) return;
+    put();
+    result.bytes_uploaded += size;
+  };
   for (auto& entry : manifest.files) {
-    if (!entry.url.empty() || entry.size < options.blob_threshold) continue;
+    if (entry.remote() || entry.size < options.blob_threshold) continue;
     if (options.blob_store.empty())
       throw Error(ErrorCode::usage, "hub", "'" + entry.path + "' is " + std::to_string(entry.size) +
                                                " bytes, over the blob threshold of " + std::to_string(options.blob_threshold),
                   "pass --blob-store URL (an HTTP(S) store accepting PUT), or raise --blob-threshold");
-    std::string store = options.blob_store;
-    while (!store.empty() && store.back() == '/') store.pop_back();
-    std::string url = store + "/" + entry.sha256;
     fs::path file = staged / entry.path;
     if (io::sha256_file_hex(file) != entry.sha256)
       throw Error(ErrorCode::mismatch, "hub", "'" + entry.path + "' does not match its sha256 in manifest.json",
                   "rebuild the manifest (sign the bundle again) before publishing");
-    auto have = http_head_size(url, http);
-    if (!have || *have != entry.size) {
-      http_put_file(url, file, http);
-      result.bytes_uploaded += entry.size;
+    if (entry.tensors) {
+      const std::string bytes = io::read_file(file);
+      bundle::check_tensor_index(*entry.tensors, std::as_bytes(std::span(bytes.data(), bytes.size())), entry.path);
+      for (const auto& part : bundle::split_parts(*entry.tensors, bytes)) {
+        const std::string sha = part.name == bundle::kHeaderPart ? entry.tensors->header_sha256 : part.name;
+        const std::string url = store + "/" + sha;
+        put_once(url, part.bytes.size(), [&] { http_put_bytes(url, part.bytes, http); });
+      }
+      entry.parts_url = store + "/";
+      result.blob_urls.push_back(entry.parts_url);
+    } else {
+      const std::string url = store + "/" + entry.sha256;
+      put_once(url, entry.size, [&] { http_put_file(url, file, http); });
+      entry.url = url;
+      result.blob_urls.push_back(url);
     }
-    entry.url = url;
     fs::remove(file);
-    result.blob_urls.push_back(url);
     moved = true;
   }
   if (moved) {
@@ -305,7 +325,7 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
   files.push_back({std::string(bundle::kManifestFile), io::read_file(staged / bundle::kManifestFile)});
   files.push_back({std::string(bundle::kSignatureFile), io::read_file(staged / bundle::kSignatureFile)});
   for (const auto& entry : verified.manifest.files) {
-    if (!entry.url.empty()) continue;
+    if (entry.remote()) continue;
     std::string bytes = io::read_file(staged / entry.path);
     if (!entry.tensors) {
       files.push_back({entry.path, std::move(bytes)});

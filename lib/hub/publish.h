@@ -26,6 +26,7 @@ struct PublishOptions {
                                           // allowed_signers, else the key's own public key
   std::string blob_store;                 // http(s) base URL of the blob store (PUT <store>/<sha256>)
   std::uint64_t blob_threshold = 10'000'000;  // files of at least this many bytes go to the blob store
+                                              // (safetensors files as their parts, each stored once)
   std::filesystem::path cache_dir;        // where remote hubs are cloned; empty: $XDG_CACHE_HOME/gaggle/hubs
   std::filesystem::path ca_file;          // private CA for https hubs and blob stores
   std::filesystem::path ssh_known_hosts;  // ssh:// hubs: the known_hosts file to trust alone
@@ -42,7 +43,7 @@ struct PublishResult {
   std::string tree_path;                   // experts/<name>/<version>
   int attempts = 0;                        // pushes it took (1 = no race)
   bool signed_now = false;                 // publish signed (or re-signed) the staged copy
-  std::vector<std::string> blob_urls;      // files moved to the blob store
+  std::vector<std::string> blob_urls;      // files moved to the blob store (a parts_url for a file stored as its tensors)
   std::uint64_t bytes_uploaded = 0;        // blob bytes PUT (0 when the store already had them)
   std::uint64_t bytes_pushed = 0;          // git pack bytes sent (remote hubs)
 };

@@ -7,12 +7,14 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "bundle/manifest.h"
 #include "bundle/tensor_index.h"
 #include "bundle/verify.h"
 #include "hub/detail/git.h"
 #include "hub/detail/index_cache.h"
+#include "hub/detail/local_parts.h"
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "hub/pool_trust.h"
@@ -35,6 +37,22 @@ struct Candidate {
   std::function<bool(const bundle::FileEntry&, std::string& out)> inline_file;
   std::function<std::string(const bundle::FileEntry&)> file_url;
 };
+
+// One part of a safetensors file: its name for bundle::join_parts, its hash and where it
+// sits in the file.
+struct PartSpan {
+  std::string name, sha256;
+  std::uint64_t offset = 0, size = 0;
+};
+
+// The header and each distinct tensor, in file order.
+std::vector<PartSpan> part_spans(const bundle::TensorIndex& index) {
+  std::vector<PartSpan> spans{{std::string(bundle::kHeaderPart), index.header_sha256, 0, index.header_size}};
+  std::set<std::string> seen;
+  for (const auto& t : index.tensors)
+    if (seen.insert(t.sha256).second) spans.push_back({t.sha256, t.sha256, index.header_size + t.offset, t.size});
+  return spans;
+}
 
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
@@ -64,7 +82,7 @@ bool wanted(const std::vector<std::string>& only, const std::string& name, const
 class Installer {
  public:
   Installer(const PullOptions& options, Pool& pool, PullResult& result)
-      : options_(options), pool_(pool), result_(result) {
+      : options_(options), pool_(pool), result_(result), local_(options.pool_dir, pool) {
     http_.ca_file = options.ca_file;
     http_.retries = options.retries;
     http_.progress = options.progress;
@@ -132,6 +150,15 @@ class Installer {
       fs::rename(part, blob);
       return blob;
     }
+    if (entry.tensors) {
+      if (auto bytes = assemble_from_parts(c, entry)) {
+        fs::path part = partial_dir() / (entry.sha256 + ".joined");
+        write_staged(part, *bytes);
+        io::fsync_path(part);
+        fs::rename(part, blob);
+        return blob;
+      }
+    }
     std::string url = c.file_url(entry);
     fs::path part = partial_dir() / (entry.sha256 + ".part");
     result_.http_bytes += http_download(url, part, entry.size, http_);
@@ -143,6 +170,54 @@ class Installer {
     }
     fs::rename(part, blob);
     return blob;
+  }
+
+  // A safetensors file rebuilt from its parts: the ones the pool already holds, the rest
+  // from the blob store (parts_url) or as byte ranges of the file's URL. Nothing when the
+  // file is better downloaded whole (no part is local, or the server ignores Range).
+  // join_parts checks every part against the signed index, and the file's sha256.
+  std::optional<std::string> assemble_from_parts(const Candidate& c, const bundle::FileEntry& entry) {
+    const bundle::TensorIndex& index = *entry.tensors;
+    const std::vector<PartSpan> spans = part_spans(index);
+    std::map<std::string, std::string> got;
+    std::vector<const PartSpan*> missing;
+    std::uint64_t reused = 0;
+    for (const auto& s : spans) {
+      auto bytes = local_.read(s.sha256, s.size);
+      if (bytes && io::sha256_hex(*bytes) == s.sha256) {
+        reused += s.size;
+        got[s.name] = std::move(*bytes);
+      } else {
+        missing.push_back(&s);
+      }
+    }
+    const std::string where = c.name + "@" + c.version + "/" + entry.path;
+    if (!entry.parts_url.empty()) {
+      for (const PartSpan* s : missing)
+        got[s->name] = http_get(entry.parts_url + s->sha256, http_, &result_.http_bytes);
+    } else {
+      if (reused == 0) return std::nullopt;  // nothing to save: one whole download
+      const std::string url = c.file_url(entry);
+      // Neighbouring missing parts travel as one range.
+      for (std::size_t i = 0; i < missing.size();) {
+        std::size_t j = i + 1;
+        std::uint64_t end = missing[i]->offset + missing[i]->size;
+        while (j < missing.size() && missing[j]->offset == end) end += missing[j++]->size;
+        auto bytes = http_get_range(url, missing[i]->offset, end - missing[i]->offset, http_, &result_.http_bytes);
+        if (!bytes) return std::nullopt;  // the server ignores Range
+        for (std::size_t k = i; k < j; ++k)
+          got[missing[k]->name] = bytes->substr(missing[k]->offset - missing[i]->offset, missing[k]->size);
+        i = j;
+      }
+    }
+    result_.reused_bytes += reused;
+    return bundle::join_parts(index, entry.size, entry.sha256,
+                              [&](const std::string& name) -> std::optional<std::string> {
+                                auto it = got.find(name);
+                                if (it == got.end()) return std::nullopt;
+                                return std::move(it->second);
+                              },
+                              where);
   }
 
   PoolBundle install(const Candidate& c, const std::string& label) {
@@ -173,6 +248,7 @@ class Installer {
     if (v.name != c.name || v.version != c.version)
       throw Error(ErrorCode::mismatch, "hub", "verified bundle is " + v.name + "@" + v.version + ", not " + label);
     dir.commit(/*replace=*/true);  // a directory the pool does not list is a leftover
+    local_.add_bundle(parent / c.version);
     PoolBundle e;
     e.name = c.name;
     e.version = c.version;
@@ -188,6 +264,7 @@ class Installer {
   Pool& pool_;
   PullResult& result_;
   HttpOptions http_;
+  detail::LocalParts local_;
 };
 
 std::string blob_content(git_repository* repo, const git_tree* tree, const std::string& path, bool* found = nullptr) {
@@ -273,7 +350,7 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
         const std::string parts = e.path + std::string(bundle::kPartsSuffix) + "/";
         bool have_header = false;
         blob_content(r, vtree->get(), parts + std::string(bundle::kHeaderPart), &have_header);
-        if (!have_header && !e.url.empty()) return false;
+        if (!have_header && e.remote()) return false;
         out = bundle::join_parts(*e.tensors, e.size, e.sha256,
                                  [&](const std::string& part) -> std::optional<std::string> {
                                    bool have = false;

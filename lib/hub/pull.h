@@ -2,7 +2,9 @@
 // Pulling a pool from a hub (design.md §4): fetch the hub (git, incremental), or read a
 // static HTTP(S) index (pool.json + bundles served by any web server); then, for each
 // bundle not yet in the pool, gather its files (from the git tree, the blob store or the
-// index; downloads resume with Range and are retried), check every file's sha256 and
+// index; downloads resume with Range and are retried; a safetensors file the pool holds
+// some tensors of is rebuilt from those and only the missing tensors are fetched, as
+// blob-store parts or byte ranges), check every file's sha256 and
 // size, verify the bundle (signature, trusted signer, hashes, schema, and that it sits
 // at experts/<its name>/<its version>), and install it atomically. pool.json is
 // written last, atomically. A bundle that fails is reported and skipped, never
@@ -45,7 +47,8 @@ struct PullResult {
   int installed = 0, unchanged = 0, rejected = 0;
   std::uint64_t git_bytes = 0;    // pack bytes received from the git hub
   std::uint64_t git_objects = 0;  // objects received
-  std::uint64_t http_bytes = 0;   // bytes received over HTTP (index, manifests, blobs)
+  std::uint64_t http_bytes = 0;   // bytes received over HTTP (index, manifests, blobs, tensor parts)
+  std::uint64_t reused_bytes = 0; // tensor bytes taken from files the pool already held instead of downloaded
   std::uint64_t index_bytes = 0;  // static index: bytes of pool.json received (0 when not modified)
   bool index_not_modified = false;  // static index: the server said 304, the cached copy was used
 };

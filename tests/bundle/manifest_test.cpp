@@ -66,6 +66,10 @@ TEST_CASE("manifests that fail their schema are refused with the field's pointer
   CHECK_THAT(parse_error(json::array()), Catch::Contains("must be an object"));
   CHECK_THAT(with("/format_version", 2), Catch::Contains("newer than this gaggle reads"));
   CHECK_THAT(parse_error(json::parse("{}")), Catch::Contains("manifest.json"));
+  // A parts base must end in '/', and needs a tensor index to say which parts exist.
+  CHECK_THAT(with("/files/0/parts_url", "https://store/blobs"), Catch::Contains("/files/0/parts_url:"));
+  CHECK_THAT(with("/files/0/parts_url", "https://store/blobs/"),
+             Catch::Contains("/files/0: file 'adapter.safetensors' has a parts_url but no safetensors index"));
 }
 
 TEST_CASE("manifest paths stay inside the bundle", "[bundle][manifest]") {

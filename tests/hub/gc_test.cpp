@@ -74,7 +74,8 @@ TEST_CASE("hub gc removes old unreferenced blobs only, and --dry-run removes not
   }
   std::vector<std::string> referenced;
   for (const auto& e : fs::directory_iterator(dir / "dav")) referenced.push_back(e.path().filename().string());
-  REQUIRE(referenced.size() == 2);
+  // Each bundle's adapter went as its parts: a header and one blob per tensor.
+  REQUIRE(referenced.size() > 2);
   for (const auto& r : referenced) make_old(dir / "dav" / r);  // old, but listed by a manifest
   const std::string old_orphan(64, 'a'), young_orphan(64, 'b');
   write_text(dir / "dav" / old_orphan, "left by a killed publish");
@@ -85,14 +86,14 @@ TEST_CASE("hub gc removes old unreferenced blobs only, and --dry-run removes not
 
   auto dry = json_of(gc(hub, dir / "dav", "1h", /*dry_run=*/true));
   CHECK(dry["manifests"] == 2);
-  CHECK(dry["referenced"] == 2);
+  CHECK(dry["referenced"] == referenced.size());
   REQUIRE(dry["removed"].size() == 1);
   CHECK(dry["removed"][0]["sha256"] == old_orphan);
   CHECK(fs::exists(dir / "dav" / old_orphan));
 
   auto done = json_of(gc(hub, dir / "dav", "1h"));
   CHECK(done["removed"].size() == 1);
-  CHECK(done["kept_referenced"] == 2);
+  CHECK(done["kept_referenced"] == referenced.size());
   CHECK(done["kept_young"] == 1);
   CHECK_FALSE(fs::exists(dir / "dav" / old_orphan));
   CHECK(fs::exists(dir / "dav" / young_orphan));

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <random>
 
 #include "bundle/manifest.h"
@@ -179,4 +180,96 @@ TEST_CASE("a tensor part whose bytes do not match its signed hash is refused", "
   CHECK_THAT(r.bundles[0].reason, Catch::Contains(gate.sha256));
   CHECK_THAT(r.bundles[0].reason, Catch::Contains("does not match its size and sha256"));
   CHECK_FALSE(fs::exists(dir / "pool" / "bundles" / "sharing" / "1.0.0"));
+}
+
+TEST_CASE("over a blob store and a static index, a gates-only version moves only the gates", "[hub][tensors][blobs]") {
+  if (!have_program("/usr/sbin/nginx")) {
+    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
+    return;
+  }
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub = make_hub(dir / "hub.git", trust);
+  NginxOptions no;
+  no.dav_root = dir / "dav";
+  no.static_root = dir / "www";
+  Nginx nginx(dir / "nginx", no);
+  const std::string store = nginx.base() + "/blobs/";
+
+  auto publish = [&](const fs::path& bundle) {
+    gaggle::hub::PublishOptions o;
+    o.hub = hub.string();
+    o.trust_file = trust;
+    o.key = alice.key;
+    o.blob_store = store;
+    o.blob_threshold = 1000;
+    o.cache_dir = dir / "cache";
+    return gaggle::hub::publish_bundle(bundle, o);
+  };
+  auto pull = [&](const std::string& from, const fs::path& pool, std::vector<std::string> only = {}) {
+    gaggle::hub::PullOptions o;
+    o.hub = from;
+    o.pool_dir = pool;
+    o.trust_file = trust;
+    o.only = std::move(only);
+    return gaggle::hub::pull_pool(o);
+  };
+
+  auto v1 = make_expert(dir / "v1", "1.0.0", 1, alice);
+  auto v2 = make_expert(dir / "v2", "1.1.0", 2, alice);
+  const auto full_push = publish(v1);
+  const auto gates_push = publish(v2);
+  CHECK(full_push.bytes_uploaded == fs::file_size(v1 / "adapter.safetensors"));
+
+  // A pool pulled from the hub: the blob store's parts, the unchanged ones taken from 1.0.0.
+  const fs::path served = dir / "www" / "pool";
+  const auto full_pull = pull(hub.string(), served, {"sharing@1.0.0"});
+  REQUIRE(full_pull.installed == 1);
+  const auto gates_pull = pull(hub.string(), served);
+  REQUIRE(gates_pull.installed == 1);
+  CHECK(gates_pull.reused_bytes > 0);
+
+  // The same pool served as a static index: the new version comes as byte ranges.
+  const std::string index = nginx.base() + "/static/pool/pool.json";
+  const auto index_full = pull(index, dir / "mine", {"sharing@1.0.0"});
+  REQUIRE(index_full.installed == 1);
+  const auto index_gates = pull(index, dir / "mine");
+  REQUIRE(index_gates.installed == 1);
+  CHECK(index_gates.reused_bytes == gates_pull.reused_bytes);
+
+  auto share = [](std::uint64_t part, std::uint64_t whole) { return double(part) / double(whole); };
+  WARN("blob store: publish " << gates_push.bytes_uploaded << " of " << full_push.bytes_uploaded << " B ("
+                              << 100 * share(gates_push.bytes_uploaded, full_push.bytes_uploaded) << " %), pull "
+                              << gates_pull.http_bytes << " of " << full_pull.http_bytes << " B ("
+                              << 100 * share(gates_pull.http_bytes, full_pull.http_bytes) << " %); static index: pull "
+                              << index_gates.http_bytes << " of " << index_full.http_bytes << " B ("
+                              << 100 * share(index_gates.http_bytes, index_full.http_bytes) << " %)");
+  CHECK(share(gates_push.bytes_uploaded, full_push.bytes_uploaded) <= 0.05);
+  CHECK(share(gates_pull.http_bytes, full_pull.http_bytes) <= 0.05);
+  CHECK(share(index_gates.http_bytes, index_full.http_bytes) <= 0.05);
+  for (const fs::path& pool : {served, dir / "mine"})
+    for (const auto& [version, src] : {std::pair{"1.0.0", v1}, std::pair{"1.1.0", v2}})
+      CHECK(read_text(pool / "bundles" / "sharing" / version / "adapter.safetensors") ==
+            read_text(src / "adapter.safetensors"));
+
+  // A gate part swapped in the store is refused by its signed hash; nothing of 1.1.0 is
+  // installed, 1.0.0 (which does not use it) still is.
+  const auto m2 = bundle::read_manifest(v2);
+  const auto& tensors = m2.files[0].tensors->tensors;
+  const auto gate_it = std::find_if(tensors.begin(), tensors.end(), [](const auto& t) { return t.name.ends_with(".gate"); });
+  REQUIRE(gate_it != tensors.end());
+  const auto& gate = *gate_it;
+  std::string bytes = read_text(dir / "dav" / gate.sha256);
+  bytes[0] = static_cast<char>(bytes[0] ^ 0x55);
+  write_text(dir / "dav" / gate.sha256, bytes);
+  const auto tampered = pull(hub.string(), dir / "other");
+  CHECK(tampered.installed == 1);
+  REQUIRE(tampered.rejected == 1);
+  for (const auto& b : tampered.bundles)
+    if (b.status == "rejected") {
+      CHECK(b.version == "1.1.0");
+      CHECK_THAT(b.reason, Catch::Contains(gate.sha256));
+    }
+  CHECK_FALSE(fs::exists(dir / "other" / "bundles" / "sharing" / "1.1.0"));
 }

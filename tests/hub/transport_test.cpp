@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "bundle/manifest.h"
 #include "hub/fixtures.h"
 #include "hub/servers.h"
 #include "io/sha256.h"
@@ -164,44 +165,61 @@ TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial dow
   o.dav_root = dir / "dav";
   Nginx nginx(dir / "nginx", o);
   fs::path b = make_bundle(dir / "big", "big", "1.0.0");
-  std::string adapter_sha = gaggle::io::sha256_file_hex(b / "adapter.safetensors");
-  auto adapter_size = fs::file_size(b / "adapter.safetensors");
+  // Besides the adapter (safetensors: stored as its tensors), a large file of another
+  // kind, which the store keeps whole.
+  std::string vocab(6000, '\0');
+  for (std::size_t i = 0; i < vocab.size(); ++i) vocab[i] = static_cast<char>('a' + (i * 7919) % 26);
+  write_text(b / "vocab.bin", vocab);
+  gaggle::bundle::write_manifest(b, gaggle::bundle::read_manifest(b));
+  const std::string vocab_sha = gaggle::io::sha256_hex(vocab);
+  const gaggle::bundle::Manifest big = gaggle::bundle::read_manifest(b);
+  const gaggle::bundle::FileEntry* adapter = big.find("adapter.safetensors");
+  REQUIRE(adapter);
+  REQUIRE(adapter->tensors);
+  const std::string store = nginx.base() + "/blobs/";
 
   auto p = publish(b, hub.string(), trust, dir / "cache",
-                   {"--key", alice.key.string(), "--blob-threshold", "1KB", "--blob-store", nginx.base() + "/blobs/"});
+                   {"--key", alice.key.string(), "--blob-threshold", "1KB", "--blob-store", store});
   INFO(p.err);
   REQUIRE(p.exit_code == 0);
   auto j = json_of(p);
-  REQUIRE(j["blobs"].size() == 1);
-  CHECK(j["blobs"][0] == nginx.base() + "/blobs/" + adapter_sha);
-  CHECK(j["bytes_uploaded"] == adapter_size);
-  CHECK(fs::file_size(dir / "dav" / adapter_sha) == adapter_size);
+  REQUIRE(j["blobs"].size() == 2);
+  CHECK(j["blobs"][0] == store);  // the adapter's parts_url
+  CHECK(j["blobs"][1] == store + vocab_sha);
+  CHECK(j["bytes_uploaded"] == adapter->size + vocab.size());
+  CHECK(fs::file_size(dir / "dav" / vocab_sha) == vocab.size());
+  CHECK(fs::file_size(dir / "dav" / adapter->tensors->header_sha256) == adapter->tensors->header_size);
+  for (const auto& t : adapter->tensors->tensors) CHECK(fs::file_size(dir / "dav" / t.sha256) == t.size);
   std::string files = hub_files(hub);
   CHECK_THAT(files, Catch::Contains("experts/big/1.0.0/manifest.json.sig"));
   CHECK_THAT(files, !Catch::Contains("adapter.safetensors"));  // only manifest and signature in git
+  CHECK_THAT(files, !Catch::Contains("vocab.bin"));
   auto manifest = nlohmann::json::parse(
       run_command({"git", "--git-dir", hub.string(), "show", "main:experts/big/1.0.0/manifest.json"}).out);
-  CHECK(manifest.dump().find(nginx.base() + "/blobs/" + adapter_sha) != std::string::npos);
+  CHECK(manifest.dump().find(store + vocab_sha) != std::string::npos);
+  CHECK(manifest.dump().find("\"parts_url\":\"" + store + "\"") != std::string::npos);
 
-  // A pull killed half-way left half the blob: the next pull fetches only the rest (Range).
+  // A pull killed half-way left half the whole blob: the next pull fetches only the rest
+  // (Range); the adapter comes as its parts.
   fs::path pool = dir / "pool";
   fs::create_directories(pool / ".gaggle" / "partial");
-  std::string bytes = read_text(b / "adapter.safetensors");
-  write_text(pool / ".gaggle" / "partial" / (adapter_sha + ".part"), bytes.substr(0, bytes.size() / 2));
+  write_text(pool / ".gaggle" / "partial" / (vocab_sha + ".part"), vocab.substr(0, vocab.size() / 2));
   auto r = pull(hub.string(), pool, trust);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   auto k = json_of(r);
   CHECK(k["installed"] == 1);
-  CHECK(k["http_bytes"] == bytes.size() - bytes.size() / 2);
-  CHECK(read_text(pool / "bundles" / "big" / "1.0.0" / "adapter.safetensors") == bytes);
-  CHECK(fs::exists(pool / "blobs" / "sha256" / adapter_sha));
+  CHECK(k["http_bytes"] == adapter->size + vocab.size() - vocab.size() / 2);
+  CHECK(read_text(pool / "bundles" / "big" / "1.0.0" / "vocab.bin") == vocab);
+  CHECK(read_text(pool / "bundles" / "big" / "1.0.0" / "adapter.safetensors") == read_text(b / "adapter.safetensors"));
+  CHECK(fs::exists(pool / "blobs" / "sha256" / vocab_sha));
+  CHECK(fs::exists(pool / "blobs" / "sha256" / adapter->sha256));
   auto again = json_of(pull(hub.string(), pool, trust));
   CHECK(again["unchanged"] == 1);
   CHECK(again["http_bytes"] == 0);
 
   // A blob that changed in the store after publishing is caught by its sha256.
-  write_text(dir / "dav" / adapter_sha, bytes.substr(0, bytes.size() - 1) + "X");
+  write_text(dir / "dav" / vocab_sha, vocab.substr(0, vocab.size() - 1) + "X");
   auto bad = pull(hub.string(), dir / "pool2", trust);
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.err, Catch::Contains("sha256"));
