@@ -85,6 +85,10 @@ TEST_CASE("gaggle pool verify checks a pool against the trust file it was pulled
   r = run_gaggle({"diff", "b000@1.0.0", "b001@1.0.0", "--pool", (dir / "pool").string()});
   INFO(r.err);
   CHECK(r.exit_code == 0);
+  // Demo bundles have gates but no average activations: pool gates says what is missing.
+  r = run_gaggle({"pool", "gates", "--pool", (dir / "pool").string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("gate and an average activation"));
   write_text(dir / "pool" / "bundles" / "b000" / "1.0.0" / "extra.txt", "x");
   r = run_gaggle({"diff", "b000@1.0.0", "b001@1.0.0", "--pool", (dir / "pool").string()});
   CHECK(r.exit_code == 1);
@@ -92,4 +96,7 @@ TEST_CASE("gaggle pool verify checks a pool against the trust file it was pulled
   r = run_gaggle({"pool", "verify", "--pool", (dir / "pool").string()});
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains("extra.txt") && Catch::Contains("b000@1.0.0"));
+  r = run_gaggle({"pool", "gates", "--pool", (dir / "pool").string()});  // verified first
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("extra.txt"));
 }

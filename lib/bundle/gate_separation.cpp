@@ -1,0 +1,176 @@
+#include "bundle/gate_separation.h"
+
+#include <cctype>
+#include <cmath>
+#include <map>
+
+#include "io/dtype.h"
+#include "io/error.h"
+#include "io/safetensors.h"
+
+namespace gaggle::bundle {
+namespace {
+
+using Vector = std::vector<double>;
+
+constexpr std::string_view kGate = ".gate", kAvgAct = ".avg_act";
+
+// LayerNorm without affine, in double.
+Vector standardise(const Vector& v) {
+  double mean = 0, var = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  for (double x : v) var += (x - mean) * (x - mean);
+  var /= static_cast<double>(v.size());
+  const double inv = 1.0 / std::sqrt(var + 1e-5);
+  Vector out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = (v[i] - mean) * inv;
+  return out;
+}
+
+double dot(const Vector& a, const Vector& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+double cosine(const Vector& a, const Vector& b) {
+  const double na = std::sqrt(dot(a, a)), nb = std::sqrt(dot(b, b));
+  return na > 0 && nb > 0 ? dot(a, b) / (na * nb) : 0.0;
+}
+
+double mean_pair_cosine(const std::vector<Vector>& keys) {
+  double sum = 0;
+  int pairs = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    for (std::size_t j = i + 1; j < keys.size(); ++j, ++pairs) sum += cosine(keys[i], keys[j]);
+  return pairs ? sum / pairs : 0.0;
+}
+
+struct ExpertVectors {
+  std::map<std::string, Vector> gate, avg_act;  // by module
+  std::vector<std::string> order;               // modules with a gate, in file order
+};
+
+ExpertVectors read_vectors(const GateSource& source) {
+  ExpertVectors out;
+  auto file = io::SafetensorsFile::open(source.safetensors);
+  for (const auto& t : file.tensors()) {
+    const bool gate = t.name.ends_with(kGate), avg = t.name.ends_with(kAvgAct);
+    if (!gate && !avg) continue;
+    const std::string module = t.name.substr(0, t.name.size() - (gate ? kGate.size() : kAvgAct.size()));
+    Vector v(static_cast<std::size_t>(t.numel()));
+    std::vector<float> f(v.size());
+    io::convert_to_f32(t.dtype, file.data(t), f.data(), f.size());
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = f[i];
+    if (gate) {
+      out.order.push_back(module);
+      out.gate[module] = std::move(v);
+    } else {
+      out.avg_act[module] = std::move(v);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string layer_of(const std::string& module) {
+  std::size_t start = 0;
+  while (start <= module.size()) {
+    std::size_t dot_at = module.find('.', start);
+    std::size_t end = dot_at == std::string::npos ? module.size() : dot_at;
+    bool digits = end > start;
+    for (std::size_t i = start; i < end; ++i) digits = digits && std::isdigit(static_cast<unsigned char>(module[i]));
+    if (digits) return module.substr(0, end);
+    if (dot_at == std::string::npos) break;
+    start = dot_at + 1;
+  }
+  return module;
+}
+
+GateSeparation measure_gate_separation(const std::vector<GateSource>& experts) {
+  if (experts.size() < 2)
+    throw Error(ErrorCode::invalid, "bundle", "gate separation needs at least two experts, got " +
+                                                  std::to_string(experts.size()));
+  GateSeparation out;
+  std::vector<ExpertVectors> vectors;
+  for (const auto& e : experts) {
+    out.experts.push_back(e.label);
+    vectors.push_back(read_vectors(e));
+  }
+  const std::size_t n = experts.size();
+  std::map<std::string, std::size_t> layer_at;
+  std::vector<int> expert_hits(n, 0), expert_modules(n, 0);
+  int total_hits = 0, total_pairs = 0;
+  auto add = [](LayerSeparation& l, double gate_cos, double avg_cos, double align) {
+    l.gate_cosine += gate_cos;
+    l.avg_act_cosine += avg_cos;
+    l.own_alignment += align;
+    ++l.modules;
+  };
+  std::map<std::string, std::pair<int, int>> layer_hits;  // hits, pairs
+  for (const auto& module : vectors[0].order) {
+    std::vector<Vector> gate_keys, avg_keys;
+    bool complete = true;
+    for (std::size_t i = 0; i < n && complete; ++i) {
+      auto g = vectors[i].gate.find(module);
+      auto a = vectors[i].avg_act.find(module);
+      complete = g != vectors[i].gate.end() && a != vectors[i].avg_act.end();
+      if (!complete) break;
+      if (g->second.size() != vectors[0].gate.at(module).size() || a->second.size() != g->second.size())
+        throw Error(ErrorCode::invalid, "bundle", experts[i].safetensors.string() + ": '" + module +
+                                                      "' has vectors of another size than in " +
+                                                      experts[0].safetensors.string());
+      gate_keys.push_back(standardise(g->second));
+      avg_keys.push_back(standardise(a->second));
+    }
+    if (!complete) {
+      ++out.skipped_modules;
+      continue;
+    }
+    const std::string layer = layer_of(module);
+    auto [it, fresh] = layer_at.try_emplace(layer, out.layers.size());
+    if (fresh) out.layers.push_back(LayerSeparation{layer});
+    const double gate_cos = mean_pair_cosine(gate_keys), avg_cos = mean_pair_cosine(avg_keys);
+    double align = 0;
+    for (std::size_t i = 0; i < n; ++i) align += cosine(gate_keys[i], avg_keys[i]) / static_cast<double>(n);
+    add(out.layers[it->second], gate_cos, avg_cos, align);
+    add(out.overall, gate_cos, avg_cos, align);
+    for (std::size_t i = 0; i < n; ++i) {
+      // The expert's typical input against every gate; ties go against the expert.
+      const double own = dot(avg_keys[i], gate_keys[i]);
+      bool top = true;
+      for (std::size_t j = 0; j < n && top; ++j) top = j == i || dot(avg_keys[i], gate_keys[j]) < own;
+      expert_hits[i] += top;
+      ++expert_modules[i];
+      layer_hits[layer].first += top;
+      ++layer_hits[layer].second;
+      total_hits += top;
+      ++total_pairs;
+    }
+  }
+  for (auto& l : out.layers) {
+    l.gate_cosine /= l.modules;
+    l.avg_act_cosine /= l.modules;
+    l.own_alignment /= l.modules;
+    l.self_top1 = double(layer_hits[l.layer].first) / layer_hits[l.layer].second;
+  }
+  out.overall.layer = "all";
+  if (out.overall.modules == 0)
+    throw Error(ErrorCode::invalid, "bundle",
+                "no module where every expert has both a gate and an average activation (" + experts[0].safetensors.string() +
+                    " and " + std::to_string(n - 1) + " more)",
+                "bundles from 'gaggle train-gate' carry both; imported or demo bundles may not");
+  if (out.overall.modules) {
+    out.overall.gate_cosine /= out.overall.modules;
+    out.overall.avg_act_cosine /= out.overall.modules;
+    out.overall.own_alignment /= out.overall.modules;
+    out.overall.self_top1 = double(total_hits) / total_pairs;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    out.expert_self_top1.push_back(expert_modules[i] ? double(expert_hits[i]) / expert_modules[i] : 0.0);
+  return out;
+}
+
+}  // namespace gaggle::bundle
