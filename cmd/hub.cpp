@@ -39,7 +39,7 @@ Runner setup_hub(CLI::App& sub) {
 
   auto trust_hub = std::make_shared<std::string>();
   auto trust_file = std::make_shared<std::string>();
-  CLI::App* trust_cmd = sub.add_subcommand("trust", "Install the allowed-signers file of a hub");
+  CLI::App* trust_cmd = sub.add_subcommand("trust", "Install the allowed-signers file of a hub, and bring its verification hook up to date");
   trust_cmd->add_option("hub", *trust_hub, "The hub repository (a local path)")->required();
   trust_cmd->add_option("file", *trust_file, "Allowed-signers file (OpenSSH format)")->required();
 

@@ -14,7 +14,7 @@ namespace gaggle::cli {
 namespace {
 
 struct PublishCliOptions {
-  std::string bundle, hub, key, trust, blob_store, blob_threshold = "10MB", cache, ca_file, known_hosts, message;
+  std::string bundle, hub, key, trust, blob_store, blob_threshold = "10MB", cache, ca_file, known_hosts, message, delta_from;
   int max_attempts = 30;
   bool json = false, quiet = false;
 };
@@ -51,6 +51,9 @@ Runner setup_publish(CLI::App& sub) {
   sub.add_option("--trust", opt->trust, "Allowed-signers file to verify against before pushing (default: trust --key's public key)");
   sub.add_option("--blob-store", opt->blob_store, "HTTP(S) blob store for large files (PUT <store>/<sha256>; a safetensors file goes as its header and tensors, each stored once)");
   sub.add_option("--blob-threshold", opt->blob_threshold, "Files this size or larger go to the blob store")->capture_default_str();
+  sub.add_option("--delta-from", opt->delta_from,
+                 "The previous version's bundle directory (already on the hub): a tensor that differs from its namesake "
+                 "there in few elements is sent as a sparse delta, rebuilt and checked bit for bit on pull");
   sub.add_option("--cache", opt->cache, "Where clones of remote hubs are kept (default ~/.cache/gaggle/hubs)");
   sub.add_option("--ca-file", opt->ca_file, "PEM file of a private CA for https hubs and blob stores");
   sub.add_option("--ssh-known-hosts", opt->known_hosts,
@@ -63,7 +66,8 @@ Runner setup_publish(CLI::App& sub) {
               "  gaggle publish experts/sst2 --hub file:///srv/hub.git --key ~/.ssh/id_ed25519\n"
               "  gaggle publish experts/big --hub https://hub.example/hub.git --key key \\\n"
               "      --blob-store https://blobs.example/sha256 --json\n"
-              "  gaggle publish experts/sst2 --hub ssh://git@hub.example/srv/hub.git   # key from ssh-agent");
+              "  gaggle publish experts/sst2 --hub ssh://git@hub.example/srv/hub.git   # key from ssh-agent\n"
+              "  gaggle publish experts/sst2-1.1 --hub /srv/hub.git --delta-from pool/bundles/sst2/1.0.0");
   return [opt]() -> int {
     hub::PublishOptions o;
     o.hub = opt->hub;
@@ -76,6 +80,7 @@ Runner setup_publish(CLI::App& sub) {
     o.ssh_known_hosts = opt->known_hosts;
     o.max_attempts = std::max(1, opt->max_attempts);
     o.message = opt->message;
+    o.delta_from = opt->delta_from;
     o.progress = hub_progress_bar(opt->quiet || opt->json);
     hub::PublishResult r = hub::publish_bundle(opt->bundle, o);
     hub_progress_done();
@@ -91,12 +96,17 @@ Runner setup_publish(CLI::App& sub) {
                                     {"signed_now", r.signed_now},
                                     {"blobs", r.blob_urls},
                                     {"bytes_uploaded", r.bytes_uploaded},
-                                    {"bytes_pushed", r.bytes_pushed}};
+                                    {"bytes_pushed", r.bytes_pushed},
+                                    {"deltas", r.deltas},
+                                    {"delta_bytes_saved", r.delta_bytes_saved}};
       std::cout << out.dump(2) << "\n";
     } else {
       std::cout << "published " << r.name << "@" << r.version << " to " << opt->hub << " (" << r.tree_path << ", commit "
                 << r.commit.substr(0, 12) << ", signed by " << r.principal << ")\n";
       for (const auto& url : r.blob_urls) std::cout << "  blob: " << url << "\n";
+      if (r.deltas)
+        std::cout << "  " << r.deltas << " tensors sent as deltas against " << opt->delta_from << " ("
+                  << hub_human_bytes(r.delta_bytes_saved) << " saved)\n";
       if (r.attempts > 1) std::cout << "  the hub moved meanwhile: landed on attempt " << r.attempts << "\n";
     }
     return kExitSuccess;

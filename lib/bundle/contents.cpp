@@ -1,9 +1,11 @@
 #include "bundle/contents.h"
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <vector>
 
+#include "bundle/tensor_delta.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/mapped_file.h"
@@ -24,21 +26,49 @@ bool is_listed_part(const Manifest& m, const std::string& rel) {
   const FileEntry* f = m.find(dir.substr(0, dir.size() - kPartsSuffix.size()));
   if (!f || !f->tensors) return false;
   if (part == kHeaderPart) return true;
+  // A tensor kept whole (<sha256>) or as a delta against an earlier version (<sha256>.delta).
+  const std::string sha = part.ends_with(kDeltaSuffix) ? part.substr(0, part.size() - kDeltaSuffix.size()) : part;
   for (const auto& t : f->tensors->tensors)
-    if (t.sha256 == part) return true;
+    if (t.sha256 == sha) return true;
   return false;
 }
 
+std::optional<std::string> read_if_file(const fs::path& p) {
+  std::error_code ec;
+  auto st = fs::symlink_status(p, ec);
+  if (ec || !fs::is_regular_file(st)) return std::nullopt;
+  return io::read_file(p);
+}
+
+// Part `name` of `file` as kept in `version_dir`, following a sparse delta
+// (bundle/tensor_delta.h) to its base in another version beside it — the hub's layout,
+// experts/<name>/<version>/ — however the base itself is kept.
+std::optional<std::string> read_part(const fs::path& version_dir, const std::string& file, const std::string& name,
+                                     int depth, const std::string& where) {
+  const fs::path parts = version_dir / fs::path(file + std::string(kPartsSuffix));
+  if (auto bytes = read_if_file(parts / name)) return bytes;
+  auto delta = read_if_file(parts / (name + std::string(kDeltaSuffix)));
+  if (!delta) return std::nullopt;
+  const std::string what = where + std::string(kPartsSuffix) + "/" + name + std::string(kDeltaSuffix);
+  if (depth >= kMaxDeltaChain)
+    throw_error(ErrorCode::invalid, "bundle", what + ": more than " + std::to_string(kMaxDeltaChain) + " deltas in a chain");
+  const DeltaBase base = sparse_delta_base(*delta, what);
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(version_dir.parent_path(), ec); !ec && it != fs::directory_iterator();
+       it.increment(ec)) {
+    if (it->path() == version_dir || !it->is_directory(ec)) continue;
+    if (auto bytes = read_part(it->path(), file, base.sha256, depth + 1, where))
+      return apply_sparse_delta(*delta, *bytes, what);
+  }
+  throw_error(ErrorCode::not_found, "bundle",
+              what + " applies to tensor " + base.sha256 + ", which no other version beside it holds",
+              "a delta is published against an earlier version on the same hub; fetch that version too");
+}
+
 void check_parts(const fs::path& bundle_dir, const FileEntry& f, const std::string& where) {
-  const fs::path parts = bundle_dir / fs::path(f.path + std::string(kPartsSuffix));
+  const std::string label = where + ": file '" + f.path + "'";
   join_parts(*f.tensors, f.size, f.sha256,
-             [&](const std::string& name) -> std::optional<std::string> {
-               std::error_code ec;
-               auto st = fs::symlink_status(parts / name, ec);
-               if (ec || !fs::is_regular_file(st)) return std::nullopt;
-               return io::read_file(parts / name);
-             },
-             where + ": file '" + f.path + "'");
+             [&](const std::string& name) { return read_part(bundle_dir, f.path, name, 0, label); }, label);
 }
 
 }  // namespace

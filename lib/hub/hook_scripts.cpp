@@ -65,11 +65,11 @@ while read -r old new ref; do
 
   sort -u "$tmp/bundles" | while read -r nv; do
     name=${nv%%/*}; version=${nv#*/}
-    dir="$tmp/x/$name/$version"
-    mkdir -p "$tmp/x" || exit 1
-    git archive --format=tar "$new" "experts/$name/$version" | tar -x -C "$tmp/x" -f - || {
+    # Every version of the expert: a tensor sent as a delta is rebuilt from an earlier one.
+    dir="$tmp/x/experts/$name/$version"
+    rm -rf "$tmp/x" && mkdir -p "$tmp/x" || exit 1
+    git archive --format=tar "$new" "experts/$name" | tar -x -C "$tmp/x" -f - || {
       echo "gaggle hub: push rejected: cannot read experts/$name/$version" >&2; exit 1; }
-    mkdir -p "$(dirname "$dir")" && mv "$tmp/x/experts/$name/$version" "$dir" && rm -rf "$tmp/x/experts"
     if ! out=$("$gaggle" verify --json --trust "$trust" --allow-remote-files "$dir" 2>"$tmp/verify.err"); then
       echo "gaggle hub: push rejected: experts/$name/$version does not verify:" >&2
       sed 's/^/  /' "$tmp/verify.err" >&2
@@ -133,7 +133,8 @@ while read -r local_ref local_sha remote_ref remote_sha; do
   done <"$tmp/changes"
   sort -u "$tmp/bundles" | while read -r nv; do
     mkdir -p "$tmp/x" || exit 1
-    git archive --format=tar "$local_sha" "experts/$nv" | tar -x -C "$tmp/x" -f - || exit 1
+    # Every version of the expert: a tensor sent as a delta is rebuilt from an earlier one.
+    git archive --format=tar "$local_sha" "experts/${nv%%/*}" | tar -x -C "$tmp/x" -f - || exit 1
     if ! "$gaggle" verify --trust "$trust" --allow-remote-files "$tmp/x/experts/$nv" >/dev/null 2>"$tmp/err"; then
       echo "gaggle pre-push: experts/$nv does not verify:" >&2
       sed 's/^/  /' "$tmp/err" >&2

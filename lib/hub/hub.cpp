@@ -176,6 +176,9 @@ void set_hub_trust(const fs::path& hub_path, const fs::path& trust_file) {
     throw Error(ErrorCode::not_found, "hub", "'" + hub_path.string() + "' is not a bare hub repository",
                 "pass the directory 'gaggle hub init' created");
   io::write_file_atomic(hub_path / "allowed_signers", io::read_file(trust_file));
+  // The hook of this gaggle: hubs made by an older one learn what it accepts since (deltas).
+  fs::create_directories(hub_path / "hooks");
+  io::write_file_atomic(hub_path / "hooks" / "pre-receive", pre_receive_hook_script(), 0755);
 }
 
 }  // namespace gaggle::hub

@@ -38,7 +38,8 @@ struct HubInitOptions {
 // Throws Error{exists} when `path` holds something, Error{io|invalid} otherwise.
 void init_hub(const std::filesystem::path& path, const HubInitOptions& options);
 
-// Installs (replaces) the allowed-signers file a local hub's hook verifies against.
+// Installs (replaces) the allowed-signers file a local hub's hook verifies against, and
+// rewrites the hook itself with this gaggle's (hubs made by an older gaggle catch up).
 void set_hub_trust(const std::filesystem::path& hub_path, const std::filesystem::path& trust_file);
 
 // The hook scripts shipped in hooks/ (embedded so that 'hub init' works from any install).

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <optional>
 #include <cstdlib>
 #include <random>
 #include <span>
@@ -10,6 +12,7 @@
 #include "bundle/keys.h"
 #include "bundle/manifest.h"
 #include "bundle/sign.h"
+#include "bundle/tensor_delta.h"
 #include "bundle/tensor_index.h"
 #include "bundle/verify.h"
 #include "hub/detail/git.h"
@@ -17,6 +20,7 @@
 #include "hub/http.h"
 #include "hub/hub.h"
 #include "io/atomic_file.h"
+#include "io/dtype.h"
 #include "io/error.h"
 #include "io/sha256.h"
 
@@ -48,10 +52,40 @@ detail::Signature commit_signature(git_repository* repo) {
   return detail::Signature(sig);
 }
 
+// The version a publish sends deltas against must be on the hub, exactly as the
+// publisher has it, or nobody could rebuild the tensors.
+struct DeltaBaseOnHub {
+  std::string manifest_path;   // experts/<name>/<version>/manifest.json; empty: no deltas
+  std::string manifest_bytes;  // what the publisher's copy holds
+};
+
+void require_delta_base(git_repository* repo, const git_tree* tree, const DeltaBaseOnHub& base, const std::string& hub) {
+  git_tree_entry* raw = nullptr;
+  int rc = git_tree_entry_bypath(&raw, tree, base.manifest_path.c_str());
+  const std::string where = base.manifest_path.substr(0, base.manifest_path.rfind('/'));
+  if (rc == GIT_ENOTFOUND) {
+    git_error_clear();
+    throw Error(ErrorCode::not_found, "hub", "--delta-from: " + where + " is not on hub '" + hub + "'",
+                "publish that version first, or publish without --delta-from");
+  }
+  detail::check_git(rc, "cannot read hub tree");
+  detail::TreeEntry entry(raw);
+  git_blob* b = nullptr;
+  detail::check_git(git_blob_lookup(&b, repo, git_tree_entry_id(entry.get())), "cannot read " + base.manifest_path);
+  detail::Blob blob(b);
+  const std::string bytes(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                          static_cast<std::size_t>(git_blob_rawsize(blob.get())));
+  if (bytes != base.manifest_bytes)
+    throw Error(ErrorCode::mismatch, "hub", "--delta-from: " + where + " on hub '" + hub + "' differs from the bundle given",
+                "pass the directory of the version the hub holds");
+}
+
 // A commit on `parent` that adds tree_path/<files>. Throws Error{exists} if tree_path is there.
 git_oid build_commit(git_repository* repo, const git_oid& parent_id, const std::string& tree_path,
-                     const std::vector<TreeFile>& files, const std::string& message, const std::string& hub) {
+                     const std::vector<TreeFile>& files, const std::string& message, const std::string& hub,
+                     const DeltaBaseOnHub& base) {
   detail::Tree tree = detail::commit_tree(repo, parent_id);
+  if (!base.manifest_path.empty()) require_delta_base(repo, tree.get(), base, hub);
   git_tree_entry* existing = nullptr;
   int rc = git_tree_entry_bypath(&existing, tree.get(), tree_path.c_str());
   if (rc == 0) {
@@ -95,7 +129,8 @@ git_oid build_commit(git_repository* repo, const git_oid& parent_id, const std::
 
 // Local hubs: objects written straight into the hub, main moved by compare-and-swap.
 void publish_local(const fs::path& hub_path, const std::string& tree_path, const std::vector<TreeFile>& files,
-                   const std::string& message, const PublishOptions& options, PublishResult& result) {
+                   const std::string& message, const DeltaBaseOnHub& base, const PublishOptions& options,
+                   PublishResult& result) {
   detail::Repository repo = detail::open_repository(hub_path);
   for (int attempt = 1;; ++attempt) {
     result.attempts = attempt;
@@ -103,7 +138,7 @@ void publish_local(const fs::path& hub_path, const std::string& tree_path, const
     if (!tip)
       throw Error(ErrorCode::not_found, "hub", "'" + hub_path.string() + "' has no branch main",
                   "is it a gaggle hub? create one with 'gaggle hub init'");
-    git_oid commit_id = build_commit(repo.get(), *tip, tree_path, files, message, options.hub);
+    git_oid commit_id = build_commit(repo.get(), *tip, tree_path, files, message, options.hub, base);
     git_reference* ref = nullptr;
     int rc = git_reference_create_matching(&ref, repo.get(), "refs/heads/main", &commit_id, 1, &*tip,
                                            ("gaggle publish " + tree_path).c_str());
@@ -130,7 +165,8 @@ bool contains(const std::string& s, const char* what) { return s.find(what) != s
 
 // Remote hubs: a cached bare clone, fetch + commit + push, retried on non-fast-forward.
 void publish_remote(const std::string& url, const std::string& tree_path, const std::vector<TreeFile>& files,
-                    const std::string& message, const PublishOptions& options, PublishResult& result) {
+                    const std::string& message, const DeltaBaseOnHub& base, const PublishOptions& options,
+                    PublishResult& result) {
   fs::path cache_root = options.cache_dir.empty() ? default_hub_cache() : options.cache_dir;
   fs::path cache = cache_root / (io::sha256_hex(url).substr(0, 16) + ".git");
   detail::FileLock lock(cache_root / (cache.filename().string() + ".lock"));
@@ -141,7 +177,7 @@ void publish_remote(const std::string& url, const std::string& tree_path, const 
     fetch_state.progress = options.progress;
     fetch_state.known_hosts = options.ssh_known_hosts;
     git_oid tip = detail::fetch_main(repo.get(), url, "refs/remotes/hub/main", fetch_state);
-    git_oid commit_id = build_commit(repo.get(), tip, tree_path, files, message, options.hub);
+    git_oid commit_id = build_commit(repo.get(), tip, tree_path, files, message, options.hub, base);
     git_reference* ref = nullptr;
     detail::check_git(git_reference_create(&ref, repo.get(), "refs/gaggle/publish", &commit_id, 1, "gaggle publish"),
                       "cannot write the publish ref in the cache");
@@ -209,6 +245,62 @@ std::string self_trust_line(const fs::path& key) {
   pub.comment.clear();
   return "publisher namespaces=\"gaggle-bundle\" " + pub.to_openssh() + "\n";
 }
+
+// The version given to --delta-from: its tensors, by file and name, to send deltas against.
+class PreviousVersion {
+ public:
+  PreviousVersion(const fs::path& dir, const std::string& name) {
+    if (dir.empty()) return;
+    manifest_ = bundle::read_manifest(dir);
+    if (manifest_.name != name)
+      throw Error(ErrorCode::usage, "hub", "--delta-from '" + dir.string() + "' holds " + manifest_.name + "@" +
+                                               manifest_.version + ", not a version of " + name);
+    dir_ = dir;
+  }
+
+  const bundle::Manifest& manifest() const { return manifest_; }
+
+  // A sparse delta for `part` of `file` against the previous version's tensor of the same
+  // name, dtype and shape, when that is under half the tensor's size; else nothing.
+  std::optional<std::string> delta_for(const std::string& file, const bundle::TensorIndex& index, const bundle::FilePart& part) {
+    if (dir_.empty() || part.name == bundle::kHeaderPart) return std::nullopt;
+    const bundle::FileEntry* old = manifest_.find(file);
+    if (!old || !old->tensors) return std::nullopt;
+    for (const auto& t : old->tensors->tensors)
+      if (t.sha256 == part.name) return std::nullopt;  // unchanged: the hub has it whole already
+    const bundle::TensorEntry* mine = nullptr;
+    for (const auto& t : index.tensors)
+      if (t.sha256 == part.name) mine = &t;
+    const bundle::TensorEntry* theirs = nullptr;
+    for (const auto& t : old->tensors->tensors)
+      if (mine && t.name == mine->name && t.dtype == mine->dtype && t.shape == mine->shape) theirs = &t;
+    if (!theirs) return std::nullopt;
+    auto dtype = io::dtype_from_name(mine->dtype);
+    if (!dtype) return std::nullopt;
+    const std::string& image = old_file(file, *old);
+    const std::string_view base(image.data() + old->tensors->header_size + theirs->offset, theirs->size);
+    return bundle::encode_sparse_delta(base, theirs->sha256, part.bytes, io::dtype_size(*dtype), part.bytes.size() / 2);
+  }
+
+ private:
+  const std::string& old_file(const std::string& file, const bundle::FileEntry& entry) {
+    auto it = files_.find(file);
+    if (it != files_.end()) return it->second;
+    const fs::path path = dir_ / file;
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+      throw Error(ErrorCode::not_found, "hub", "--delta-from: '" + path.string() + "' is missing",
+                  "pass the previous version's bundle directory as train-gate or pull left it");
+    std::string bytes = io::read_file(path);
+    if (bytes.size() != entry.size || io::sha256_hex(bytes) != entry.sha256)
+      throw Error(ErrorCode::mismatch, "hub", "--delta-from: '" + path.string() + "' does not match its manifest");
+    return files_.emplace(file, std::move(bytes)).first->second;
+  }
+
+  fs::path dir_;
+  bundle::Manifest manifest_;
+  std::map<std::string, std::string> files_;
+};
 
 }  // namespace
 
@@ -321,6 +413,13 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
   result.principal = verified.principal;
   result.key_fingerprint = verified.key_fingerprint;
 
+  PreviousVersion previous(options.delta_from, manifest.name);
+  DeltaBaseOnHub base;
+  if (!options.delta_from.empty()) {
+    base.manifest_path = bundle_tree_path(previous.manifest().name, previous.manifest().version) + "/" +
+                         std::string(bundle::kManifestFile);
+    base.manifest_bytes = io::read_file(options.delta_from / bundle::kManifestFile);
+  }
   std::vector<TreeFile> files;
   files.push_back({std::string(bundle::kManifestFile), io::read_file(staged / bundle::kManifestFile)});
   files.push_back({std::string(bundle::kSignatureFile), io::read_file(staged / bundle::kSignatureFile)});
@@ -334,8 +433,16 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
     // A safetensors file goes in as its header and one blob per distinct tensor
     // (bundle/tensor_index.h): git stores equal bytes once, so a version that changes
     // only the gates adds only the gates' blobs, and a pull fetches only those.
-    for (const auto& part : bundle::split_parts(*entry.tensors, bytes))
-      files.push_back({entry.path + std::string(bundle::kPartsSuffix) + "/" + part.name, std::string(part.bytes)});
+    const std::string parts = entry.path + std::string(bundle::kPartsSuffix) + "/";
+    for (const auto& part : bundle::split_parts(*entry.tensors, bytes)) {
+      if (auto delta = previous.delta_for(entry.path, *entry.tensors, part)) {
+        result.delta_bytes_saved += part.bytes.size() - delta->size();
+        ++result.deltas;
+        files.push_back({parts + part.name + std::string(bundle::kDeltaSuffix), std::move(*delta)});
+        continue;
+      }
+      files.push_back({parts + part.name, std::string(part.bytes)});
+    }
   }
   std::string message = "publish " + manifest.name + "@" + manifest.version + "\n\nsigned-by: " + verified.principal +
                         " " + verified.key_fingerprint + "\n";
@@ -343,9 +450,9 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
 
   try {
     if (loc.transport == HubTransport::local)
-      publish_local(loc.path, result.tree_path, files, message, options, result);
+      publish_local(loc.path, result.tree_path, files, message, base, options, result);
     else
-      publish_remote(loc.url, result.tree_path, files, message, options, result);
+      publish_remote(loc.url, result.tree_path, files, message, base, options, result);
   } catch (const Error& e) {
     throw e.with_context("publish " + manifest.name + "@" + manifest.version);
   }

@@ -31,6 +31,9 @@ struct PublishOptions {
   std::filesystem::path ca_file;          // private CA for https hubs and blob stores
   std::filesystem::path ssh_known_hosts;  // ssh:// hubs: the known_hosts file to trust alone
                                           // (empty: hub/known_hosts.h's defaults)
+  std::filesystem::path delta_from;       // the previous version's bundle directory, already on the hub:
+                                          // a tensor of the git tree that differs from its namesake there
+                                          // in few elements goes as a sparse delta (bundle/tensor_delta.h)
   int max_attempts = 30;                  // pushes tried before giving up on a busy hub
   std::string message;                    // extra commit message text
   ProgressFn progress;
@@ -46,6 +49,8 @@ struct PublishResult {
   std::vector<std::string> blob_urls;      // files moved to the blob store (a parts_url for a file stored as its tensors)
   std::uint64_t bytes_uploaded = 0;        // blob bytes PUT (0 when the store already had them)
   std::uint64_t bytes_pushed = 0;          // git pack bytes sent (remote hubs)
+  int deltas = 0;                          // tensors sent as sparse deltas (--delta-from)
+  std::uint64_t delta_bytes_saved = 0;     // their whole size minus their deltas' size
 };
 
 // Throws Error{exists} when <name>@<version> is already on the hub, Error{auth} for a

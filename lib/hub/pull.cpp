@@ -10,6 +10,7 @@
 #include <set>
 
 #include "bundle/manifest.h"
+#include "bundle/tensor_delta.h"
 #include "bundle/tensor_index.h"
 #include "bundle/verify.h"
 #include "hub/detail/git.h"
@@ -97,6 +98,7 @@ class Installer {
   void finish() const { io::fsync_path(blobs_dir()); }
   fs::path partial_dir() const { return options_.pool_dir / ".gaggle" / "partial"; }
   const HttpOptions& http() const { return http_; }
+  detail::LocalParts& local_parts() { return local_; }
 
   // Installed, unchanged or rejected; never throws for a problem of this bundle alone.
   void offer(const Candidate& c, const std::string& manifest_sha) {
@@ -290,6 +292,36 @@ std::string blob_content(git_repository* repo, const git_tree* tree, const std::
                      static_cast<std::size_t>(git_blob_rawsize(blob.get())));
 }
 
+// Part `name` of `file` in one version's tree, following a sparse delta
+// (bundle/tensor_delta.h) to its base: a tensor the pool already holds, else the same
+// file's part in another version of the expert on the hub (itself maybe a delta).
+std::optional<std::string> hub_part(git_repository* repo, const git_tree* versions, const git_tree* version,
+                                    const std::string& file, const std::string& name, int depth, const std::string& where,
+                                    detail::LocalParts& local) {
+  const std::string parts = file + std::string(bundle::kPartsSuffix) + "/";
+  bool have = false;
+  std::string bytes = blob_content(repo, version, parts + name, &have);
+  if (have) return bytes;
+  const std::string delta = blob_content(repo, version, parts + name + std::string(bundle::kDeltaSuffix), &have);
+  if (!have) return std::nullopt;
+  const std::string what = where + std::string(bundle::kPartsSuffix) + "/" + name + std::string(bundle::kDeltaSuffix);
+  if (depth >= bundle::kMaxDeltaChain)
+    throw Error(ErrorCode::invalid, "hub", what + ": more than " + std::to_string(bundle::kMaxDeltaChain) + " deltas in a chain");
+  const bundle::DeltaBase base = bundle::sparse_delta_base(delta, what);
+  if (auto held = local.read(base.sha256, base.size); held && io::sha256_hex(*held) == base.sha256)
+    return bundle::apply_sparse_delta(delta, *held, what);
+  for (std::size_t i = 0; i < git_tree_entrycount(versions); ++i) {
+    const git_tree_entry* e = git_tree_entry_byindex(versions, i);
+    if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_oid_equal(git_tree_entry_id(e), git_tree_id(version))) continue;
+    git_tree* raw = nullptr;
+    detail::check_git(git_tree_lookup(&raw, repo, git_tree_entry_id(e)), "cannot read " + where);
+    detail::Tree sibling(raw);
+    if (auto b = hub_part(repo, versions, sibling.get(), file, base.sha256, depth + 1, where, local))
+      return bundle::apply_sparse_delta(delta, *b, what);
+  }
+  throw Error(ErrorCode::not_found, "hub", what + " applies to tensor " + base.sha256 + ", which no version on the hub holds");
+}
+
 void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, PullResult& result) {
   if (!options.ca_file.empty()) detail::set_git_ca_file(options.ca_file.string());
   detail::Repository repo = detail::open_or_init_bare(options.pool_dir / ".gaggle" / "hub.git");
@@ -315,9 +347,9 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
     std::string name = git_tree_entry_name(ne);
     git_tree* name_raw = nullptr;
     detail::check_git(git_tree_lookup(&name_raw, repo.get(), git_tree_entry_id(ne)), "cannot read experts/" + name);
-    detail::Tree versions(name_raw);
-    for (std::size_t k = 0; k < git_tree_entrycount(versions.get()); ++k) {
-      const git_tree_entry* ve = git_tree_entry_byindex(versions.get(), k);
+    auto versions = std::make_shared<detail::Tree>(name_raw);
+    for (std::size_t k = 0; k < git_tree_entrycount(versions->get()); ++k) {
+      const git_tree_entry* ve = git_tree_entry_byindex(versions->get(), k);
       if (git_tree_entry_type(ve) != GIT_OBJECT_TREE) continue;
       std::string version = git_tree_entry_name(ve);
       if (!wanted(options.only, name, version)) continue;
@@ -341,7 +373,8 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
       }
       git_repository* r = repo.get();
       std::string where = "experts/" + name + "/" + version;
-      c.inline_file = [r, vtree, where](const bundle::FileEntry& e, std::string& out) {
+      detail::LocalParts* local = &installer.local_parts();
+      c.inline_file = [r, versions, vtree, where, local](const bundle::FileEntry& e, std::string& out) {
         bool found = false;
         out = blob_content(r, vtree->get(), e.path, &found);
         if (found || !e.tensors) return found;
@@ -351,14 +384,12 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
         bool have_header = false;
         blob_content(r, vtree->get(), parts + std::string(bundle::kHeaderPart), &have_header);
         if (!have_header && e.remote()) return false;
+        const std::string label = where + "/" + e.path;
         out = bundle::join_parts(*e.tensors, e.size, e.sha256,
-                                 [&](const std::string& part) -> std::optional<std::string> {
-                                   bool have = false;
-                                   std::string bytes = blob_content(r, vtree->get(), parts + part, &have);
-                                   if (!have) return std::nullopt;
-                                   return bytes;
+                                 [&](const std::string& part) {
+                                   return hub_part(r, versions->get(), vtree->get(), e.path, part, 0, label, *local);
                                  },
-                                 where + "/" + e.path);
+                                 label);
         return true;
       };
       c.file_url = [where](const bundle::FileEntry& e) -> std::string {

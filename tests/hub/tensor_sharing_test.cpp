@@ -38,12 +38,16 @@ std::vector<float> random_floats(std::size_t n, std::uint32_t seed) {
 
 // An expert bundle shaped like train-gate's output: LoRA A and B per module, a gate and an
 // average activation per module; `gate_seed` changes only the gates.
-fs::path make_expert(const fs::path& dir, const std::string& version, std::uint32_t gate_seed, const Signer& signer) {
+// `edits` elements of every lora_A (spread over the tensor) get new values.
+fs::path make_expert(const fs::path& dir, const std::string& version, std::uint32_t gate_seed, const Signer& signer,
+                     int edits = 0) {
   fs::create_directories(dir);
   io::SafetensorsWriter w;
   for (int m = 0; m < kModules; ++m) {
     const std::string name = "encoder.block." + std::to_string(m) + ".layer.0.SelfAttention.q";
-    w.add_f32(name + ".lora_A", {kRank, kDim}, random_floats(kRank * kDim, 100 + m));
+    auto a = random_floats(kRank * kDim, 100 + m);
+    for (int e = 0; e < edits; ++e) a[static_cast<std::size_t>(e) * 97 % a.size()] += 0.25f;
+    w.add_f32(name + ".lora_A", {kRank, kDim}, a);
     w.add_f32(name + ".lora_B", {kDim, kRank}, random_floats(kRank * kDim, 200 + m));
     w.add_f32(name + ".avg_act", {kDim}, random_floats(kDim, 300 + m));
     w.add_f32(name + ".gate", {kDim}, random_floats(kDim, gate_seed * 1000 + m));
@@ -271,5 +275,88 @@ TEST_CASE("over a blob store and a static index, a gates-only version moves only
       CHECK(b.version == "1.1.0");
       CHECK_THAT(b.reason, Catch::Contains(gate.sha256));
     }
+  CHECK_FALSE(fs::exists(dir / "other" / "bundles" / "sharing" / "1.1.0"));
+}
+
+TEST_CASE("a tensor that changed in few elements travels as a sparse delta, rebuilt bit for bit", "[hub][tensors][delta]") {
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::create_directories(dir / "srv");
+  fs::path hub_path = make_hub(dir / "srv" / "hub.git", trust);
+  GitDaemon daemon(dir / "srv");
+  const std::string url = daemon.url("hub.git");  // the hub's hook verifies every push
+
+  auto publish = [&](const fs::path& bundle, const fs::path& delta_from = {}) {
+    gaggle::hub::PublishOptions o;
+    o.hub = url;
+    o.trust_file = trust;
+    o.cache_dir = dir / "cache";
+    o.delta_from = delta_from;
+    return gaggle::hub::publish_bundle(bundle, o);
+  };
+  auto pull = [&](const fs::path& pool, std::vector<std::string> only = {}) {
+    gaggle::hub::PullOptions o;
+    o.hub = url;
+    o.pool_dir = pool;
+    o.trust_file = trust;
+    o.only = std::move(only);
+    return gaggle::hub::pull_pool(o);
+  };
+
+  constexpr int kEdits = 40;  // of 8,192 elements per lora_A
+  auto v1 = make_expert(dir / "v1", "1.0.0", 1, alice);
+  auto v2 = make_expert(dir / "v2", "1.1.0", 2, alice, kEdits);
+  auto same = make_expert(dir / "same", "1.2.0", 2, alice, kEdits);  // v2's tensors, sent whole
+  publish(v1);
+  REQUIRE(pull(dir / "pool").installed == 1);
+
+  // Not on the hub yet: refused before anything is pushed.
+  CHECK_THROWS_WITH(publish(v2, v2), Catch::Contains("--delta-from") && Catch::Contains("1.1.0 is not on hub"));
+  const auto with_delta = publish(v2, v1);
+  CHECK(with_delta.deltas == kModules);
+  CHECK(with_delta.delta_bytes_saved > 0);
+  const auto whole = publish(same);
+  CHECK(whole.deltas == 0);
+  WARN("delta: lora_A with " << kEdits << " of 8192 elements changed; push " << with_delta.bytes_pushed
+                             << " B with deltas, " << whole.bytes_pushed << " B whole");
+  CHECK(with_delta.bytes_pushed * 4 < whole.bytes_pushed);
+
+  // The hub keeps <sha256>.delta for each lora_A and nothing whole for it.
+  const auto m2 = bundle::read_manifest(v2);
+  std::string a_sha;
+  for (const auto& t : m2.files[0].tensors->tensors)
+    if (t.name.ends_with(".lora_A")) a_sha = t.sha256;
+  auto tree = run_command({"git", "--git-dir", hub_path.string(), "ls-tree", "-r", "--name-only", "main"}).out;
+  const std::string parts = "experts/sharing/1.1.0/adapter.safetensors.parts/";
+  CHECK_THAT(tree, Catch::Contains(parts + a_sha + ".delta"));
+  CHECK_THAT(tree, !Catch::Contains(parts + a_sha + "\n"));
+
+  // Pulled beside 1.0.0 (the base from the pool) and into an empty pool (the base from
+  // the hub's 1.0.0): the exact signed file either way.
+  auto beside = pull(dir / "pool");
+  CHECK(beside.installed == 2);
+  auto fresh = pull(dir / "fresh", {"sharing@1.1.0"});
+  CHECK(fresh.installed == 1);
+  for (const fs::path& pool : {dir / "pool", dir / "fresh"})
+    CHECK(read_text(pool / "bundles" / "sharing" / "1.1.0" / "adapter.safetensors") ==
+          read_text(v2 / "adapter.safetensors"));
+
+  // A delta whose values were changed on the hub rebuilds into a tensor that does not
+  // match its signed hash: refused, not installed.
+  REQUIRE(run_command({"git", "clone", "-q", hub_path.string(), (dir / "work").string()}).exit_code == 0);
+  const fs::path delta_file = dir / "work" / (parts + a_sha + ".delta");
+  std::string bytes = read_text(delta_file);
+  bytes.back() = static_cast<char>(bytes.back() ^ 0x55);
+  write_text(delta_file, bytes);
+  REQUIRE(run_command({"git", "-C", (dir / "work").string(), "-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam",
+                       "tamper"})
+              .exit_code == 0);
+  REQUIRE(run_command({"git", "--git-dir", hub_path.string(), "fetch", "-q", (dir / "work").string(), "+main:main"})
+              .exit_code == 0);
+  auto tampered = pull(dir / "other", {"sharing@1.1.0"});
+  CHECK(tampered.installed == 0);
+  REQUIRE(tampered.rejected == 1);
+  CHECK_THAT(tampered.bundles[0].reason, Catch::Contains(a_sha) && Catch::Contains("does not match"));
   CHECK_FALSE(fs::exists(dir / "other" / "bundles" / "sharing" / "1.1.0"));
 }
