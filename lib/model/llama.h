@@ -67,7 +67,8 @@ class LlamaModelImpl : public torch::nn::Module, public BaseModel {
   // Summed NLL of each choice's tokens after the prompt: -log p(choice | prompt).
   std::vector<std::vector<double>> rank_classification_nll(const TokenRows& prompts, const std::vector<TokenRows>& choices,
                                                            const RankOptions& options) override;
-  TokenRows generate(const TokenRows& prompts, std::int64_t max_new_tokens) override;  // greedy(), one prompt at a time
+  // Greedy, all prompts in one batch (left-padded, one KV cache); equals greedy() per prompt.
+  TokenRows generate(const TokenRows& prompts, std::int64_t max_new_tokens) override;
   at::Tensor prompt_embeddings(const TokenRows& prompts) override;  // final hidden state, mean over the prompt
   std::vector<at::Tensor> row_masks(const TokenRows& prompts, const TokenRows& targets) const override;
   std::size_t row_mask_of(const std::string& linear_name) const override;

@@ -3,6 +3,8 @@
 // padding after it, so no position shift is needed), and is scored on the target only
 // (causal_lm.h).
 #include <ATen/ATen.h>
+#include <algorithm>
+#include <vector>
 #include <c10/core/InferenceMode.h>
 
 #include "io/error.h"
@@ -77,11 +79,53 @@ std::vector<std::vector<double>> LlamaModelImpl::rank_classification_nll(const T
   return out;
 }
 
+// Every prompt at once: left-padded so that each ends in the last column, rotary
+// positions counting real tokens only (cumsum(mask) - 1, as HF's generate does), one KV
+// cache, then one token a step for the whole batch. A row stops after it emits eos (kept,
+// as greedy() does); the batch stops when every row has.
 TokenRows LlamaModelImpl::generate(const TokenRows& prompts, std::int64_t max_new_tokens) {
-  TokenRows out;
-  for (const auto& prompt : prompts) {
-    at::Tensor ids = greedy(at::tensor(prompt, at::kLong), max_new_tokens, /*stop_at_eos=*/true).contiguous();
-    out.emplace_back(ids.data_ptr<std::int64_t>(), ids.data_ptr<std::int64_t>() + ids.numel());
+  c10::InferenceMode guard;
+  const auto batch = static_cast<std::int64_t>(prompts.size());
+  TokenRows out(prompts.size());
+  if (batch == 0 || max_new_tokens <= 0) return out;
+  std::size_t longest = 0;
+  for (const auto& p : prompts) {
+    if (p.empty())
+      throw_error(ErrorCode::invalid, "model", "greedy decoding needs a prompt of at least one token", "start with bos");
+    longest = std::max(longest, p.size());
+  }
+  const auto len = static_cast<std::int64_t>(longest);
+  std::vector<std::int64_t> ids(prompts.size() * longest, std::max<std::int64_t>(config_.pad_token_id, 0));
+  std::vector<std::int64_t> real(prompts.size() * longest, 0);
+  for (std::size_t b = 0; b < prompts.size(); ++b) {
+    const std::size_t start = b * longest + (longest - prompts[b].size());
+    std::copy(prompts[b].begin(), prompts[b].end(), ids.begin() + static_cast<std::ptrdiff_t>(start));
+    std::fill_n(real.begin() + static_cast<std::ptrdiff_t>(start), prompts[b].size(), 1);
+  }
+  const at::Tensor ids_t = at::tensor(ids, at::kLong).reshape({batch, len}).to(device());
+  const at::Tensor mask = at::tensor(real, at::kLong).reshape({batch, len}).to(device());
+  at::Tensor positions = (mask.cumsum(1) - 1).clamp_min(0);
+  LlamaKvCache cache;
+  // The first step is the prompts: adapters that route per example see them (prompt_mask).
+  at::Tensor logits = forward(ids_t, mask, positions, &cache, mask);
+  at::Tensor next_position = positions.select(1, len - 1).unsqueeze(1) + 1;  // [B, 1]
+  const at::Tensor one = at::ones({batch, 1}, mask.options());
+  std::vector<bool> done(prompts.size(), false);
+  std::size_t running = prompts.size();
+  for (std::int64_t step = 0; step < max_new_tokens; ++step) {
+    const at::Tensor next = logits.select(1, logits.size(1) - 1).argmax(-1).to(at::kCPU).contiguous();
+    const std::int64_t* chosen = next.data_ptr<std::int64_t>();
+    for (std::size_t b = 0; b < prompts.size(); ++b) {
+      if (done[b]) continue;
+      out[b].push_back(chosen[b]);
+      if (chosen[b] == config_.eos_token_id) {
+        done[b] = true;
+        --running;
+      }
+    }
+    if (running == 0 || step + 1 == max_new_tokens) break;
+    logits = forward(next.to(device()).reshape({batch, 1}), one, next_position, &cache);
+    next_position = next_position + 1;
   }
   return out;
 }

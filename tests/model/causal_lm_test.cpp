@@ -112,16 +112,17 @@ TEST_CASE("causal LM: rank classification is the summed log-probability of each 
 TEST_CASE("causal LM: generate is greedy with the cache, and the prompt embedding pools the prompt",
           "[model][causal_lm]") {
   auto m = tiny_llama();
-  const model::TokenRows prompts = {{1, 7, 33, 9}, {1, 20}};
+  // One batch, left-padded: each row as if decoded alone.
+  const model::TokenRows prompts = {{1, 7, 33, 9}, {1, 20}, {1, 3, 3, 3, 8, 11}};
   auto out = m->generate(prompts, 5);
-  REQUIRE(out.size() == 2);
-  for (std::size_t b = 0; b < 2; ++b) {
+  REQUIRE(out.size() == 3);
+  for (std::size_t b = 0; b < 3; ++b) {
     at::Tensor want = m->greedy_uncached(at::tensor(prompts[b], at::kLong), 5, true);
     CHECK(std::vector<std::int64_t>(want.data_ptr<std::int64_t>(), want.data_ptr<std::int64_t>() + want.numel()) == out[b]);
   }
   c10::InferenceMode guard;
   at::Tensor emb = m->prompt_embeddings(prompts);
-  REQUIRE(emb.sizes() == at::IntArrayRef({2, 32}));
+  REQUIRE(emb.sizes() == at::IntArrayRef({3, 32}));
   at::Tensor h1 = m->hidden(at::tensor(prompts[1], at::kLong).unsqueeze(0))[0].mean(0);
   CHECK(at::allclose(emb[1], h1, 1e-5, 1e-5));
 }

@@ -77,6 +77,12 @@ TEST_CASE("routed Llama: greedy with the KV cache equals greedy without it, for 
         CHECK(cached.size() == 8);
         CHECK(cached == uncached);
       }
+      // generate() decodes a batch at once (left-padded): the same as one prompt at a time.
+      const model::TokenRows batch = {{1, 7, 33, 9, 21}, {1, 4}, {1, 12, 5}};
+      const model::TokenRows together = m->generate(batch, 8);
+      REQUIRE(together.size() == batch.size());
+      for (std::size_t b = 0; b < batch.size(); ++b)
+        CHECK(together[b] == ids_of(m->greedy(at::tensor(batch[b], at::kLong), 8, true)));
       if (choice) {
         // The expert chosen is the one the prompt's base embedding retrieves.
         c10::InferenceMode guard;
