@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "flops.h"
 #include "model/runtime.h"
 #include "model/t5.h"
 
@@ -27,17 +28,6 @@ struct ForwardOptions {
   bool relu = false;
   std::string device = "cpu";
 };
-
-// Multiply-adds x 2 of one forward pass (encode + teacher-forced decode + LM head).
-double forward_flops(const model::T5Config& c, double B, double S, double T) {
-  const double d = c.d_model, inner = c.inner_dim(), ff = c.d_ff, V = c.vocab_size;
-  const double ffn = (c.gated ? 3.0 : 2.0) * 2 * d * ff;  // per token
-  const double enc_layer = B * S * (4 * 2 * d * inner + ffn) + B * 2 * 2 * S * S * inner;
-  const double dec_layer = B * T * (4 * 2 * d * inner + ffn) + B * 2 * 2 * T * T * inner  // self-attention, FFN
-                           + B * T * 2 * 2 * d * inner + B * S * 2 * 2 * d * inner       // cross q,o on T; k,v on S
-                           + B * 2 * 2 * T * S * inner;                                  // cross scores + sum
-  return c.num_layers * enc_layer + c.num_decoder_layers * dec_layer + B * T * 2 * d * V;
-}
 
 }  // namespace
 
@@ -71,7 +61,7 @@ Runner setup_bench_forward(CLI::App& sub) {
     auto dec = at::randint(2, c.vocab_size, {o->batch, o->target_len}, at::kLong).to(device);
     const bool cuda = device.is_cuda();
     auto sync = [&](const at::Tensor& t) { if (cuda) t.to(at::kCPU); };  // waits for the stream
-    const double flops = forward_flops(c, o->batch, o->source_len, o->target_len);
+    const double flops = t5_pass_flops(c, o->batch, o->source_len, o->target_len).total();
     // The GEMM roofline is measured right before each timed forward, so that a busy
     // machine moves both figures together; the ratio is the median of the per-run ratios.
     std::vector<double> times, gemms, ratios;

@@ -1,6 +1,8 @@
 // gaggle-bench train — train-expert throughput on a t5-small-sized model (random weights,
 // random token ids: the cost does not depend on the values), through the same loop and
-// loss as `gaggle train-expert`; and the share of a step spent outside LibTorch kernels.
+// loss as `gaggle train-expert` (or train-gate's step, --gate); its ratio to the GEMM
+// roofline (the step's matmul FLOPs, bench/flops.h, at the GEMM rate measured in the same
+// run); and the share of a step spent outside LibTorch kernels.
 //
 // "Outside kernels" = 1 - (time inside outermost aten:: operators, forward and backward,
 // summed over threads) / (wall time of the profiled steps): what the autograd engine,
@@ -16,6 +18,8 @@
 #include <random>
 
 #include "bench.h"
+#include "flops.h"
+#include "model/runtime.h"
 #include "model/t5.h"
 #include "train/detail/model_ops.h"
 #include "train/loop.h"
@@ -31,6 +35,7 @@ struct TrainBenchOptions {
   int64_t rank = 16;
   int64_t examples = 64;
   int64_t top = 0;
+  bool gate = false;
 };
 
 train::TokenizedData random_data(const TrainBenchOptions& o, int64_t vocab) {
@@ -91,6 +96,7 @@ Runner setup_bench_train(CLI::App& sub) {
   sub.add_option("--steps", o->steps, "Timed optimiser steps")->capture_default_str();
   sub.add_option("--rank", o->rank, "LoRA rank")->capture_default_str();
   sub.add_option("--top", o->top, "Also list the N costliest aten operators")->capture_default_str();
+  sub.add_flag("--gate", o->gate, "Time train-gate's step instead (A and B frozen, only the gates train)");
   return [o]() -> int {
     std::cout << describe_run();
     model::T5Config c;  // t5-small: d_model 512, 6+6 layers, 8 heads, d_ff 2048, relu, tied
@@ -100,6 +106,7 @@ Runner setup_bench_train(CLI::App& sub) {
     peft::LoraOptions lo;
     lo.rank = o->rank;
     auto lora = train::detail::make_lora(*t5, "all", lo);
+    if (o->gate) lora.set_mode(peft::LoraMode::gate);
     train::detail::attach(*t5, lora);
     auto data = random_data(*o, c.vocab_size);
     auto dir = std::filesystem::temp_directory_path() / ("gaggle-bench-train-" + std::to_string(::getpid()));
@@ -143,7 +150,16 @@ Runner setup_bench_train(CLI::App& sub) {
     std::printf("batch %lld x (input %lld + target %lld tokens), %lld steps\n", static_cast<long long>(o->batch_size),
                 static_cast<long long>(o->input_len), static_cast<long long>(o->target_len),
                 static_cast<long long>(o->steps));
-    std::printf("train-expert: %.0f tokens/s, %.3f s/step\n", tps, r.seconds / static_cast<double>(o->steps));
+    const double step_s = r.seconds / static_cast<double>(o->steps);
+    std::printf("%s: %.0f tokens/s, %.3f s/step\n", o->gate ? "train-gate" : "train-expert", tps, step_s);
+    // The roofline: the step's matmul FLOPs (flops.h) at this machine's GEMM rate, measured now.
+    const double flops = t5_lora_step_flops(c, static_cast<double>(o->batch_size), static_cast<double>(o->input_len),
+                                            static_cast<double>(o->target_len), static_cast<double>(o->rank), o->gate);
+    const auto gemm = model::measure_gemm(2048, 3);
+    std::printf("roofline: %.1f GFLOP of matmuls per step, gemm 2048^2 %.1f GFLOP/s -> %.3f s/step ideal; "
+                "achieved %.1f GFLOP/s = %.0f%% of the roofline\n",
+                flops / 1e9, gemm.gflops, flops / 1e9 / gemm.gflops, flops / 1e9 / step_s,
+                100.0 * flops / 1e9 / step_s / gemm.gflops);
     std::printf("outside LibTorch kernels: %.1f%% of a step (profiled: %.3f s/step, %.3f s in aten ops)\n",
                 100.0 * (1.0 - in_ops / wall_us), wall_us / 1e6 / static_cast<double>(o->steps),
                 in_ops / 1e6 / static_cast<double>(o->steps));
