@@ -2,9 +2,12 @@
 #   One static library per room of lib/ (design.md §3), from lib/NAME/*.cpp. A room
 #   with no sources yet is an INTERFACE library so that dependents still link.
 function(gaggle_room name)
-  cmake_parse_arguments(ROOM "TORCH" "" "DEPS" ${ARGN})
+  cmake_parse_arguments(ROOM "TORCH" "" "DEPS;EXCLUDE" ${ARGN})
   file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/lib/${name}/*.cpp
                                       ${PROJECT_SOURCE_DIR}/lib/${name}/detail/*.cpp)
+  foreach(file IN LISTS ROOM_EXCLUDE)  # built elsewhere (a torch-free part of a torch room)
+    list(REMOVE_ITEM sources ${PROJECT_SOURCE_DIR}/lib/${name}/${file})
+  endforeach()
   if(sources)
     add_library(gaggle_${name} STATIC ${sources})
     target_include_directories(gaggle_${name} PUBLIC ${PROJECT_SOURCE_DIR}/lib)

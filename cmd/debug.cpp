@@ -30,7 +30,7 @@ const DebugTool kDebugTools[] = {
     {"route", "Run one routed linear layer on a golden routing case", setup_debug_route},
     {"forward", "Run a conformance case through a T5 or Llama base model (golden format)", setup_debug_forward},
     {"pretrain", "Pretrain a tiny T5 base with span corruption (how examples/base was made)", setup_debug_pretrain},
-    {"tokenize", "Tokenize texts as Hugging Face's T5Tokenizer does (conformance runner)", setup_debug_tokenize},
+    {"tokenize", "Tokenize texts as Hugging Face's tokenizer for the base does (T5 or Llama; conformance runner)", setup_debug_tokenize},
     {"convert", "Convert SuperGLUE, BIG-Bench Hard, SST-2, TREC, AG News files into task JSONL", setup_debug_convert},
     {"make-tasks", "Write the synthetic task suite (12 held-in, 8 held-out tasks) from a seed", setup_debug_make_tasks},
     {"train-spm", "Train a T5-style SentencePiece tokenizer (spiece.model) on text files", setup_debug_train_spm},

@@ -1,11 +1,14 @@
-// gaggle debug tokenize — the T5 tokenizer as a conformance runner: texts in, Hugging
-// Face T5Tokenizer ids out ({"cases": [{"text", "input_ids"}...]}).
+// gaggle debug tokenize — the base's tokenizer as a conformance runner: texts in, the ids
+// Hugging Face's tokenizer for that base gives out ({"cases": [{"text", "input_ids"}...]}):
+// T5Tokenizer's (text, then </s>) for T5 bases and --spm models, LlamaTokenizer's (<s>,
+// then the text) for Llama bases — the base's token format (model/token_format.h).
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
 #include "io/json_file.h"
+#include "model/token_format.h"
 #include "text/tokenizer.h"
 #include "verbs.h"
 
@@ -57,7 +60,7 @@ Runner setup_debug_tokenize(CLI::App& sub) {
   sub.add_option("--cases", opt->cases, "JSON file {\"cases\": [{\"text\": ...}, ...]}");
   sub.add_option("--out", opt->out, "Write {\"cases\": [{\"text\", \"input_ids\"}...]} here (default: stdout)");
   sub.add_option("--text", opt->texts, "A text to tokenize (repeatable)");
-  sub.add_flag("--no-eos", opt->no_eos, "Do not append EOS");
+  sub.add_flag("--no-eos", opt->no_eos, "The text's ids alone: no EOS (T5), no BOS (Llama)");
   sub.add_flag("--decode", opt->decode, "Also write \"decoded\" (decode with special tokens skipped)");
   set_example(sub,
               "  gaggle debug tokenize --base t5-base --cases tests/data/golden/t5-tokenizer/cases.json --out ids.json\n"
@@ -68,6 +71,8 @@ Runner setup_debug_tokenize(CLI::App& sub) {
     if (opt->cases.empty() && opt->texts.empty())
       throw_error(ErrorCode::usage, "cli", "nothing to tokenize: give --cases FILE or --text TEXT");
     auto tok = opt->base.empty() ? text::Tokenizer::load_model_file(opt->spm) : text::Tokenizer::load(opt->base);
+    const model::TokenFormat format = opt->base.empty() ? model::t5_token_format(tok.eos_id())
+                                                        : model::read_token_format(opt->base, tok.eos_id());
     std::vector<std::string> texts;
     if (!opt->cases.empty()) texts = read_case_texts(opt->cases);
     texts.insert(texts.end(), opt->texts.begin(), opt->texts.end());
@@ -76,7 +81,8 @@ Runner setup_debug_tokenize(CLI::App& sub) {
     for (const std::string& t : texts) {
       nlohmann::json c;
       c["text"] = t;
-      auto ids = tok.encode(t, !opt->no_eos);
+      auto ids = tok.encode(t, /*add_eos=*/false);
+      if (!opt->no_eos) ids = format.prompt(std::move(ids));
       c["input_ids"] = ids;
       if (opt->decode) c["decoded"] = tok.decode(ids);
       out["cases"].push_back(std::move(c));

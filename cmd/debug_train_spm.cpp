@@ -27,11 +27,15 @@ Runner setup_debug_train_spm(CLI::App& sub) {
       ->check(CLI::Range(0.9, 1.0));
   sub.add_option("--max-lines", opt->input_sentence_size, "Read at most N lines, in file order (0 = all)")->capture_default_str();
   sub.add_option("--threads", opt->num_threads, "Trainer threads")->capture_default_str()->check(CLI::Range(1, 256));
+  sub.add_flag("--llama", opt->llama_layout,
+               "Llama's layout (<unk>=0, <s>=1, </s>=2, no padding, byte fallback) for a tokenizer.model; "
+               "use with --extra-ids 0");
   sub.add_option("--extra-ids", *extra_ids, "Sentinels the tokenizer adds after the pieces (for the summary)")
       ->capture_default_str();
   set_example(sub,
               "  gaggle debug make-tasks --out suite --seed 0\n"
-              "  gaggle debug train-spm --input suite/corpus/tokenizer.txt --vocab-size 1000 --out mybase/spiece.model");
+              "  gaggle debug train-spm --input suite/corpus/tokenizer.txt --vocab-size 1000 --out mybase/spiece.model\n"
+              "  gaggle debug train-spm --input corpus.txt --model-type bpe --llama --extra-ids 0 --out llama/tokenizer.model");
   return [opt, inputs, out, extra_ids]() -> int {
     for (const auto& i : *inputs) opt->inputs.emplace_back(i);
     opt->output = *out;

@@ -443,15 +443,10 @@ void train_sentencepiece(const TrainOptions& o) {
     std::snprintf(buf, sizeof buf, "%.6g", v);
     return std::string(buf);
   };
-  // T5's special-token layout: <pad>=0, </s>=1, <unk>=2, no BOS.
   std::vector<std::pair<std::string, std::string>> opts = {
       {"vocab_size", std::to_string(o.vocab_size)},
       {"model_type", o.model_type},
       {"character_coverage", fmt(o.character_coverage)},
-      {"pad_id", "0"},
-      {"eos_id", "1"},
-      {"unk_id", "2"},
-      {"bos_id", "-1"},
       {"pad_piece", "<pad>"},
       {"eos_piece", "</s>"},
       {"unk_piece", "<unk>"},
@@ -459,6 +454,12 @@ void train_sentencepiece(const TrainOptions& o) {
       {"hard_vocab_limit", "false"},
       {"minloglevel", "2"},
   };
+  if (o.llama_layout) {  // Llama's: <unk>=0, <s>=1, </s>=2, no padding, byte fallback
+    opts.insert(opts.end(), {{"unk_id", "0"}, {"bos_id", "1"}, {"eos_id", "2"}, {"pad_id", "-1"},
+                             {"bos_piece", "<s>"}, {"byte_fallback", "true"}});
+  } else {  // T5's: <pad>=0, </s>=1, <unk>=2, no BOS
+    opts.insert(opts.end(), {{"pad_id", "0"}, {"eos_id", "1"}, {"unk_id", "2"}, {"bos_id", "-1"}});
+  }
   std::vector<const char*> keys, values;
   for (const auto& [k, v] : opts) {
     keys.push_back(k.c_str());

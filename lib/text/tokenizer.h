@@ -56,7 +56,9 @@ class Tokenizer {
 };
 
 // Trains a SentencePiece model on text files (one sentence per line, blank lines skipped)
-// through the shim, T5-style: <pad>=0, </s>=1, <unk>=2, no BOS, NFKC normalisation.
+// through the shim, T5-style: <pad>=0, </s>=1, <unk>=2, no BOS, NFKC normalisation; or
+// Llama-style (llama_layout): <unk>=0, <s>=1, </s>=2, no padding piece, byte fallback
+// (a character outside the vocabulary becomes its UTF-8 bytes, <0xNN>, instead of unk).
 // Writes the binary model to `output` (e.g. DIR/spiece.model) atomically. Errors name the
 // input or the option.
 struct TrainOptions {
@@ -67,6 +69,7 @@ struct TrainOptions {
   double character_coverage = 1.0;
   int input_sentence_size = 0;  // read at most this many lines (0: all), in file order
   int num_threads = 1;
+  bool llama_layout = false;
 };
 void train_sentencepiece(const TrainOptions& options);
 

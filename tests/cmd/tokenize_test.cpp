@@ -3,6 +3,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <vector>
+
 #include "support/test_support.h"
 
 using namespace gaggle::test;
@@ -99,4 +102,45 @@ TEST_CASE("debug train-spm trains a tokenizer that debug tokenize then uses", "[
   r = run_gaggle({"debug", "train-spm", "--input", (dir / "missing.txt").string(), "--out", (dir / "x.model").string()});
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains("missing.txt"));
+}
+
+TEST_CASE("a Llama tokenizer: <s> first and no </s>, as LlamaTokenizer, and byte fallback", "[cmd][tokenize]") {
+  TempDir dir;
+  std::string corpus;
+  const char* words[] = {"the", "cat", "sat", "on", "a", "mat", "dog", "ran", "fast", "little", "story", "once"};
+  for (int i = 0; i < 300; ++i) {
+    for (int w = 0; w < 7; ++w) corpus += std::string(words[(i * 7 + w * 5) % 12]) + (w < 6 ? " " : "\n");
+  }
+  write_text(dir / "corpus.txt", corpus);
+  auto r = run_gaggle({"debug", "train-spm", "--input", (dir / "corpus.txt").string(), "--vocab-size", "300",
+                       "--model-type", "bpe", "--llama", "--extra-ids", "0", "--out",
+                       (dir / "base" / "tokenizer.model").string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("pad -1, eos 2, unk 0"));
+  write_text(dir / "base" / "config.json",
+             R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 300, "hidden_size": 16,
+                 "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1,
+                 "bos_token_id": 1, "eos_token_id": 2, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
+                 "tie_word_embeddings": true})");
+  // "☃" and "é" are not in the corpus: their UTF-8 bytes become the pieces <0xNN> (id 3 + byte).
+  const std::string text = "the cat \xE2\x98\x83 \xC3\xA9";
+  r = run_gaggle({"debug", "tokenize", "--base", (dir / "base").string(), "--text", text, "--decode"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto c = nlohmann::json::parse(r.out)["cases"][0];
+  std::vector<std::int64_t> ids = c["input_ids"];
+  REQUIRE(ids.size() > 6);
+  CHECK(ids.front() == 1);  // <s>
+  CHECK(ids.back() != 2);   // no </s>
+  auto has_run = [&](std::vector<std::int64_t> run) {
+    return std::search(ids.begin(), ids.end(), run.begin(), run.end()) != ids.end();
+  };
+  CHECK(has_run({3 + 0xE2, 3 + 0x98, 3 + 0x83}));
+  CHECK(has_run({3 + 0xC3, 3 + 0xA9}));
+  CHECK(c["decoded"] == text);
+  r = run_gaggle({"debug", "tokenize", "--base", (dir / "base").string(), "--text", "the cat", "--no-eos"});
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::int64_t> bare = nlohmann::json::parse(r.out)["cases"][0]["input_ids"];
+  CHECK(std::vector<std::int64_t>(ids.begin() + 1, ids.begin() + 1 + static_cast<std::ptrdiff_t>(bare.size())) == bare);
 }
