@@ -194,17 +194,49 @@ std::vector<std::string> common_modules(const std::vector<LoadedExpert>& experts
 // The file of one expert's factors inside a routed model (format 3).
 std::string expert_file(const AssemblyExpert& e) { return "experts/" + e.name + "@" + e.version + ".safetensors"; }
 
-// Writes the routed model: one file per expert with its factors for every module (padded
-// to the largest rank, alpha / r folded into B) and one file per module with the routing
-// keys. Experts kept from `previous` (same manifest, same rank) keep their file: it is
-// hard-linked, never rewritten. The others are read from their bundles, and their keys
-// are computed from their own rows alone (every key function works row by row), so the
-// bytes are those of a fresh assembly (tests/route/assembly_update_test.cpp).
-Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts, const std::string& base_fp,
-               const model::LinearLayout& layout, const Previous* previous) {
-  auto progress = [&](const std::string& m) {
-    if (options.progress) options.progress(m);
-  };
+// What the steps of build() share: the experts in routing order, which of them are read
+// from their bundles ("fresh") and which are kept from `previous`, the modules, and which
+// keys the router needs.
+struct BuildPlan {
+  const AssembleOptions& options;
+  const std::vector<LoadedExpert>& experts;
+  const model::LinearLayout& layout;
+  const Previous* previous;
+  std::vector<std::string> modules;
+  std::int64_t rank = 0;            // the largest: every expert's factors are padded to it
+  std::vector<std::int64_t> fresh;  // rows read from their bundles
+  bool gate_keys = false;           // PHATGOOSE, SMEAR: keys from the gates
+  bool arrow = false;               // keys from the factors themselves
+  const char* key_tensor = nullptr; // ".gate" or ".avg_act": the bundle tensor keys come from
+  bool has_keys() const { return gate_keys || arrow || key_tensor; }
+};
+
+BuildPlan plan_build(const AssembleOptions& options, const std::vector<LoadedExpert>& experts,
+                     const model::LinearLayout& layout, const Previous* previous) {
+  BuildPlan plan{options, experts, layout, previous, {}, 0, {}, false, false, nullptr};
+  plan.modules = common_modules(experts, options, layout.names, previous);
+  for (const auto& e : experts) plan.rank = std::max(plan.rank, e.info.rank);
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(experts.size()); ++i)
+    if (experts[i].previous_row < 0) plan.fresh.push_back(i);
+  plan.gate_keys = options.router == RouterKind::phatgoose || options.router == RouterKind::smear;
+  plan.arrow = options.router == RouterKind::arrow;
+  plan.key_tensor = plan.gate_keys ? ".gate" : options.router == RouterKind::average_activation ? ".avg_act" : nullptr;
+  // An expert imported from PEFT (or fresh from train-expert) has no gate yet: say so
+  // before any stacking, not as a missing tensor half-way through.
+  if (plan.key_tensor)
+    for (auto i : plan.fresh)
+      if (!experts[i].adapter->find(plan.modules.front() + plan.key_tensor))
+        throw_error(ErrorCode::invalid, kRoom,
+                    "bundle '" + experts[i].info.name + "/" + experts[i].info.version + "' has no " +
+                        (plan.gate_keys ? "gates" : "average activations") + ": the " +
+                        std::string(router_name(options.router)) + " router needs the expert's " +
+                        (plan.gate_keys ? "trained gate" : "average activation") + " in every module",
+                    "train them first: gaggle train-gate --base BASE --expert BUNDLE_DIR --data ITS_TRAIN.jsonl");
+  return plan;
+}
+
+// assembly.json's fields, before any file is written.
+Assembly describe_assembly(const AssembleOptions& options, std::vector<LoadedExpert>& experts, const std::string& base_fp) {
   const auto n = static_cast<std::int64_t>(experts.size());
   Assembly assembly;
   assembly.format_version = kAssemblyFormatVersion;
@@ -225,39 +257,162 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
       throw_error(ErrorCode::usage, kRoom, "--probe " + std::to_string(assembly.index.probe) + " is more than the " +
                                                std::to_string(assembly.index.clusters) + " clusters");
   }
-  const std::vector<std::string> modules = common_modules(experts, options, layout.names, previous);
-  std::int64_t rank = 0;
-  for (const auto& e : experts) rank = std::max(rank, e.info.rank);
-  std::vector<std::int64_t> fresh;  // experts read from their bundles
-  for (std::int64_t i = 0; i < n; ++i)
-    if (experts[i].previous_row < 0) fresh.push_back(i);
-  const auto fresh_rows = at::tensor(fresh, at::TensorOptions().dtype(at::kLong));
+  return assembly;
+}
 
+// The retrieval router's index over every expert's embeddings, rows in routing order:
+// kept experts' rows from the previous model's index, fresh ones from their bundles.
+RetrievalIndex plan_retrieval_index(const BuildPlan& plan) {
+  const auto n = static_cast<std::int64_t>(plan.experts.size());
+  std::vector<LoadedExpert> loaded;
+  for (auto i : plan.fresh) loaded.push_back(plan.experts[i]);
+  RetrievalIndex fresh_index;
+  if (!loaded.empty()) fresh_index = retrieval_index(loaded, plan.layout.d_model);
+  at::Tensor old_embeddings, old_expert;
+  if (plan.previous) {
+    auto file = std::make_shared<const io::SafetensorsFile>(
+        io::SafetensorsFile::open(plan.previous->dir / plan.previous->assembly.retrieval.file));
+    old_embeddings = read_tensor(file, kRetrievalIndexEmbeddings);
+    old_expert = read_tensor(file, kRetrievalIndexExpert);
+  }
+  std::vector<at::Tensor> rows, owner;
+  for (std::int64_t i = 0, f = 0; i < n; ++i) {
+    at::Tensor r = plan.experts[i].previous_row >= 0 ? old_embeddings.index({old_expert == plan.experts[i].previous_row})
+                                                     : fresh_index.embeddings.index({fresh_index.expert == f++});
+    owner.push_back(at::full({r.size(0)}, i, at::TensorOptions().dtype(at::kLong)));
+    rows.push_back(r);
+  }
+  RetrievalIndex index;
+  index.embeddings = at::cat(rows, 0).contiguous();
+  index.expert = at::cat(owner, 0).contiguous();
+  index.experts = n;
+  return index;
+}
+
+// What the expert files yield for the module files: per module, the fresh experts' raw
+// keys (gates, average activations or, for Arrow, the keys themselves), and their average
+// activations, on which an index's recall is measured.
+struct FreshKeys {
+  std::vector<at::Tensor> raw;                  // [fresh, d_in] per module
+  std::vector<std::vector<at::Tensor>> queries; // per module
+};
+
+// One file per expert with its factors for every module (padded to the largest rank,
+// alpha / r folded into B). A kept expert's file is hard-linked from the previous model,
+// never rewritten.
+FreshKeys write_expert_files(const BuildPlan& plan, const fs::path& dir) {
+  FreshKeys keys;
+  keys.raw.resize(plan.modules.size());
+  keys.queries.resize(plan.modules.size());
+  if (plan.has_keys())
+    for (std::size_t m = 0; m < plan.modules.size(); ++m)
+      keys.raw[m] = at::empty({static_cast<std::int64_t>(plan.fresh.size()), plan.layout.shape(plan.modules[m])[1]});
+  const std::int64_t rank = plan.rank;
+  for (std::size_t i = 0, f = 0; i < plan.experts.size(); ++i) {
+    const auto& e = plan.experts[i];
+    const fs::path target = dir / e.info.file;
+    if (e.previous_row >= 0) {
+      const fs::path source = plan.previous->dir / plan.previous->assembly.experts[e.previous_row].file;
+      std::error_code ec;
+      fs::create_hard_link(source, target, ec);
+      if (ec) fs::copy_file(source, target);  // another file system: copy
+      continue;
+    }
+    if (plan.options.progress) plan.options.progress("stacking " + label(plan.options.experts[i]));
+    io::SafetensorsWriter writer;
+    for (std::size_t m = 0; m < plan.modules.size(); ++m) {
+      const std::string& module = plan.modules[m];
+      auto shape = plan.layout.shape(module);  // [d_out, d_in]
+      const std::int64_t d_out = shape[0], d_in = shape[1];
+      const std::int64_t r = e.adapter->at(module + ".lora_A").shape[0];
+      auto A = at::zeros({rank, d_in});
+      auto B = at::zeros({d_out, rank});
+      A.narrow(0, 0, r).copy_(expert_tensor(e, module + ".lora_A", {r, d_in}));
+      B.narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.scaling.scale(module, r));
+      if (plan.key_tensor)
+        keys.raw[m][f].copy_(expert_tensor(e, module + plan.key_tensor, {d_in}, "train its gate first: gaggle train-gate"));
+      else if (plan.arrow)
+        keys.raw[m][f].copy_(arrow_keys(A.unsqueeze(0), B.unsqueeze(0))[0]);
+      add_tensor(writer, module + ".A", A);
+      add_tensor(writer, module + ".B", B);
+      if (plan.options.ivf && e.adapter->find(module + ".avg_act"))
+        keys.queries[m].push_back(expert_tensor(e, module + ".avg_act", {d_in}));
+    }
+    writer.set_metadata("format", "gaggle-routed-expert");
+    writer.write(target);
+    ++f;
+  }
+  return keys;
+}
+
+// One file per module with the routing keys, rows in routing order (kept experts' rows
+// copied from the previous model, fresh ones computed from their own rows alone: every
+// key function works row by row), and the IVF index when asked for, whose recall against
+// exact top-k is measured on the fresh experts' average activations.
+void write_module_files(const BuildPlan& plan, const FreshKeys& fresh_keys, const fs::path& dir, Assembly& assembly) {
+  const auto n = static_cast<std::int64_t>(plan.experts.size());
+  const auto fresh_rows = at::tensor(plan.fresh, at::TensorOptions().dtype(at::kLong));
+  const AssembleOptions& options = plan.options;
+  double recall_hits = 0, recall_queries = 0;
+  if (options.ivf && options.progress)
+    options.progress("indexing the keys: " + std::to_string(assembly.index.clusters) + " clusters per module");
+  for (std::size_t m = 0; m < plan.modules.size(); ++m) {
+    const std::string& module = plan.modules[m];
+    auto shape = plan.layout.shape(module);
+    const std::int64_t d_out = shape[0], d_in = shape[1];
+    io::SafetensorsWriter writer;
+    if (plan.has_keys()) {
+      auto keys = at::empty({n, d_in});
+      if (plan.fresh.size() < plan.experts.size()) {
+        auto file = std::make_shared<const io::SafetensorsFile>(
+            io::SafetensorsFile::open(plan.previous->dir / plan.previous->assembly.modules[m].file));
+        auto old_keys = read_tensor(file, module + ".keys");
+        for (std::int64_t i = 0; i < n; ++i)
+          if (plan.experts[i].previous_row >= 0) keys[i].copy_(old_keys[plan.experts[i].previous_row]);
+      }
+      if (!plan.fresh.empty()) {
+        at::Tensor computed = plan.gate_keys ? phatgoose_keys(fresh_keys.raw[m])
+                              : options.router == RouterKind::average_activation ? average_activation_keys(fresh_keys.raw[m])
+                                                                                  : fresh_keys.raw[m];
+        keys.index_copy_(0, fresh_rows, computed);
+      }
+      add_tensor(writer, module + ".keys", keys);
+      if (options.ivf) {
+        const IvfIndex index = build_ivf_index(keys, assembly.index.clusters);
+        add_tensor(writer, module + ".ivf_centroids", index.centroids);
+        add_tensor(writer, module + ".ivf_members", index.members);
+        add_tensor(writer, module + ".ivf_offsets", index.offsets);
+        if (!fresh_keys.queries[m].empty()) {
+          auto q = layer_norm_no_affine(at::stack(fresh_keys.queries[m]).to(at::kFloat)) *
+                   (1.0 / std::sqrt(static_cast<double>(d_in)));
+          auto exact = std::get<1>(at::mm(q, keys.t()).topk(options.top_k, 1));
+          auto approx = ivf_route(q, index, assembly.index.probe, options.top_k, 1e-6).topk_index;
+          recall_hits += topk_recall(exact, approx) * static_cast<double>(q.size(0));
+          recall_queries += static_cast<double>(q.size(0));
+        }
+      }
+    }
+    writer.set_metadata("format", "gaggle-routed-module");
+    const std::string file = "modules/" + module + ".safetensors";
+    writer.write(dir / file);
+    assembly.modules.push_back({module, file, d_in, d_out, plan.rank});
+  }
+  if (recall_queries > 0) assembly.index.recall = recall_hits / recall_queries;
+}
+
+// Writes the routed model (format 3): the retrieval index (retrieval router), one file per
+// expert, one per module, then assembly.json, in a directory that replaces `out_dir`
+// atomically. Experts kept from `previous` (same manifest, same rank) are not read again,
+// and the bytes are those of a fresh assembly (tests/route/assembly_update_test.cpp).
+Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts, const std::string& base_fp,
+               const model::LinearLayout& layout, const Previous* previous) {
+  Assembly assembly = describe_assembly(options, experts, base_fp);
+  const BuildPlan plan = plan_build(options, experts, layout, previous);
   at::NoGradGuard no_grad;
   RetrievalIndex index;
   if (options.router == RouterKind::retrieval) {
-    progress("stacking retrieval embeddings");
-    std::vector<LoadedExpert> loaded;
-    for (auto i : fresh) loaded.push_back(experts[i]);
-    RetrievalIndex fresh_index;
-    if (!loaded.empty()) fresh_index = retrieval_index(loaded, layout.d_model);
-    at::Tensor old_embeddings, old_expert;
-    if (previous) {
-      auto file = std::make_shared<const io::SafetensorsFile>(
-          io::SafetensorsFile::open(previous->dir / previous->assembly.retrieval.file));
-      old_embeddings = read_tensor(file, kRetrievalIndexEmbeddings);
-      old_expert = read_tensor(file, kRetrievalIndexExpert);
-    }
-    std::vector<at::Tensor> rows, owner;
-    for (std::int64_t i = 0, f = 0; i < n; ++i) {
-      at::Tensor r = experts[i].previous_row >= 0 ? old_embeddings.index({old_expert == experts[i].previous_row})
-                                                  : fresh_index.embeddings.index({fresh_index.expert == f++});
-      owner.push_back(at::full({r.size(0)}, i, at::TensorOptions().dtype(at::kLong)));
-      rows.push_back(r);
-    }
-    index.embeddings = at::cat(rows, 0).contiguous();
-    index.expert = at::cat(owner, 0).contiguous();
-    index.experts = n;
+    if (options.progress) options.progress("stacking retrieval embeddings");
+    index = plan_retrieval_index(plan);
   }
   io::AtomicDirectory dir(options.out_dir);
   fs::create_directories(dir.path() / "modules");
@@ -270,109 +425,8 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
     writer.write(dir.path() / kRetrievalFile);
     assembly.retrieval = {kRetrievalFile, index.embeddings.size(0), index.embeddings.size(1)};
   }
-  const bool gate_keys = options.router == RouterKind::phatgoose || options.router == RouterKind::smear;
-  const bool arrow = options.router == RouterKind::arrow;
-  const bool has_keys = gate_keys || options.router == RouterKind::average_activation || arrow;
-  // An expert imported from PEFT (or fresh from train-expert) has no gate yet: say so
-  // before any stacking, not as a missing tensor half-way through.
-  const char* key_kind = gate_keys ? ".gate" : options.router == RouterKind::average_activation ? ".avg_act" : nullptr;
-  if (key_kind)
-    for (auto i : fresh)
-      if (!experts[i].adapter->find(modules.front() + key_kind))
-        throw_error(ErrorCode::invalid, kRoom,
-                    "bundle '" + experts[i].info.name + "/" + experts[i].info.version + "' has no " +
-                        (gate_keys ? "gates" : "average activations") + ": the " + std::string(router_name(options.router)) +
-                        " router needs the expert's " +
-                        (gate_keys ? "trained gate" : "average activation") + " in every module",
-                    "train them first: gaggle train-gate --base BASE --expert BUNDLE_DIR --data ITS_TRAIN.jsonl");
-
-  // The experts' files; the fresh experts' raw keys (gates, average activations or, for
-  // Arrow, the keys themselves) per module on the way.
-  std::vector<at::Tensor> fresh_keys(modules.size());
-  if (has_keys)
-    for (std::size_t m = 0; m < modules.size(); ++m)
-      fresh_keys[m] = at::empty({static_cast<std::int64_t>(fresh.size()), layout.shape(modules[m])[1]});
-  // The index's recall is measured on the fresh experts' average activations, where they have them.
-  std::vector<std::vector<at::Tensor>> queries(modules.size());
-  for (std::int64_t i = 0, f = 0; i < n; ++i) {
-    const auto& e = experts[i];
-    const fs::path target = dir.path() / e.info.file;
-    if (e.previous_row >= 0) {
-      const fs::path source = previous->dir / previous->assembly.experts[e.previous_row].file;
-      std::error_code ec;
-      fs::create_hard_link(source, target, ec);
-      if (ec) fs::copy_file(source, target);  // another file system: copy
-      continue;
-    }
-    progress("stacking " + label(options.experts[i]));
-    io::SafetensorsWriter writer;
-    for (std::size_t m = 0; m < modules.size(); ++m) {
-      const std::string& module = modules[m];
-      auto shape = layout.shape(module);  // [d_out, d_in]
-      const std::int64_t d_out = shape[0], d_in = shape[1];
-      const std::int64_t r = e.adapter->at(module + ".lora_A").shape[0];
-      auto A = at::zeros({rank, d_in});
-      auto B = at::zeros({d_out, rank});
-      A.narrow(0, 0, r).copy_(expert_tensor(e, module + ".lora_A", {r, d_in}));
-      B.narrow(1, 0, r).copy_(expert_tensor(e, module + ".lora_B", {d_out, r}) * e.scaling.scale(module, r));
-      if (key_kind)
-        fresh_keys[m][f].copy_(expert_tensor(e, module + key_kind, {d_in}, "train its gate first: gaggle train-gate"));
-      else if (arrow)
-        fresh_keys[m][f].copy_(arrow_keys(A.unsqueeze(0), B.unsqueeze(0))[0]);
-      add_tensor(writer, module + ".A", A);
-      add_tensor(writer, module + ".B", B);
-      if (options.ivf && e.adapter->find(module + ".avg_act"))
-        queries[m].push_back(expert_tensor(e, module + ".avg_act", {d_in}));
-    }
-    writer.set_metadata("format", "gaggle-routed-expert");
-    writer.write(target);
-    ++f;
-  }
-
-  // The modules' files: the routing keys, rows in routing order (and their index).
-  double recall_hits = 0, recall_queries = 0;
-  if (options.ivf) progress("indexing the keys: " + std::to_string(assembly.index.clusters) + " clusters per module");
-  for (std::size_t m = 0; m < modules.size(); ++m) {
-    const std::string& module = modules[m];
-    auto shape = layout.shape(module);
-    const std::int64_t d_out = shape[0], d_in = shape[1];
-    io::SafetensorsWriter writer;
-    if (has_keys) {
-      auto keys = at::empty({n, d_in});
-      if (fresh.size() < experts.size()) {
-        auto file = std::make_shared<const io::SafetensorsFile>(
-            io::SafetensorsFile::open(previous->dir / previous->assembly.modules[m].file));
-        auto old_keys = read_tensor(file, module + ".keys");
-        for (std::int64_t i = 0; i < n; ++i)
-          if (experts[i].previous_row >= 0) keys[i].copy_(old_keys[experts[i].previous_row]);
-      }
-      if (!fresh.empty()) {
-        at::Tensor computed = gate_keys ? phatgoose_keys(fresh_keys[m])
-                              : options.router == RouterKind::average_activation ? average_activation_keys(fresh_keys[m])
-                                                                                  : fresh_keys[m];
-        keys.index_copy_(0, fresh_rows, computed);
-      }
-      add_tensor(writer, module + ".keys", keys);
-      if (options.ivf) {
-        const IvfIndex index = build_ivf_index(keys, assembly.index.clusters);
-        add_tensor(writer, module + ".ivf_centroids", index.centroids);
-        add_tensor(writer, module + ".ivf_members", index.members);
-        add_tensor(writer, module + ".ivf_offsets", index.offsets);
-        if (!queries[m].empty()) {
-          auto q = layer_norm_no_affine(at::stack(queries[m]).to(at::kFloat)) * (1.0 / std::sqrt(static_cast<double>(d_in)));
-          auto exact = std::get<1>(at::mm(q, keys.t()).topk(options.top_k, 1));
-          auto approx = ivf_route(q, index, assembly.index.probe, options.top_k, 1e-6).topk_index;
-          recall_hits += topk_recall(exact, approx) * static_cast<double>(q.size(0));
-          recall_queries += static_cast<double>(q.size(0));
-        }
-      }
-    }
-    writer.set_metadata("format", "gaggle-routed-module");
-    const std::string file = "modules/" + module + ".safetensors";
-    writer.write(dir.path() / file);
-    assembly.modules.push_back({module, file, d_in, d_out, rank});
-  }
-  if (recall_queries > 0) assembly.index.recall = recall_hits / recall_queries;
+  const FreshKeys fresh_keys = write_expert_files(plan, dir.path());
+  write_module_files(plan, fresh_keys, dir.path(), assembly);
   io::write_json_file_atomic(dir.path() / kAssemblyFile, assembly_to_json(assembly));
   dir.commit(options.force);
   return assembly;
