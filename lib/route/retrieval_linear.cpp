@@ -85,15 +85,29 @@ const std::vector<std::int64_t>& RetrievalChoice::rows() const {
 }
 
 RetrievalLinear::RetrievalLinear(at::Tensor A, at::Tensor B, std::shared_ptr<RetrievalChoice> choice, double lora_scale)
-    : A_(std::move(A)), B_(std::move(B)), choice_(std::move(choice)) {
-  if (!A_.defined() || !B_.defined() || A_.dim() != 3 || B_.dim() != 3 || A_.size(0) != B_.size(0) ||
-      A_.size(1) != B_.size(2) || A_.size(0) < 1 || !choice_)
-    throw_error(ErrorCode::invalid, kRoom, "retrieval linear: need A [N, r, d_in], B [N, d_out, r] and a choice");
-  if (choice_->index().experts != A_.size(0))
+    : RetrievalLinear(
+          [&] {
+            if (!A.defined() || !B.defined() || A.dim() != 3 || B.dim() != 3)
+              throw_error(ErrorCode::invalid, kRoom, "retrieval linear: need A [N, r, d_in], B [N, d_out, r] and a choice");
+            return A.unbind(0);
+          }(),
+          B.unbind(0), std::move(choice), lora_scale) {}
+
+RetrievalLinear::RetrievalLinear(std::vector<at::Tensor> a_of, std::vector<at::Tensor> b_of,
+                                 std::shared_ptr<RetrievalChoice> choice, double lora_scale)
+    : a_of_(std::move(a_of)), b_of_(std::move(b_of)), choice_(std::move(choice)) {
+  bool ok = !a_of_.empty() && a_of_.size() == b_of_.size() && choice_;
+  for (std::size_t i = 0; ok && i < a_of_.size(); ++i)
+    ok = a_of_[i].defined() && b_of_[i].defined() && a_of_[i].dim() == 2 && b_of_[i].dim() == 2 &&
+         a_of_[i].sizes() == a_of_[0].sizes() && b_of_[i].sizes() == b_of_[0].sizes() &&
+         a_of_[i].size(0) == b_of_[i].size(1);
+  if (!ok) throw_error(ErrorCode::invalid, kRoom, "retrieval linear: need A [N, r, d_in], B [N, d_out, r] and a choice");
+  const auto n = static_cast<std::int64_t>(a_of_.size());
+  if (choice_->index().experts != n)
     throw_error(ErrorCode::invalid, kRoom,
-                "retrieval linear: " + std::to_string(A_.size(0)) + " experts, the retrieval index has " +
+                "retrieval linear: " + std::to_string(n) + " experts, the retrieval index has " +
                     std::to_string(choice_->index().experts));
-  scale_ = lora_scale > 0 ? lora_scale : 1.0 / static_cast<double>(A_.size(1));
+  scale_ = lora_scale > 0 ? lora_scale : 1.0 / static_cast<double>(a_of_[0].size(0));
 }
 
 void RetrievalLinear::set_tokens(const model::TokenContext& context) {
@@ -102,19 +116,20 @@ void RetrievalLinear::set_tokens(const model::TokenContext& context) {
 }
 
 void RetrievalLinear::set_trace(std::vector<std::int64_t>* counts) {
-  if (counts && static_cast<std::int64_t>(counts->size()) != A_.size(0))
+  if (counts && counts->size() != a_of_.size())
     throw_error(ErrorCode::invalid, kRoom, "retrieval linear: the trace holds " + std::to_string(counts->size()) +
-                                               " counts for " + std::to_string(A_.size(0)) + " experts");
+                                               " counts for " + std::to_string(a_of_.size()) + " experts");
   trace_ = counts;
 }
 
 at::Tensor RetrievalLinear::apply(const at::Tensor& u, const at::Tensor& base_out) {
   const auto& rows = choice_->rows();
-  if (u.dim() < 2 || u.size(0) != static_cast<std::int64_t>(rows.size()) || u.size(-1) != A_.size(2))
+  const std::int64_t d_in = a_of_[0].size(1);
+  if (u.dim() < 2 || u.size(0) != static_cast<std::int64_t>(rows.size()) || u.size(-1) != d_in)
     throw_error(ErrorCode::invalid, kRoom,
                 "retrieval linear: input of " + std::to_string(u.dim() ? u.size(0) : 0) + " rows of width " +
                     std::to_string(u.size(-1)) + ", expected " + std::to_string(rows.size()) + " rows (the batch) of width " +
-                    std::to_string(A_.size(2)));
+                    std::to_string(d_in));
   std::map<std::int64_t, std::vector<std::int64_t>> groups;  // expert -> its batch rows
   for (std::size_t b = 0; b < rows.size(); ++b) groups[rows[b]].push_back(static_cast<std::int64_t>(b));
   if (trace_) {
@@ -126,7 +141,7 @@ at::Tensor RetrievalLinear::apply(const at::Tensor& u, const at::Tensor& base_ou
   }
   const auto dtype = u.scalar_type();
   auto update = [&](std::int64_t e, const at::Tensor& x) {
-    return at::matmul(at::matmul(x, A_[e].to(dtype).t()), B_[e].to(dtype).t()) * scale_;
+    return at::matmul(at::matmul(x, a_of_[e].to(dtype).t()), b_of_[e].to(dtype).t()) * scale_;
   };
   if (groups.size() == 1) return base_out + update(groups.begin()->first, u);
   at::Tensor out = base_out;

@@ -53,6 +53,10 @@ class RetrievalLinear : public model::LinearAdapter {
   // A [N, r, d_in], B [N, d_out, r] shared (may be memory-mapped); lora_scale 0 means 1/r.
   // Throws Error{invalid} on inconsistent shapes.
   RetrievalLinear(at::Tensor A, at::Tensor B, std::shared_ptr<RetrievalChoice> choice, double lora_scale = 0);
+  // Per-expert factors, A_i [r, d_in] and B_i [d_out, r] (a routed model's expert files,
+  // memory-mapped): only the experts a batch retrieves are ever read, nothing is copied.
+  RetrievalLinear(std::vector<at::Tensor> a_of, std::vector<at::Tensor> b_of, std::shared_ptr<RetrievalChoice> choice,
+                  double lora_scale = 0);
 
   // u [B, L, d_in] (batch first), base_out [B, L, d_out].
   at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override;
@@ -62,7 +66,7 @@ class RetrievalLinear : public model::LinearAdapter {
   void set_trace(std::vector<std::int64_t>* counts);
 
  private:
-  at::Tensor A_, B_;
+  std::vector<at::Tensor> a_of_, b_of_;  // per expert
   std::shared_ptr<RetrievalChoice> choice_;
   double scale_ = 1;
   at::Tensor mask_;  // [B, L] of the current batch, or undefined

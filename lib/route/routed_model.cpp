@@ -109,7 +109,9 @@ RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_d
       if (!device.is_cpu()) A = A.to(device), B = B.to(device);
       a_of = A.unbind(0), b_of = B.unbind(0);
     }
-    // The routers that use every expert at once (or pick one per example) take them stacked.
+    // The routers that use every expert at once take them stacked; per-token and
+    // per-example routers take each expert's (memory-mapped) factors and touch only the
+    // experts their tokens choose.
     auto stacked = [&] { return std::make_pair(at::stack(a_of), at::stack(b_of)); };
     if (per_token) {
       auto keys = module_tensor(file, m.name + ".keys", {n, m.d_in});
@@ -139,8 +141,7 @@ RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_d
       auto [A, B] = stacked();
       adapters.emplace_back(m.name, std::make_shared<SmearLinear>(A, B, keys, SmearOptions{1.0}));
     } else if (a.router == RouterKind::retrieval) {
-      auto [A, B] = stacked();
-      auto layer = std::make_shared<RetrievalLinear>(A, B, choice, 1.0);
+      auto layer = std::make_shared<RetrievalLinear>(std::move(a_of), std::move(b_of), choice, 1.0);
       out.traced_.emplace_back(m.name, [layer](std::vector<std::int64_t>* c) { layer->set_trace(c); });
       adapters.emplace_back(m.name, layer);
     } else {
