@@ -104,3 +104,23 @@ inline void publish_many(const fs::path& work, const std::string& hub, const Sig
 }
 
 }  // namespace gaggle::test::hub
+
+#include "hub/servers.h"
+
+namespace gaggle::test::hub {
+
+// A hub that trusts alice, and a WebDAV blob store (nginx) whose files are in dir/dav.
+struct BlobStoreHub {
+  TempDir dir;
+  Signer alice = make_signer(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub = make_hub(dir / "hub.git", trust);
+  Nginx nginx{dir / "nginx", [this] {
+                NginxOptions o;
+                o.dav_root = dir / "dav";
+                return o;
+              }()};
+  std::string store = nginx.base() + "/blobs/";
+};
+
+}  // namespace gaggle::test::hub

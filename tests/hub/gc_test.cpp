@@ -40,20 +40,6 @@ nlohmann::json json_of(const CommandResult& r) {
 
 void make_old(const fs::path& p) { fs::last_write_time(p, fs::file_time_type::clock::now() - std::chrono::hours(3)); }
 
-// A hub that trusts alice, and a WebDAV blob store (nginx) whose files are in dir/dav.
-struct BlobStoreHub {
-  TempDir dir;
-  Signer alice = make_signer(dir.path(), "alice");
-  fs::path trust = write_trust(dir / "trust", {alice});
-  fs::path hub = make_hub(dir / "hub.git", trust);
-  Nginx nginx{dir / "nginx", [this] {
-                NginxOptions o;
-                o.dav_root = dir / "dav";
-                return o;
-              }()};
-  std::string store = nginx.base() + "/blobs/";
-};
-
 }  // namespace
 
 TEST_CASE("hub gc removes old unreferenced blobs only, and --dry-run removes nothing", "[hub][gc]") {

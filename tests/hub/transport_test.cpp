@@ -157,13 +157,10 @@ TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial dow
     WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
     return;
   }
-  TempDir dir;
-  Signer alice = make_signer(dir.path(), "alice");
-  fs::path trust = write_trust(dir / "trust", {alice});
-  fs::path hub = make_hub(dir / "hub.git", trust);
-  NginxOptions o;
-  o.dav_root = dir / "dav";
-  Nginx nginx(dir / "nginx", o);
+  BlobStoreHub h;
+  const TempDir& dir = h.dir;
+  const Signer& alice = h.alice;
+  const fs::path &trust = h.trust, &hub = h.hub;
   fs::path b = make_bundle(dir / "big", "big", "1.0.0");
   // Besides the adapter (safetensors: stored as its tensors), a large file of another
   // kind, which the store keeps whole.
@@ -176,7 +173,7 @@ TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial dow
   const gaggle::bundle::FileEntry* adapter = big.find("adapter.safetensors");
   REQUIRE(adapter);
   REQUIRE(adapter->tensors);
-  const std::string store = nginx.base() + "/blobs/";
+  const std::string& store = h.store;
 
   auto p = publish(b, hub.string(), trust, dir / "cache",
                    {"--key", alice.key.string(), "--blob-threshold", "1KB", "--blob-store", store});
