@@ -123,4 +123,29 @@ struct BlobStoreHub {
   std::string store = nginx.base() + "/blobs/";
 };
 
+// A hub that trusts alice, served over smart HTTP(S) by nginx + fcgiwrap + git
+// http-backend at url().
+struct SmartHttpHub {
+  explicit SmartHttpHub(bool tls = false)
+      : nginx(dir / "nginx", [&] {
+          NginxOptions o;
+          o.git_root = dir / "srv";
+          o.tls = tls;
+          return o;
+        }()) {}
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub = make_hub(dir / "srv" / "hub.git", trust);
+  Nginx nginx;
+  std::string url() const { return nginx.base() + "/git/hub.git"; }
+};
+
+// True (and a skip warning) when nginx or fcgiwrap is missing: smart HTTP cannot run.
+inline bool smart_http_missing() {
+  if (have_program("/usr/sbin/nginx") && have_program("/usr/sbin/fcgiwrap")) return false;
+  WARN("GAGGLE-TEST-SKIPPED: nginx or fcgiwrap missing (scripts/packages.txt)");
+  return true;
+}
+
 }  // namespace gaggle::test::hub

@@ -101,21 +101,12 @@ void check_gates_only_sharing(const std::string& url, const TempDir& dir, const 
 }  // namespace
 
 TEST_CASE("over smart HTTP too, a gates-only version sends and pulls only the gates", "[hub][tensors][http]") {
-  if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx or fcgiwrap missing (scripts/packages.txt)");
-    return;
-  }
-  TempDir dir;
-  Signer alice = make_signer_inproc(dir.path(), "alice");
-  fs::path trust = write_trust(dir / "trust", {alice});
-  fs::create_directories(dir / "srv");
-  make_hub(dir / "srv" / "hub.git", trust);
-  NginxOptions o;
-  o.git_root = dir / "srv";
-  Nginx nginx(dir / "nginx", o);
-  auto v1 = make_expert(dir / "v1", "1.0.0", 1, alice);
-  auto v2 = make_expert(dir / "v2", "1.1.0", 2, alice);
-  check_gates_only_sharing(nginx.base() + "/git/hub.git", dir, trust, v1, v2, "smart HTTP");
+  if (smart_http_missing()) return;
+  SmartHttpHub h;
+  const TempDir& dir = h.dir;
+  auto v1 = make_expert(dir / "v1", "1.0.0", 1, h.alice);
+  auto v2 = make_expert(dir / "v2", "1.1.0", 2, h.alice);
+  check_gates_only_sharing(h.url(), dir, h.trust, v1, v2, "smart HTTP");
   CHECK(read_text(dir / "pool" / "bundles" / "sharing" / "1.1.0" / "adapter.safetensors") ==
         read_text(v2 / "adapter.safetensors"));
 }

@@ -264,21 +264,13 @@ TEST_CASE("a pool served as a static HTTPS index, TLS verified against a private
 }
 
 TEST_CASE("publish and pull over smart HTTPS, TLS verified against a private CA", "[hub][transport][https]") {
-  if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx or fcgiwrap missing (scripts/packages.txt)");
-    return;
-  }
-  TempDir dir;
-  Signer alice = make_signer_inproc(dir.path(), "alice");
-  fs::path trust = write_trust(dir / "trust", {alice});
-  fs::create_directories(dir / "srv");
-  fs::path hub = make_hub(dir / "srv" / "hub.git", trust);
-  NginxOptions o;
-  o.git_root = dir / "srv";
-  o.tls = true;
-  Nginx nginx(dir / "nginx", o);
-  std::string url = nginx.base() + "/git/hub.git";
-  fs::path b = make_signed_bundle_inproc(dir / "b", "tls", "1.0.0", alice);
+  if (smart_http_missing()) return;
+  SmartHttpHub h(/*tls=*/true);
+  const TempDir& dir = h.dir;
+  const fs::path &trust = h.trust, &hub = h.hub;
+  const Nginx& nginx = h.nginx;
+  const std::string url = h.url();
+  fs::path b = make_signed_bundle_inproc(dir / "b", "tls", "1.0.0", h.alice);
 
   auto untrusted = publish(b, url, trust, dir / "cache");
   CHECK(untrusted.exit_code == 1);
