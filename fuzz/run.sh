@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# Builds the safetensors fuzzer with clang (-fsanitize=fuzzer,address,undefined) and
-# runs it for N seconds (default 60) from the seed corpus. No LibTorch involved.
-#   fuzz/run.sh [seconds]
+# Builds a fuzzer with clang (-fsanitize=fuzzer,address,undefined) and runs it for N
+# seconds (default 60) from its seed corpus. No LibTorch involved.
+#   fuzz/run.sh [safetensors|tensor_delta] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-60}
+target=${1:-safetensors}
+seconds=${2:-60}
 out=build-fuzz
-mkdir -p "$out" "$out/corpus"
+mkdir -p "$out" "$out/corpus-$target"
 command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (apt-get install clang)" >&2; exit 1; }
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Ilib \
-  fuzz/safetensors_fuzz.cpp lib/io/safetensors.cpp lib/io/dtype.cpp lib/io/error.cpp \
-  lib/io/mapped_file.cpp lib/io/atomic_file.cpp -lcrypto -o "$out/safetensors_fuzz"
-cp -n fuzz/corpus/safetensors/* "$out/corpus/" 2>/dev/null || true
-cd "$out" && ./safetensors_fuzz -max_total_time="$seconds" -max_len=4096 corpus
+io="lib/io/dtype.cpp lib/io/error.cpp lib/io/mapped_file.cpp lib/io/atomic_file.cpp lib/io/sha256.cpp"
+case "$target" in
+  safetensors) sources="fuzz/safetensors_fuzz.cpp lib/io/safetensors.cpp $io" ;;
+  tensor_delta) sources="fuzz/tensor_delta_fuzz.cpp lib/bundle/tensor_delta.cpp $io" ;;
+  *) echo "fuzz: unknown target '$target' (safetensors, tensor_delta)" >&2; exit 2 ;;
+esac
+# shellcheck disable=SC2086
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Ilib $sources -lcrypto -o "$out/${target}_fuzz"
+cp -n fuzz/corpus/"$target"/* "$out/corpus-$target/" 2>/dev/null || true
+cd "$out" && "./${target}_fuzz" -max_total_time="$seconds" -max_len=4096 "corpus-$target"
