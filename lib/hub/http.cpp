@@ -27,6 +27,36 @@ void ensure_curl() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// Connections, TLS sessions and DNS answers shared by every transfer of the process: a
+// pull that fetches hundreds of tensor parts from one blob store pays one TCP and TLS
+// handshake, not one per part. Thread-safe through libcurl's lock callbacks; never
+// freed (transfers may run until exit).
+struct CurlShare {
+  CURLSH* handle = nullptr;
+  std::mutex locks[CURL_LOCK_DATA_LAST];
+};
+
+void share_lock(CURL*, curl_lock_data data, curl_lock_access, void* p) {
+  static_cast<CurlShare*>(p)->locks[data].lock();
+}
+void share_unlock(CURL*, curl_lock_data data, void* p) { static_cast<CurlShare*>(p)->locks[data].unlock(); }
+
+CURLSH* curl_share() {
+  static CurlShare* share = [] {
+    auto* s = new CurlShare;
+    s->handle = curl_share_init();
+    if (!s->handle) return s;  // no sharing: every transfer connects on its own
+    curl_share_setopt(s->handle, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(s->handle, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(s->handle, CURLSHOPT_USERDATA, s);
+    curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(s->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    return s;
+  }();
+  return share->handle;
+}
+
 struct CurlDeleter {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
 };
@@ -138,6 +168,7 @@ void setup(Transfer& t, const std::string& url, const HttpOptions& options) {
   ensure_curl();
   t.curl.reset(curl_easy_init());
   if (!t.curl) throw Error(ErrorCode::io, "hub", "cannot start an HTTP transfer (curl_easy_init failed)");
+  if (CURLSH* share = curl_share()) curl_easy_setopt(t.curl.get(), CURLOPT_SHARE, share);
   t.options = &options;
   t.item = url;
   CURL* c = t.curl.get();

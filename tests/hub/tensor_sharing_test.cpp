@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <random>
 
 #include "bundle/manifest.h"
@@ -370,4 +371,56 @@ TEST_CASE("a tensor that changed in few elements travels as a sparse delta, rebu
   REQUIRE(tampered.rejected == 1);
   CHECK_THAT(tampered.bundles[0].reason, Catch::Contains(a_sha) && Catch::Contains("does not match"));
   CHECK_FALSE(fs::exists(dir / "other" / "bundles" / "sharing" / "1.1.0"));
+}
+
+// Hidden (never asserts timings): how long a first pull of an expert kept as hundreds of
+// blob-store parts takes, one HTTP request per part.
+TEST_CASE("figures: a first pull of an expert stored as 384 blob-store parts over HTTPS", "[.][figures][blobs]") {
+  if (!have_program("/usr/sbin/nginx")) return;
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub = make_hub(dir / "hub.git", trust);
+  NginxOptions no;
+  no.dav_root = dir / "dav";
+  no.tls = true;  // every new connection pays a TLS handshake, as a real store's would
+  Nginx nginx(dir / "nginx", no);
+  // 96 modules x 4 tensors of a t5-small-sized expert's shape (d 512, r 16).
+  fs::create_directories(dir / "big");
+  io::SafetensorsWriter w;
+  for (int m = 0; m < 96; ++m) {
+    const std::string name = "module." + std::to_string(m);
+    w.add_f32(name + ".lora_A", {kRank, kDim}, random_floats(kRank * kDim, 100 + m));
+    w.add_f32(name + ".lora_B", {kDim, kRank}, random_floats(kRank * kDim, 200 + m));
+    w.add_f32(name + ".avg_act", {kDim}, random_floats(kDim, 300 + m));
+    w.add_f32(name + ".gate", {kDim}, random_floats(kDim, 400 + m));
+  }
+  w.write(dir / "big" / "adapter.safetensors");
+  bundle::Manifest m;
+  m.name = "big";
+  m.version = "1.0.0";
+  m.base_fingerprint = "sha256:" + std::string(64, '0');
+  bundle::write_manifest(dir / "big", m);
+  gaggle::hub::PublishOptions po;
+  po.hub = hub.string();
+  po.trust_file = trust;
+  po.key = alice.key;
+  po.blob_store = nginx.base() + "/blobs/";
+  po.blob_threshold = 1000;
+  po.cache_dir = dir / "cache";
+  po.ca_file = nginx.ca_file();
+  auto t0 = std::chrono::steady_clock::now();
+  auto pushed = gaggle::hub::publish_bundle(dir / "big", po);
+  auto t1 = std::chrono::steady_clock::now();
+  gaggle::hub::PullOptions o;
+  o.hub = hub.string();
+  o.pool_dir = dir / "pool";
+  o.trust_file = trust;
+  o.ca_file = nginx.ca_file();
+  auto pulled = gaggle::hub::pull_pool(o);
+  auto t2 = std::chrono::steady_clock::now();
+  REQUIRE(pulled.installed == 1);
+  WARN("384 parts, " << pushed.bytes_uploaded << " B: publish "
+                     << std::chrono::duration<double>(t1 - t0).count() << " s, first pull "
+                     << std::chrono::duration<double>(t2 - t1).count() << " s (" << pulled.http_bytes << " B)");
 }
