@@ -149,6 +149,7 @@ struct NginxOptions {
   bool tls = false;                   // HTTPS with a certificate from a private CA (ca_file())
   std::filesystem::path htpasswd;     // non-empty: HTTP basic auth on everything
   bool ignore_conditionals = false;   // no ETag, If-Modified-Since ignored: every GET is a 200
+  bool ignore_ranges = false;         // Range ignored: every GET is the whole file (200)
 };
 
 // nginx (and fcgiwrap when serving git) in `dir`.
@@ -164,6 +165,7 @@ class Nginx {
     for (const char* t : {"client_body", "fastcgi", "proxy", "uwsgi", "scgi"})
       conf += std::string("  ") + t + "_temp_path " + (dir_ / "tmp" / t).string() + ";\n";
     if (o.ignore_conditionals) conf += "  etag off;\n  if_modified_since off;\n";
+    if (o.ignore_ranges) conf += "  max_ranges 0;\n";
     conf += "  client_max_body_size 0;\n  server {\n    listen 127.0.0.1:" + std::to_string(port_) + (tls_ ? " ssl" : "") + ";\n";
     if (tls_) {
       make_certificates();

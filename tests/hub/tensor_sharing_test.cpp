@@ -239,14 +239,25 @@ TEST_CASE("over a blob store and a static index, a gates-only version moves only
   CHECK(full_push.bytes_uploaded == fs::file_size(v1 / "adapter.safetensors"));
 
   // A pool pulled from the hub: the blob store's parts, the unchanged ones taken from 1.0.0.
-  const fs::path served = dir / "www" / "pool";
-  const auto full_pull = pull(hub.string(), served, {"sharing@1.0.0"});
+  const auto full_pull = pull(hub.string(), dir / "pool", {"sharing@1.0.0"});
   REQUIRE(full_pull.installed == 1);
-  const auto gates_pull = pull(hub.string(), served);
+  const auto gates_pull = pull(hub.string(), dir / "pool");
   REQUIRE(gates_pull.installed == 1);
   CHECK(gates_pull.reused_bytes > 0);
 
-  // The same pool served as a static index: the new version comes as byte ranges.
+  // A static index: a pool of the same versions published without a blob store (so its
+  // manifests name no parts_url), served by nginx. The new version's missing tensors
+  // come as byte ranges of the served file.
+  fs::path plain_hub = make_hub(dir / "plain.git", trust);
+  for (const fs::path& v : {v1, v2}) {
+    gaggle::hub::PublishOptions o;
+    o.hub = plain_hub.string();
+    o.trust_file = trust;
+    o.cache_dir = dir / "cache";
+    gaggle::hub::publish_bundle(v, o);
+  }
+  const fs::path served = dir / "www" / "pool";
+  REQUIRE(pull(plain_hub.string(), served).installed == 2);
   const std::string index = nginx.base() + "/static/pool/pool.json";
   const auto index_full = pull(index, dir / "mine", {"sharing@1.0.0"});
   REQUIRE(index_full.installed == 1);
@@ -264,10 +275,26 @@ TEST_CASE("over a blob store and a static index, a gates-only version moves only
   CHECK(share(gates_push.bytes_uploaded, full_push.bytes_uploaded) <= 0.05);
   CHECK(share(gates_pull.http_bytes, full_pull.http_bytes) <= 0.05);
   CHECK(share(index_gates.http_bytes, index_full.http_bytes) <= 0.05);
-  for (const fs::path& pool : {served, dir / "mine"})
+  for (const fs::path& pool : {dir / "pool", served, dir / "mine"})
     for (const auto& [version, src] : {std::pair{"1.0.0", v1}, std::pair{"1.1.0", v2}})
       CHECK(read_text(pool / "bundles" / "sharing" / version / "adapter.safetensors") ==
             read_text(src / "adapter.safetensors"));
+
+  // A server that ignores Range: the new version comes whole, and is the same file.
+  {
+    NginxOptions plain;
+    plain.static_root = dir / "www";
+    plain.ignore_ranges = true;
+    Nginx whole_only(dir / "nginx-whole", plain);
+    const auto first = pull(whole_only.base() + "/static/pool/pool.json", dir / "whole", {"sharing@1.0.0"});
+    REQUIRE(first.installed == 1);
+    const auto second = pull(whole_only.base() + "/static/pool/pool.json", dir / "whole");
+    REQUIRE(second.installed == 1);
+    CHECK(second.reused_bytes == 0);
+    CHECK(second.http_bytes > fs::file_size(v2 / "adapter.safetensors"));
+    CHECK(read_text(dir / "whole" / "bundles" / "sharing" / "1.1.0" / "adapter.safetensors") ==
+          read_text(v2 / "adapter.safetensors"));
+  }
 
   // A gate part swapped in the store is refused by its signed hash; nothing of 1.1.0 is
   // installed, 1.0.0 (which does not use it) still is.
