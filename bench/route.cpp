@@ -197,6 +197,9 @@ int run_layer(const RouteBenchOptions& o) {
   double route_ms = median_ms([&] { routing = layer->route(u); }, repeats);
   auto base_out = at::mm(u, w.t());
   double combine_ms = median_ms([&] { sink = layer->combine(u, base_out, routing); }, repeats);
+  // Of the exact routing: the scores (LayerNorm and the GEMM against the keys) and the rest
+  // (softmax, top-k, renormalisation).
+  double scores_ms = median_ms([&] { sink = route::layer_norm_scores(u, e.keys); }, repeats);
   const double dense_gb = static_cast<double>(t) * n * r * 4 / 1e9;
   double dense_ms = -1;
   if (!o.no_dense && dense_gb <= o.dense_max_gb)
@@ -230,6 +233,14 @@ int run_layer(const RouteBenchOptions& o) {
     j["candidates_per_token"] = static_cast<double>(approx.candidates) / static_cast<double>(t);
   }
   const double base_macs = static_cast<double>(d) * d, extra = static_cast<double>(n) * d + k * r * 2.0 * d;
+  if (!ivf) {
+    // Each part against what the cost model gives it at the base GEMM's measured rate.
+    const double ms_per_mac = base_ms / base_macs;
+    j["scores_ms"] = scores_ms;
+    j["select_ms"] = route_ms - scores_ms;
+    j["ideal_scores_ms"] = ms_per_mac * static_cast<double>(n) * d;
+    j["ideal_combine_ms"] = ms_per_mac * k * r * 2.0 * d;
+  }
   j["cost_model"] = {{"base_macs_per_token", base_macs},
                      {"routing_macs_per_token", extra},
                      {"routed_over_base", 1 + extra / base_macs},
