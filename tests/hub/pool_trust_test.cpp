@@ -3,10 +3,14 @@
 // trust file or a pool without a trust file is refused.
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include "bundle/manifest.h"
 #include "hub/fixtures.h"
 #include "hub/pool_trust.h"
 #include "hub/pull.h"
 #include "io/error.h"
+#include "io/safetensors.h"
 #include "support/test_support.h"
 
 using namespace gaggle;
@@ -99,4 +103,45 @@ TEST_CASE("gaggle pool verify checks a pool against the trust file it was pulled
   r = run_gaggle({"pool", "gates", "--pool", (dir / "pool").string()});  // verified first
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains("extra.txt"));
+}
+
+TEST_CASE("gaggle pool gates measures bundle directories before they are published", "[hub][gates]") {
+  TempDir dir;
+  // Two experts, two modules each: a's gate points along its own average activation,
+  // b's is orthogonal to its own (b's inputs look like a's).
+  const std::vector<float> e1{1, -1, 0, 0}, e2{0, 0, 1, -1};
+  auto expert = [&](const std::string& name, const std::vector<float>& gate, const std::vector<float>& avg) {
+    const fs::path b = dir / name;
+    fs::create_directories(b);
+    io::SafetensorsWriter w;
+    for (const char* m : {"encoder.block.0.layer.0.SelfAttention.q", "decoder.block.0.layer.0.SelfAttention.q"}) {
+      w.add_f32(std::string(m) + ".gate", {4}, gate);
+      w.add_f32(std::string(m) + ".avg_act", {4}, avg);
+    }
+    w.write(b / "adapter.safetensors");
+    bundle::Manifest m;
+    m.name = name;
+    m.version = "1.0.0";
+    m.base_fingerprint = "sha256:" + std::string(64, '0');
+    bundle::write_manifest(b, m);
+    return b.string();
+  };
+  auto r = run_gaggle({"pool", "gates", expert("a", e1, e1), expert("b", e2, e1), "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  auto j = nlohmann::json::parse(r.out);
+  CHECK(j["experts"] == nlohmann::json::array({"a@1.0.0", "b@1.0.0"}));
+  CHECK(j["chance_top1"] == Approx(0.5));
+  CHECK(j["overall"]["modules"] == 2);
+  CHECK(j["overall"]["gate_cosine"].get<double>() == Approx(0.0).margin(1e-9));
+  CHECK(j["overall"]["own_alignment"].get<double>() == Approx(0.5));
+  CHECK(j["expert_self_top1"]["a@1.0.0"].get<double>() == Approx(1.0));
+  CHECK(j["expert_self_top1"]["b@1.0.0"].get<double>() == Approx(0.0));
+  REQUIRE(j["layers"].size() == 2);
+  r = run_gaggle({"pool", "gates", (dir / "a").string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("at least two experts"));
+  r = run_gaggle({"pool", "gates"});
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains("--pool POOL or bundle directories"));
 }
