@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -399,19 +400,19 @@ std::uint64_t http_download(const std::string& url, const fs::path& part_file, s
   }
 }
 
-void http_put_file(const std::string& url, const fs::path& file, const HttpOptions& options) {
-  std::error_code ec;
-  auto size = fs::file_size(file, ec);
-  if (ec) throw Error(ErrorCode::not_found, "hub", "cannot read '" + file.string() + "': " + ec.message());
+namespace {
+
+// A PUT of `size` bytes with the retry loop every transfer has. `attach_source(curl)`
+// points the attempt's transfer at the start of the bytes (a retry reads them again).
+void http_put(const std::string& url, std::uint64_t size, const HttpOptions& options,
+              const std::function<void(CURL*)>& attach_source) {
   for (int attempt = 0;; ++attempt) {
-    std::unique_ptr<FILE, int (*)(FILE*)> in(std::fopen(file.c_str(), "rb"), &std::fclose);
-    if (!in) throw Error(ErrorCode::io, "hub", "cannot open '" + file.string() + "': " + errno_text(errno));
     Transfer t;
     setup(t, url, options);
     t.total = size;
     std::string body;
     curl_easy_setopt(t.curl.get(), CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(t.curl.get(), CURLOPT_READDATA, in.get());
+    attach_source(t.curl.get());
     curl_easy_setopt(t.curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
@@ -421,6 +422,20 @@ void http_put_file(const std::string& url, const fs::path& file, const HttpOptio
     if (!transient(a) || attempt >= options.retries) throw_attempt("cannot upload to", url, a);
     sleep_backoff(options, attempt);
   }
+}
+
+}  // namespace
+
+void http_put_file(const std::string& url, const fs::path& file, const HttpOptions& options) {
+  std::error_code ec;
+  auto size = fs::file_size(file, ec);
+  if (ec) throw Error(ErrorCode::not_found, "hub", "cannot read '" + file.string() + "': " + ec.message());
+  std::unique_ptr<FILE, int (*)(FILE*)> in(nullptr, &std::fclose);
+  http_put(url, size, options, [&](CURL* curl) {
+    in.reset(std::fopen(file.c_str(), "rb"));
+    if (!in) throw Error(ErrorCode::io, "hub", "cannot open '" + file.string() + "': " + errno_text(errno));
+    curl_easy_setopt(curl, CURLOPT_READDATA, in.get());  // libcurl's default reader: fread
+  });
 }
 
 namespace {
@@ -461,24 +476,12 @@ size_t write_range(char* data, size_t size, size_t n, void* p) {
 }  // namespace
 
 void http_put_bytes(const std::string& url, std::string_view bytes, const HttpOptions& options) {
-  for (int attempt = 0;; ++attempt) {
-    MemorySource src{bytes, 0};
-    Transfer t;
-    setup(t, url, options);
-    t.total = bytes.size();
-    std::string body;
-    curl_easy_setopt(t.curl.get(), CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(t.curl.get(), CURLOPT_READFUNCTION, read_memory);
-    curl_easy_setopt(t.curl.get(), CURLOPT_READDATA, &src);
-    curl_easy_setopt(t.curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(bytes.size()));
-    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
-    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
-    Attempt a = perform(t);
-    if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
-    if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) return;
-    if (!transient(a) || attempt >= options.retries) throw_attempt("cannot upload to", url, a);
-    sleep_backoff(options, attempt);
-  }
+  MemorySource src;
+  http_put(url, bytes.size(), options, [&](CURL* curl) {
+    src = MemorySource{bytes, 0};
+    curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_memory);
+    curl_easy_setopt(curl, CURLOPT_READDATA, &src);
+  });
 }
 
 std::optional<std::string> http_get_range(const std::string& url, std::uint64_t offset, std::uint64_t size,
