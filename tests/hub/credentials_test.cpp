@@ -27,10 +27,7 @@ CommandResult gaggle_env(const fs::path& home, const std::vector<std::string>& v
 }  // namespace
 
 TEST_CASE("HTTP hubs and blob stores behind basic auth", "[hub][credentials]") {
-  if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx or fcgiwrap missing (scripts/packages.txt)");
-    return;
-  }
+  if (smart_http_missing()) return;
   TempDir dir;
   Signer alice = make_signer_inproc(dir.path(), "alice");
   fs::path trust = write_trust(dir / "trust", {alice});

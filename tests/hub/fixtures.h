@@ -141,6 +141,14 @@ struct SmartHttpHub {
   std::string url() const { return nginx.base() + "/git/hub.git"; }
 };
 
+// True (and a skip warning) when nginx is missing: no HTTP server, blob store or static
+// index can run.
+inline bool nginx_missing() {
+  if (have_program("/usr/sbin/nginx")) return false;
+  WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
+  return true;
+}
+
 // True (and a skip warning) when nginx or fcgiwrap is missing: smart HTTP cannot run.
 inline bool smart_http_missing() {
   if (have_program("/usr/sbin/nginx") && have_program("/usr/sbin/fcgiwrap")) return false;

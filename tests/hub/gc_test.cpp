@@ -43,10 +43,7 @@ void make_old(const fs::path& p) { fs::last_write_time(p, fs::file_time_type::cl
 }  // namespace
 
 TEST_CASE("hub gc removes old unreferenced blobs only, and --dry-run removes nothing", "[hub][gc]") {
-  if (!have_program("/usr/sbin/nginx")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
-    return;
-  }
+  if (nginx_missing()) return;
   BlobStoreHub h;
   const TempDir& dir = h.dir;
   const Signer& alice = h.alice;
@@ -102,10 +99,7 @@ TEST_CASE("hub gc removes old unreferenced blobs only, and --dry-run removes not
 }
 
 TEST_CASE("hub gc running beside concurrent publishers never removes a blob they reference", "[hub][gc][concurrent]") {
-  if (!have_program("/usr/sbin/nginx")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
-    return;
-  }
+  if (nginx_missing()) return;
   BlobStoreHub h;
   const TempDir& dir = h.dir;
   const Signer& alice = h.alice;

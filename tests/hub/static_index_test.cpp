@@ -27,10 +27,7 @@ nlohmann::json pull_json(const std::string& hub, const fs::path& pool, const fs:
 }  // namespace
 
 TEST_CASE("a static index that has not changed is not downloaded again", "[hub][static_index]") {
-  if (!have_program("/usr/sbin/nginx")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
-    return;
-  }
+  if (nginx_missing()) return;
   TempDir dir;
   Signer alice = make_signer_inproc(dir.path(), "alice");
   fs::path trust = write_trust(dir / "trust", {alice});
@@ -90,10 +87,7 @@ TEST_CASE("a static index that has not changed is not downloaded again", "[hub][
 }
 
 TEST_CASE("a server that ignores conditional requests still serves a static index", "[hub][static_index]") {
-  if (!have_program("/usr/sbin/nginx")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
-    return;
-  }
+  if (nginx_missing()) return;
   TempDir dir;
   Signer alice = make_signer_inproc(dir.path(), "alice");
   fs::path trust = write_trust(dir / "trust", {alice});

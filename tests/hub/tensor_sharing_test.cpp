@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <random>
 
 #include "bundle/manifest.h"
@@ -64,24 +65,47 @@ fs::path make_expert(const fs::path& dir, const std::string& version, std::uint3
   return dir;
 }
 
+// Publishing to / pulling from `hub` with the test's trust file; callers set the rest.
+gaggle::hub::PublishOptions publish_options(const std::string& hub, const fs::path& trust, const fs::path& cache) {
+  gaggle::hub::PublishOptions o;
+  o.hub = hub;
+  o.trust_file = trust;
+  o.cache_dir = cache;
+  return o;
+}
+
+gaggle::hub::PullResult pull_into(const std::string& hub, const fs::path& pool, const fs::path& trust,
+                                  std::vector<std::string> only = {}) {
+  gaggle::hub::PullOptions o;
+  o.hub = hub;
+  o.pool_dir = pool;
+  o.trust_file = trust;
+  o.only = std::move(only);
+  return gaggle::hub::pull_pool(o);
+}
+
+// Changes one file on the hub's main branch behind its hook's back, as someone with write
+// access to its storage could (no hook runs for a fetch into the bare repository).
+void tamper_on_hub(const fs::path& hub_path, const fs::path& work, const std::string& file,
+                   const std::function<void(std::string&)>& edit) {
+  REQUIRE(run_command({"git", "clone", "-q", hub_path.string(), work.string()}).exit_code == 0);
+  REQUIRE(fs::exists(work / file));
+  std::string bytes = read_text(work / file);
+  edit(bytes);
+  write_text(work / file, bytes);
+  REQUIRE(run_command({"git", "-C", work.string(), "-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam", "tamper"})
+              .exit_code == 0);
+  REQUIRE(run_command({"git", "--git-dir", hub_path.string(), "fetch", "-q", work.string(), "+main:main"}).exit_code == 0);
+}
+
 // Publishes 1.0.0 then a gates-only 1.1.0 to `url`, pulling after each into dir/pool;
 // checks that the second publish and pull move at most 5 % of the first's bytes.
 void check_gates_only_sharing(const std::string& url, const TempDir& dir, const fs::path& trust,
                               const fs::path& v1, const fs::path& v2, const std::string& transport) {
   auto publish = [&](const fs::path& bundle) {
-    gaggle::hub::PublishOptions o;
-    o.hub = url;
-    o.trust_file = trust;
-    o.cache_dir = dir / "cache";
-    return gaggle::hub::publish_bundle(bundle, o);
+    return gaggle::hub::publish_bundle(bundle, publish_options(url, trust, dir / "cache"));
   };
-  auto pull = [&]() {
-    gaggle::hub::PullOptions o;
-    o.hub = url;
-    o.pool_dir = dir / "pool";
-    o.trust_file = trust;
-    return gaggle::hub::pull_pool(o);
-  };
+  auto pull = [&] { return pull_into(url, dir / "pool", trust); };
   auto full_push = publish(v1);
   auto full_pull = pull();
   REQUIRE(full_pull.installed == 1);
@@ -164,33 +188,15 @@ TEST_CASE("a tensor part whose bytes do not match its signed hash is refused", "
   fs::path trust = write_trust(dir / "trust", {alice});
   fs::path hub_path = make_hub(dir / "hub.git", trust);
   auto v1 = make_expert(dir / "v1", "1.0.0", 1, alice);
-  gaggle::hub::PublishOptions po;
-  po.hub = hub_path.string();
-  po.trust_file = trust;
-  po.cache_dir = dir / "cache";
-  gaggle::hub::publish_bundle(v1, po);
+  gaggle::hub::publish_bundle(v1, publish_options(hub_path.string(), trust, dir / "cache"));
 
-  // Someone with write access to the hub's storage swaps one gate's bytes (no hook runs
-  // for a fetch into the bare repository).
+  // Someone with write access to the hub's storage swaps one gate's bytes.
   const auto m = bundle::read_manifest(v1);
   const auto& gate = m.files[0].tensors->tensors.back();
-  REQUIRE(run_command({"git", "clone", "-q", hub_path.string(), (dir / "work").string()}).exit_code == 0);
-  const fs::path part = dir / "work" / "experts/sharing/1.0.0/adapter.safetensors.parts" / gate.sha256;
-  REQUIRE(fs::exists(part));
-  std::string bytes = read_text(part);
-  bytes[0] = static_cast<char>(bytes[0] ^ 0x55);
-  write_text(part, bytes);
-  REQUIRE(run_command({"git", "-C", (dir / "work").string(), "-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam",
-                       "tamper"})
-              .exit_code == 0);
-  REQUIRE(run_command({"git", "--git-dir", hub_path.string(), "fetch", "-q", (dir / "work").string(), "+main:main"})
-              .exit_code == 0);
+  tamper_on_hub(hub_path, dir / "work", "experts/sharing/1.0.0/adapter.safetensors.parts/" + gate.sha256,
+                [](std::string& bytes) { bytes[0] = static_cast<char>(bytes[0] ^ 0x55); });
 
-  gaggle::hub::PullOptions o;
-  o.hub = hub_path.string();
-  o.pool_dir = dir / "pool";
-  o.trust_file = trust;
-  auto r = gaggle::hub::pull_pool(o);
+  auto r = pull_into(hub_path.string(), dir / "pool", trust);
   CHECK(r.installed == 0);
   REQUIRE(r.rejected == 1);
   CHECK_THAT(r.bundles[0].reason, Catch::Contains(gate.sha256));
@@ -199,10 +205,7 @@ TEST_CASE("a tensor part whose bytes do not match its signed hash is refused", "
 }
 
 TEST_CASE("over a blob store and a static index, a gates-only version moves only the gates", "[hub][tensors][blobs]") {
-  if (!have_program("/usr/sbin/nginx")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
-    return;
-  }
+  if (nginx_missing()) return;
   TempDir dir;
   Signer alice = make_signer_inproc(dir.path(), "alice");
   fs::path trust = write_trust(dir / "trust", {alice});
@@ -214,22 +217,14 @@ TEST_CASE("over a blob store and a static index, a gates-only version moves only
   const std::string store = nginx.base() + "/blobs/";
 
   auto publish = [&](const fs::path& bundle) {
-    gaggle::hub::PublishOptions o;
-    o.hub = hub.string();
-    o.trust_file = trust;
+    auto o = publish_options(hub.string(), trust, dir / "cache");
     o.key = alice.key;
     o.blob_store = store;
     o.blob_threshold = 1000;
-    o.cache_dir = dir / "cache";
     return gaggle::hub::publish_bundle(bundle, o);
   };
   auto pull = [&](const std::string& from, const fs::path& pool, std::vector<std::string> only = {}) {
-    gaggle::hub::PullOptions o;
-    o.hub = from;
-    o.pool_dir = pool;
-    o.trust_file = trust;
-    o.only = std::move(only);
-    return gaggle::hub::pull_pool(o);
+    return pull_into(from, pool, trust, std::move(only));
   };
 
   auto v1 = make_expert(dir / "v1", "1.0.0", 1, alice);
@@ -249,13 +244,7 @@ TEST_CASE("over a blob store and a static index, a gates-only version moves only
   // manifests name no parts_url), served by nginx. The new version's missing tensors
   // come as byte ranges of the served file.
   fs::path plain_hub = make_hub(dir / "plain.git", trust);
-  for (const fs::path& v : {v1, v2}) {
-    gaggle::hub::PublishOptions o;
-    o.hub = plain_hub.string();
-    o.trust_file = trust;
-    o.cache_dir = dir / "cache";
-    gaggle::hub::publish_bundle(v, o);
-  }
+  for (const fs::path& v : {v1, v2}) gaggle::hub::publish_bundle(v, publish_options(plain_hub.string(), trust, dir / "cache"));
   const fs::path served = dir / "www" / "pool";
   REQUIRE(pull(plain_hub.string(), served).installed == 2);
   const std::string index = nginx.base() + "/static/pool/pool.json";
@@ -327,20 +316,12 @@ TEST_CASE("a tensor that changed in few elements travels as a sparse delta, rebu
   const std::string url = daemon.url("hub.git");  // the hub's hook verifies every push
 
   auto publish = [&](const fs::path& bundle, const fs::path& delta_from = {}) {
-    gaggle::hub::PublishOptions o;
-    o.hub = url;
-    o.trust_file = trust;
-    o.cache_dir = dir / "cache";
+    auto o = publish_options(url, trust, dir / "cache");
     o.delta_from = delta_from;
     return gaggle::hub::publish_bundle(bundle, o);
   };
   auto pull = [&](const fs::path& pool, std::vector<std::string> only = {}) {
-    gaggle::hub::PullOptions o;
-    o.hub = url;
-    o.pool_dir = pool;
-    o.trust_file = trust;
-    o.only = std::move(only);
-    return gaggle::hub::pull_pool(o);
+    return pull_into(url, pool, trust, std::move(only));
   };
 
   constexpr int kEdits = 40;  // of 8,192 elements per lora_A
@@ -383,16 +364,8 @@ TEST_CASE("a tensor that changed in few elements travels as a sparse delta, rebu
 
   // A delta whose values were changed on the hub rebuilds into a tensor that does not
   // match its signed hash: refused, not installed.
-  REQUIRE(run_command({"git", "clone", "-q", hub_path.string(), (dir / "work").string()}).exit_code == 0);
-  const fs::path delta_file = dir / "work" / (parts + a_sha + ".delta");
-  std::string bytes = read_text(delta_file);
-  bytes.back() = static_cast<char>(bytes.back() ^ 0x55);
-  write_text(delta_file, bytes);
-  REQUIRE(run_command({"git", "-C", (dir / "work").string(), "-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam",
-                       "tamper"})
-              .exit_code == 0);
-  REQUIRE(run_command({"git", "--git-dir", hub_path.string(), "fetch", "-q", (dir / "work").string(), "+main:main"})
-              .exit_code == 0);
+  tamper_on_hub(hub_path, dir / "work", parts + a_sha + ".delta",
+                [](std::string& bytes) { bytes.back() = static_cast<char>(bytes.back() ^ 0x55); });
   auto tampered = pull(dir / "other", {"sharing@1.1.0"});
   CHECK(tampered.installed == 0);
   REQUIRE(tampered.rejected == 1);
@@ -403,7 +376,7 @@ TEST_CASE("a tensor that changed in few elements travels as a sparse delta, rebu
 // Hidden (never asserts timings): how long a first pull of an expert kept as hundreds of
 // blob-store parts takes, one HTTP request per part.
 TEST_CASE("figures: a first pull of an expert stored as 384 blob-store parts over HTTPS", "[.][figures][blobs]") {
-  if (!have_program("/usr/sbin/nginx")) return;
+  if (nginx_missing()) return;
   TempDir dir;
   Signer alice = make_signer_inproc(dir.path(), "alice");
   fs::path trust = write_trust(dir / "trust", {alice});
@@ -428,13 +401,10 @@ TEST_CASE("figures: a first pull of an expert stored as 384 blob-store parts ove
   m.version = "1.0.0";
   m.base_fingerprint = "sha256:" + std::string(64, '0');
   bundle::write_manifest(dir / "big", m);
-  gaggle::hub::PublishOptions po;
-  po.hub = hub.string();
-  po.trust_file = trust;
+  auto po = publish_options(hub.string(), trust, dir / "cache");
   po.key = alice.key;
   po.blob_store = nginx.base() + "/blobs/";
   po.blob_threshold = 1000;
-  po.cache_dir = dir / "cache";
   po.ca_file = nginx.ca_file();
   auto t0 = std::chrono::steady_clock::now();
   auto pushed = gaggle::hub::publish_bundle(dir / "big", po);

@@ -81,10 +81,7 @@ TEST_CASE("publish and pull over git:// (git daemon)", "[hub][transport]") {
 }
 
 TEST_CASE("publish and pull over smart HTTP, where the hub's hook refuses untrusted bundles", "[hub][transport]") {
-  if (!have_program("/usr/sbin/nginx") || !have_program("/usr/sbin/fcgiwrap")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx or fcgiwrap missing (scripts/packages.txt)");
-    return;
-  }
+  if (smart_http_missing()) return;
   TempDir dir;
   Signer alice = make_signer(dir.path(), "alice");
   Signer mallory = make_signer(dir.path(), "mallory");
@@ -153,10 +150,7 @@ TEST_CASE("8 publishers at once all land (smart HTTP and a local hub)", "[hub][t
 }
 
 TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial download", "[hub][transport][blobs]") {
-  if (!have_program("/usr/sbin/nginx")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
-    return;
-  }
+  if (nginx_missing()) return;
   BlobStoreHub h;
   const TempDir& dir = h.dir;
   const Signer& alice = h.alice;
@@ -224,10 +218,7 @@ TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial dow
 }
 
 TEST_CASE("a pool served as a static HTTPS index, TLS verified against a private CA", "[hub][transport][https]") {
-  if (!have_program("/usr/sbin/nginx")) {
-    WARN("GAGGLE-TEST-SKIPPED: nginx missing (scripts/packages.txt)");
-    return;
-  }
+  if (nginx_missing()) return;
   TempDir dir;
   Signer alice = make_signer_inproc(dir.path(), "alice");
   fs::path trust = write_trust(dir / "trust", {alice});
