@@ -40,29 +40,22 @@ std::optional<std::string> read_if_file(const fs::path& p) {
   return io::read_file(p);
 }
 
-// Part `name` of `file` as kept in `version_dir`, following a sparse delta
-// (bundle/tensor_delta.h) to its base in another version beside it — the hub's layout,
-// experts/<name>/<version>/ — however the base itself is kept.
+// Part `name` of `file` as kept in `version_dir`, following a sparse delta to its base in
+// another version beside it — the hub's layout, experts/<name>/<version>/.
 std::optional<std::string> read_part(const fs::path& version_dir, const std::string& file, const std::string& name,
                                      int depth, const std::string& where) {
   const fs::path parts = version_dir / fs::path(file + std::string(kPartsSuffix));
-  if (auto bytes = read_if_file(parts / name)) return bytes;
-  auto delta = read_if_file(parts / (name + std::string(kDeltaSuffix)));
-  if (!delta) return std::nullopt;
-  const std::string what = where + std::string(kPartsSuffix) + "/" + name + std::string(kDeltaSuffix);
-  if (depth >= kMaxDeltaChain)
-    throw_error(ErrorCode::invalid, "bundle", what + ": more than " + std::to_string(kMaxDeltaChain) + " deltas in a chain");
-  const DeltaBase base = sparse_delta_base(*delta, what);
-  std::error_code ec;
-  for (auto it = fs::directory_iterator(version_dir.parent_path(), ec); !ec && it != fs::directory_iterator();
-       it.increment(ec)) {
-    if (it->path() == version_dir || !it->is_directory(ec)) continue;
-    if (auto bytes = read_part(it->path(), file, base.sha256, depth + 1, where))
-      return apply_sparse_delta(*delta, *bytes, what);
-  }
-  throw_error(ErrorCode::not_found, "bundle",
-              what + " applies to tensor " + base.sha256 + ", which no other version beside it holds",
-              "a delta is published against an earlier version on the same hub; fetch that version too");
+  return read_part_following_delta(
+      name, depth, where, [&](const std::string& n) { return read_if_file(parts / n); },
+      [&](const DeltaBase& base, int base_depth) -> std::optional<std::string> {
+        std::error_code ec;
+        for (auto it = fs::directory_iterator(version_dir.parent_path(), ec); !ec && it != fs::directory_iterator();
+             it.increment(ec)) {
+          if (it->path() == version_dir || !it->is_directory(ec)) continue;
+          if (auto bytes = read_part(it->path(), file, base.sha256, base_depth, where)) return bytes;
+        }
+        return std::nullopt;
+      });
 }
 
 void check_parts(const fs::path& bundle_dir, const FileEntry& f, const std::string& where) {

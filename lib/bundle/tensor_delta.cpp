@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "bundle/tensor_index.h"
 #include "io/error.h"
 #include "io/sha256.h"
 
@@ -101,6 +102,23 @@ std::string apply_sparse_delta(std::string_view delta, std::string_view base, co
     std::memcpy(out.data() + idx * p.elem_size, delta.data() + values + i * p.elem_size, p.elem_size);
   }
   return out;
+}
+
+std::optional<std::string> read_part_following_delta(
+    const std::string& name, int depth, const std::string& where,
+    const std::function<std::optional<std::string>(const std::string&)>& read_stored,
+    const std::function<std::optional<std::string>(const DeltaBase&, int)>& find_base) {
+  if (auto bytes = read_stored(name)) return bytes;
+  const std::string delta_name = name + std::string(kDeltaSuffix);
+  auto delta = read_stored(delta_name);
+  if (!delta) return std::nullopt;
+  const std::string what = where + std::string(kPartsSuffix) + "/" + delta_name;
+  if (depth >= kMaxDeltaChain)
+    throw_error(ErrorCode::invalid, kRoom, what + ": more than " + std::to_string(kMaxDeltaChain) + " deltas in a chain");
+  const DeltaBase base = sparse_delta_base(*delta, what);
+  if (auto bytes = find_base(base, depth + 1)) return apply_sparse_delta(*delta, *bytes, what);
+  throw_error(ErrorCode::not_found, kRoom, what + " applies to tensor " + base.sha256 + ", which no other version holds",
+              "a delta is published against an earlier version on the same hub; fetch that version too");
 }
 
 }  // namespace gaggle::bundle

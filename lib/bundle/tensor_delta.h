@@ -18,6 +18,7 @@
 // Low-rank deltas are not offered: a product of float factors does not rebuild the signed
 // bytes exactly.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,18 @@ DeltaBase sparse_delta_base(std::string_view delta, const std::string& where);
 
 // How many deltas a reader follows to reach a whole tensor before it gives up.
 inline constexpr int kMaxDeltaChain = 16;
+
+// Part `name` of a file kept as parts (tensor_index.h), wherever the parts are stored,
+// following a delta: `read_stored(n)` gives the bytes stored under part name n (the
+// part, or "<name>.delta") or nothing; `find_base(base, depth)` the base tensor's bytes
+// from elsewhere (another version of the expert; it follows deltas itself at `depth`), or
+// nothing. Nothing when neither the part nor its delta is stored. `where` names the file
+// in errors: Error{not_found} when the base is nowhere, Error{invalid} past
+// kMaxDeltaChain deltas or for a malformed delta, Error{mismatch} for a wrong base.
+std::optional<std::string> read_part_following_delta(
+    const std::string& name, int depth, const std::string& where,
+    const std::function<std::optional<std::string>(const std::string&)>& read_stored,
+    const std::function<std::optional<std::string>(const DeltaBase&, int)>& find_base);
 
 // Rebuilds the target. The base must have the delta's size and base sha256; the caller
 // checks the result against the signed hash. Throws Error{invalid|mismatch} naming `where`.

@@ -108,12 +108,17 @@ void check_tensor_index(const TensorIndex& index, std::span<const std::byte> ima
   }
 }
 
-std::vector<FilePart> split_parts(const TensorIndex& index, std::string_view image) {
-  std::vector<FilePart> parts;
-  parts.push_back({std::string(kHeaderPart), image.substr(0, index.header_size)});
+std::vector<PartSpan> part_spans(const TensorIndex& index) {
+  std::vector<PartSpan> spans{{std::string(kHeaderPart), index.header_sha256, 0, index.header_size}};
   std::set<std::string> seen;
   for (const auto& t : index.tensors)
-    if (seen.insert(t.sha256).second) parts.push_back({t.sha256, image.substr(index.header_size + t.offset, t.size)});
+    if (seen.insert(t.sha256).second) spans.push_back({t.sha256, t.sha256, index.header_size + t.offset, t.size});
+  return spans;
+}
+
+std::vector<FilePart> split_parts(const TensorIndex& index, std::string_view image) {
+  std::vector<FilePart> parts;
+  for (const auto& s : part_spans(index)) parts.push_back({s.name, image.substr(s.offset, s.size)});
   return parts;
 }
 

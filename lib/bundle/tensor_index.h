@@ -50,6 +50,14 @@ TensorIndex tensor_index_from_json(const nlohmann::json& j, const std::string& w
 // whole sha256 it also gives). Throws Error{mismatch} naming the tensor.
 void check_tensor_index(const TensorIndex& index, std::span<const std::byte> image, const std::string& where);
 
+// Where each part of a file sits: the header, then one part per distinct tensor sha256,
+// in file order. `name` is the part's name under "<path>.parts/" ("header" or the sha256).
+struct PartSpan {
+  std::string name, sha256;
+  std::uint64_t offset = 0, size = 0;  // from the start of the file
+};
+std::vector<PartSpan> part_spans(const TensorIndex& index);
+
 // The parts of a file: relative names under "<path>.parts/" and their bytes (one part per
 // distinct tensor sha256).
 struct FilePart {

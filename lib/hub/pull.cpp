@@ -7,7 +7,6 @@
 #include <functional>
 #include <map>
 #include <optional>
-#include <set>
 
 #include "bundle/manifest.h"
 #include "bundle/tensor_delta.h"
@@ -38,22 +37,6 @@ struct Candidate {
   std::function<bool(const bundle::FileEntry&, std::string& out)> inline_file;
   std::function<std::string(const bundle::FileEntry&)> file_url;
 };
-
-// One part of a safetensors file: its name for bundle::join_parts, its hash and where it
-// sits in the file.
-struct PartSpan {
-  std::string name, sha256;
-  std::uint64_t offset = 0, size = 0;
-};
-
-// The header and each distinct tensor, in file order.
-std::vector<PartSpan> part_spans(const bundle::TensorIndex& index) {
-  std::vector<PartSpan> spans{{std::string(bundle::kHeaderPart), index.header_sha256, 0, index.header_size}};
-  std::set<std::string> seen;
-  for (const auto& t : index.tensors)
-    if (seen.insert(t.sha256).second) spans.push_back({t.sha256, t.sha256, index.header_size + t.offset, t.size});
-  return spans;
-}
 
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
@@ -144,23 +127,10 @@ class Installer {
     if (c.inline_file && c.inline_file(entry, bytes)) {
       if (bytes.size() != entry.size || io::sha256_hex(bytes) != entry.sha256)
         throw Error(ErrorCode::mismatch, "hub", "'" + entry.path + "' does not match the size and sha256 in manifest.json");
-      // Written beside, fsync'ed and renamed in (a blob is trusted by its name once
-      // stored); the blob directory is fsync'ed once, before pool.json (finish()).
-      fs::path part = partial_dir() / (entry.sha256 + ".inline");
-      write_staged(part, bytes);
-      io::fsync_path(part);
-      fs::rename(part, blob);
-      return blob;
+      return store_blob(bytes, blob, ".inline");
     }
-    if (entry.tensors) {
-      if (auto bytes = assemble_from_parts(c, entry)) {
-        fs::path part = partial_dir() / (entry.sha256 + ".joined");
-        write_staged(part, *bytes);
-        io::fsync_path(part);
-        fs::rename(part, blob);
-        return blob;
-      }
-    }
+    if (entry.tensors)
+      if (auto joined = assemble_from_parts(c, entry)) return store_blob(*joined, blob, ".joined");
     std::string url = c.file_url(entry);
     fs::path part = partial_dir() / (entry.sha256 + ".part");
     result_.http_bytes += http_download(url, part, entry.size, http_);
@@ -174,19 +144,30 @@ class Installer {
     return blob;
   }
 
+  // Checked bytes become the blob: written beside, fsync'ed and renamed in (a blob is
+  // trusted by its name once stored); the blob directory is fsync'ed once, before
+  // pool.json (finish()).
+  fs::path store_blob(std::string_view bytes, const fs::path& blob, const char* suffix) {
+    fs::path part = partial_dir() / (blob.filename().string() + suffix);
+    write_staged(part, bytes);
+    io::fsync_path(part);
+    fs::rename(part, blob);
+    return blob;
+  }
+
   // A safetensors file rebuilt from its parts: the ones the pool already holds, the rest
   // from the blob store (parts_url) or as byte ranges of the file's URL. Nothing when the
   // file is better downloaded whole (no part is local, or the server ignores Range).
   // join_parts checks every part against the signed index, and the file's sha256.
   std::optional<std::string> assemble_from_parts(const Candidate& c, const bundle::FileEntry& entry) {
     const bundle::TensorIndex& index = *entry.tensors;
-    const std::vector<PartSpan> spans = part_spans(index);
+    const std::vector<bundle::PartSpan> spans = bundle::part_spans(index);
     std::map<std::string, std::string> got;
-    std::vector<const PartSpan*> missing;
+    std::vector<const bundle::PartSpan*> missing;
     std::uint64_t reused = 0;
     for (const auto& s : spans) {
       auto bytes = local_.read(s.sha256, s.size);
-      if (bytes && io::sha256_hex(*bytes) == s.sha256) {
+      if (bytes) {
         reused += s.size;
         got[s.name] = std::move(*bytes);
       } else {
@@ -195,7 +176,7 @@ class Installer {
     }
     const std::string where = c.name + "@" + c.version + "/" + entry.path;
     if (!entry.parts_url.empty()) {
-      for (const PartSpan* s : missing)
+      for (const bundle::PartSpan* s : missing)
         got[s->name] = http_get(entry.parts_url + s->sha256, http_, &result_.http_bytes);
     } else {
       if (reused == 0) return std::nullopt;  // nothing to save: one whole download
@@ -299,27 +280,27 @@ std::optional<std::string> hub_part(git_repository* repo, const git_tree* versio
                                     const std::string& file, const std::string& name, int depth, const std::string& where,
                                     detail::LocalParts& local) {
   const std::string parts = file + std::string(bundle::kPartsSuffix) + "/";
-  bool have = false;
-  std::string bytes = blob_content(repo, version, parts + name, &have);
-  if (have) return bytes;
-  const std::string delta = blob_content(repo, version, parts + name + std::string(bundle::kDeltaSuffix), &have);
-  if (!have) return std::nullopt;
-  const std::string what = where + std::string(bundle::kPartsSuffix) + "/" + name + std::string(bundle::kDeltaSuffix);
-  if (depth >= bundle::kMaxDeltaChain)
-    throw Error(ErrorCode::invalid, "hub", what + ": more than " + std::to_string(bundle::kMaxDeltaChain) + " deltas in a chain");
-  const bundle::DeltaBase base = bundle::sparse_delta_base(delta, what);
-  if (auto held = local.read(base.sha256, base.size); held && io::sha256_hex(*held) == base.sha256)
-    return bundle::apply_sparse_delta(delta, *held, what);
-  for (std::size_t i = 0; i < git_tree_entrycount(versions); ++i) {
-    const git_tree_entry* e = git_tree_entry_byindex(versions, i);
-    if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_oid_equal(git_tree_entry_id(e), git_tree_id(version))) continue;
-    git_tree* raw = nullptr;
-    detail::check_git(git_tree_lookup(&raw, repo, git_tree_entry_id(e)), "cannot read " + where);
-    detail::Tree sibling(raw);
-    if (auto b = hub_part(repo, versions, sibling.get(), file, base.sha256, depth + 1, where, local))
-      return bundle::apply_sparse_delta(delta, *b, what);
-  }
-  throw Error(ErrorCode::not_found, "hub", what + " applies to tensor " + base.sha256 + ", which no version on the hub holds");
+  return bundle::read_part_following_delta(
+      name, depth, where,
+      [&](const std::string& n) -> std::optional<std::string> {
+        bool have = false;
+        std::string bytes = blob_content(repo, version, parts + n, &have);
+        if (!have) return std::nullopt;
+        return bytes;
+      },
+      [&](const bundle::DeltaBase& base, int base_depth) -> std::optional<std::string> {
+        if (auto held = local.read(base.sha256, base.size)) return held;
+        for (std::size_t i = 0; i < git_tree_entrycount(versions); ++i) {
+          const git_tree_entry* e = git_tree_entry_byindex(versions, i);
+          if (git_tree_entry_type(e) != GIT_OBJECT_TREE || git_oid_equal(git_tree_entry_id(e), git_tree_id(version)))
+            continue;
+          git_tree* raw = nullptr;
+          detail::check_git(git_tree_lookup(&raw, repo, git_tree_entry_id(e)), "cannot read " + where);
+          detail::Tree sibling(raw);
+          if (auto b = hub_part(repo, versions, sibling.get(), file, base.sha256, base_depth, where, local)) return b;
+        }
+        return std::nullopt;
+      });
 }
 
 void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, PullResult& result) {

@@ -4,6 +4,7 @@
 
 #include "bundle/manifest.h"
 #include "io/error.h"
+#include "io/sha256.h"
 
 namespace fs = std::filesystem;
 
@@ -24,9 +25,8 @@ void LocalParts::add_bundle(const fs::path& bundle_dir) {
   for (const auto& f : m.files) {
     if (!f.tensors) continue;
     const fs::path file = bundle_dir / f.path;
-    parts_.try_emplace(f.tensors->header_sha256, Location{file, 0, f.tensors->header_size});
-    for (const auto& t : f.tensors->tensors)
-      parts_.try_emplace(t.sha256, Location{file, f.tensors->header_size + t.offset, t.size});
+    for (const auto& span : bundle::part_spans(*f.tensors))
+      parts_.try_emplace(span.sha256, Location{file, span.offset, span.size});
   }
 }
 
@@ -40,6 +40,7 @@ std::optional<std::string> LocalParts::read(const std::string& sha256, std::uint
   std::string bytes(size, '\0');
   in.read(bytes.data(), static_cast<std::streamsize>(size));
   if (!in || static_cast<std::uint64_t>(in.gcount()) != size) return std::nullopt;
+  if (io::sha256_hex(bytes) != sha256) return std::nullopt;  // a damaged file: download instead
   return bytes;
 }
 

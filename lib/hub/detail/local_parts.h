@@ -2,8 +2,8 @@
 // The tensors a pool already holds (issue #16): for each installed bundle's safetensors
 // files, where the header and every tensor sit (file, byte range), keyed by sha256. A
 // pull that must rebuild a file from its parts takes what it can from here and
-// downloads only the rest. Bytes read here are still checked against the signed index
-// by the caller (bundle::join_parts): a damaged local file just means a download.
+// downloads only the rest. What read() returns has the sha256 asked for (a damaged local
+// file just means a download); the caller still checks it against the signed index.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -18,7 +18,8 @@ class LocalParts {
  public:
   LocalParts(std::filesystem::path pool_dir, const Pool& pool) : pool_dir_(std::move(pool_dir)), pool_(pool) {}
 
-  // The `size` bytes stored under `sha256`, or nothing when no installed file has them.
+  // The `size` bytes stored under `sha256`, or nothing when no installed file has them
+  // (or the file's bytes there no longer hash to it).
   std::optional<std::string> read(const std::string& sha256, std::uint64_t size);
 
   // Makes a bundle installed during this pull a source too.
