@@ -61,10 +61,8 @@ std::set<std::string> referenced_blobs(const fs::path& hub_path, std::size_t& ma
       auto m = bundle::parse_manifest(bytes, "hub " + dir + "manifest.json");
       for (const auto& f : m.files) {
         if (!f.url.empty()) w->out->insert(f.sha256);
-        if (!f.parts_url.empty() && f.tensors) {
-          w->out->insert(f.tensors->header_sha256);
-          for (const auto& t : f.tensors->tensors) w->out->insert(t.sha256);
-        }
+        if (!f.parts_url.empty() && f.tensors)
+          for (const auto& part : bundle::part_spans(*f.tensors)) w->out->insert(part.sha256);
       }
       ++*w->manifests;
     } catch (const Error& e) {

@@ -60,21 +60,12 @@ struct DeltaBaseOnHub {
 };
 
 void require_delta_base(git_repository* repo, const git_tree* tree, const DeltaBaseOnHub& base, const std::string& hub) {
-  git_tree_entry* raw = nullptr;
-  int rc = git_tree_entry_bypath(&raw, tree, base.manifest_path.c_str());
   const std::string where = base.manifest_path.substr(0, base.manifest_path.rfind('/'));
-  if (rc == GIT_ENOTFOUND) {
-    git_error_clear();
+  bool found = false;
+  const std::string bytes = detail::tree_file(repo, tree, base.manifest_path, &found);
+  if (!found)
     throw Error(ErrorCode::not_found, "hub", "--delta-from: " + where + " is not on hub '" + hub + "'",
                 "publish that version first, or publish without --delta-from");
-  }
-  detail::check_git(rc, "cannot read hub tree");
-  detail::TreeEntry entry(raw);
-  git_blob* b = nullptr;
-  detail::check_git(git_blob_lookup(&b, repo, git_tree_entry_id(entry.get())), "cannot read " + base.manifest_path);
-  detail::Blob blob(b);
-  const std::string bytes(static_cast<const char*>(git_blob_rawcontent(blob.get())),
-                          static_cast<std::size_t>(git_blob_rawsize(blob.get())));
   if (bytes != base.manifest_bytes)
     throw Error(ErrorCode::mismatch, "hub", "--delta-from: " + where + " on hub '" + hub + "' differs from the bundle given",
                 "pass the directory of the version the hub holds");
@@ -251,14 +242,20 @@ class PreviousVersion {
  public:
   PreviousVersion(const fs::path& dir, const std::string& name) {
     if (dir.empty()) return;
-    manifest_ = bundle::read_manifest(dir);
+    manifest_ = bundle::read_manifest(dir);  // with its checks (a regular file, not oversized)
+    manifest_bytes_ = io::read_file(dir / bundle::kManifestFile);
     if (manifest_.name != name)
       throw Error(ErrorCode::usage, "hub", "--delta-from '" + dir.string() + "' holds " + manifest_.name + "@" +
                                                manifest_.version + ", not a version of " + name);
     dir_ = dir;
   }
 
-  const bundle::Manifest& manifest() const { return manifest_; }
+  // What the hub must hold for the deltas to be readable; no requirement without --delta-from.
+  DeltaBaseOnHub on_hub() const {
+    if (dir_.empty()) return {};
+    return {bundle_tree_path(manifest_.name, manifest_.version) + "/" + std::string(bundle::kManifestFile),
+            manifest_bytes_};
+  }
 
   // A sparse delta for `part` of `file` against the previous version's tensor of the same
   // name, dtype and shape, when that is under half the tensor's size; else nothing.
@@ -298,6 +295,7 @@ class PreviousVersion {
   }
 
   fs::path dir_;
+  std::string manifest_bytes_;
   bundle::Manifest manifest_;
   std::map<std::string, std::string> files_;
 };
@@ -366,10 +364,9 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
     if (entry.tensors) {
       const std::string bytes = io::read_file(file);
       bundle::check_tensor_index(*entry.tensors, std::as_bytes(std::span(bytes.data(), bytes.size())), entry.path);
-      for (const auto& part : bundle::split_parts(*entry.tensors, bytes)) {
-        const std::string sha = part.name == bundle::kHeaderPart ? entry.tensors->header_sha256 : part.name;
-        const std::string url = store + "/" + sha;
-        put_once(url, part.bytes.size(), [&] { http_put_bytes(url, part.bytes, http); });
+      for (const auto& part : bundle::part_spans(*entry.tensors)) {
+        const std::string url = store + "/" + part.sha256;
+        put_once(url, part.size, [&] { http_put_bytes(url, std::string_view(bytes).substr(part.offset, part.size), http); });
       }
       entry.parts_url = store + "/";
       result.blob_urls.push_back(entry.parts_url);
@@ -414,12 +411,7 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
   result.key_fingerprint = verified.key_fingerprint;
 
   PreviousVersion previous(options.delta_from, manifest.name);
-  DeltaBaseOnHub base;
-  if (!options.delta_from.empty()) {
-    base.manifest_path = bundle_tree_path(previous.manifest().name, previous.manifest().version) + "/" +
-                         std::string(bundle::kManifestFile);
-    base.manifest_bytes = io::read_file(options.delta_from / bundle::kManifestFile);
-  }
+  const DeltaBaseOnHub base = previous.on_hub();
   std::vector<TreeFile> files;
   files.push_back({std::string(bundle::kManifestFile), io::read_file(staged / bundle::kManifestFile)});
   files.push_back({std::string(bundle::kSignatureFile), io::read_file(staged / bundle::kSignatureFile)});

@@ -250,29 +250,6 @@ class Installer {
   detail::LocalParts local_;
 };
 
-std::string blob_content(git_repository* repo, const git_tree* tree, const std::string& path, bool* found = nullptr) {
-  git_tree_entry* raw = nullptr;
-  int rc = git_tree_entry_bypath(&raw, tree, path.c_str());
-  if (rc == GIT_ENOTFOUND) {
-    git_error_clear();
-    if (found) {
-      *found = false;
-      return {};
-    }
-    throw Error(ErrorCode::not_found, "hub", "'" + path + "' is missing from the hub tree");
-  }
-  detail::check_git(rc, "cannot read '" + path + "' from the hub");
-  detail::TreeEntry entry(raw);
-  if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB)
-    throw Error(ErrorCode::invalid, "hub", "'" + path + "' in the hub is not a file");
-  git_blob* b = nullptr;
-  detail::check_git(git_blob_lookup(&b, repo, git_tree_entry_id(entry.get())), "cannot read '" + path + "'");
-  detail::Blob blob(b);
-  if (found) *found = true;
-  return std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())),
-                     static_cast<std::size_t>(git_blob_rawsize(blob.get())));
-}
-
 // Part `name` of `file` in one version's tree, following a sparse delta
 // (bundle/tensor_delta.h) to its base: a tensor the pool already holds, else the same
 // file's part in another version of the expert on the hub (itself maybe a delta).
@@ -284,7 +261,7 @@ std::optional<std::string> hub_part(git_repository* repo, const git_tree* versio
       name, depth, where,
       [&](const std::string& n) -> std::optional<std::string> {
         bool have = false;
-        std::string bytes = blob_content(repo, version, parts + n, &have);
+        std::string bytes = detail::tree_file(repo, version, parts + n, &have);
         if (!have) return std::nullopt;
         return bytes;
       },
@@ -342,8 +319,8 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
       c.name = name;
       c.version = version;
       bool found_manifest = false, found_sig = false;
-      c.manifest_bytes = blob_content(repo.get(), vtree->get(), std::string(bundle::kManifestFile), &found_manifest);
-      c.signature_bytes = blob_content(repo.get(), vtree->get(), std::string(bundle::kSignatureFile), &found_sig);
+      c.manifest_bytes = detail::tree_file(repo.get(), vtree->get(), std::string(bundle::kManifestFile), &found_manifest);
+      c.signature_bytes = detail::tree_file(repo.get(), vtree->get(), std::string(bundle::kSignatureFile), &found_sig);
       if (!found_manifest || !found_sig) {
         result.bundles.push_back({name, version, "rejected",
                                   std::string("experts/") + name + "/" + version + " has no " +
@@ -357,13 +334,13 @@ void pull_git(const PullOptions& options, const HubLocation& loc, Pool& pool, Pu
       detail::LocalParts* local = &installer.local_parts();
       c.inline_file = [r, versions, vtree, where, local](const bundle::FileEntry& e, std::string& out) {
         bool found = false;
-        out = blob_content(r, vtree->get(), e.path, &found);
+        out = detail::tree_file(r, vtree->get(), e.path, &found);
         if (found || !e.tensors) return found;
         // Kept as its parts (bundle/tensor_index.h): each checked against its signed hash.
         // No parts either: the file lives in the blob store (its url).
         const std::string parts = e.path + std::string(bundle::kPartsSuffix) + "/";
         bool have_header = false;
-        blob_content(r, vtree->get(), parts + std::string(bundle::kHeaderPart), &have_header);
+        detail::tree_file(r, vtree->get(), parts + std::string(bundle::kHeaderPart), &have_header);
         if (!have_header && e.remote()) return false;
         const std::string label = where + "/" + e.path;
         out = bundle::join_parts(*e.tensors, e.size, e.sha256,

@@ -350,6 +350,29 @@ Tree commit_tree(git_repository* repo, const git_oid& commit_id) {
   return Tree(t);
 }
 
+std::string tree_file(git_repository* repo, const git_tree* tree, const std::string& path, bool* found) {
+  git_tree_entry* raw = nullptr;
+  int rc = git_tree_entry_bypath(&raw, tree, path.c_str());
+  if (rc == GIT_ENOTFOUND) {
+    git_error_clear();
+    if (found) {
+      *found = false;
+      return {};
+    }
+    throw Error(ErrorCode::not_found, "hub", "'" + path + "' is missing from the hub tree");
+  }
+  check_git(rc, "cannot read '" + path + "' from the hub");
+  TreeEntry entry(raw);
+  if (git_tree_entry_type(entry.get()) != GIT_OBJECT_BLOB)
+    throw Error(ErrorCode::invalid, "hub", "'" + path + "' in the hub is not a file");
+  git_blob* b = nullptr;
+  check_git(git_blob_lookup(&b, repo, git_tree_entry_id(entry.get())), "cannot read '" + path + "'");
+  Blob blob(b);
+  if (found) *found = true;
+  return std::string(static_cast<const char*>(git_blob_rawcontent(blob.get())),
+                     static_cast<std::size_t>(git_blob_rawsize(blob.get())));
+}
+
 FileLock::FileLock(const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);

@@ -86,6 +86,10 @@ git_oid fetch_main(git_repository* repo, const std::string& url, const char* loc
 // The tree of a commit.
 Tree commit_tree(git_repository* repo, const git_oid& commit);
 
+// The bytes of the file at `path` in `tree`. When it is absent: *found = false and "" if
+// `found` is given, else Error{not_found}. Error{invalid} when the path is not a file.
+std::string tree_file(git_repository* repo, const git_tree* tree, const std::string& path, bool* found = nullptr);
+
 // An exclusive advisory lock on a file (created if missing), released on destruction.
 class FileLock {
  public:
