@@ -101,15 +101,21 @@ GateSeparation measure_gate_separation(const std::vector<GateSource>& experts) {
   }
   const std::size_t n = experts.size();
   std::map<std::string, std::size_t> layer_at;
-  std::vector<int> expert_hits(n, 0), expert_modules(n, 0);
-  int total_hits = 0, total_pairs = 0;
-  auto add = [](LayerSeparation& l, double gate_cos, double avg_cos, double align) {
-    l.gate_cosine += gate_cos;
-    l.avg_act_cosine += avg_cos;
-    l.own_alignment += align;
+  std::vector<int> expert_hits(n, 0);
+  // Every field is the mean over modules of a per-module value: summed here, divided last.
+  auto add = [](LayerSeparation& l, const LayerSeparation& module) {
+    l.gate_cosine += module.gate_cosine;
+    l.avg_act_cosine += module.avg_act_cosine;
+    l.own_alignment += module.own_alignment;
+    l.self_top1 += module.self_top1;
     ++l.modules;
   };
-  std::map<std::string, std::pair<int, int>> layer_hits;  // hits, pairs
+  auto finish = [](LayerSeparation& l) {
+    l.gate_cosine /= l.modules;
+    l.avg_act_cosine /= l.modules;
+    l.own_alignment /= l.modules;
+    l.self_top1 /= l.modules;
+  };
   for (const auto& module : vectors[0].order) {
     std::vector<Vector> gate_keys, avg_keys;
     bool complete = true;
@@ -129,32 +135,25 @@ GateSeparation measure_gate_separation(const std::vector<GateSource>& experts) {
       ++out.skipped_modules;
       continue;
     }
-    const std::string layer = layer_of(module);
-    auto [it, fresh] = layer_at.try_emplace(layer, out.layers.size());
-    if (fresh) out.layers.push_back(LayerSeparation{layer});
-    const double gate_cos = mean_pair_cosine(gate_keys), avg_cos = mean_pair_cosine(avg_keys);
-    double align = 0;
-    for (std::size_t i = 0; i < n; ++i) align += cosine(gate_keys[i], avg_keys[i]) / static_cast<double>(n);
-    add(out.layers[it->second], gate_cos, avg_cos, align);
-    add(out.overall, gate_cos, avg_cos, align);
+    LayerSeparation measured;
+    measured.gate_cosine = mean_pair_cosine(gate_keys);
+    measured.avg_act_cosine = mean_pair_cosine(avg_keys);
+    int hits = 0;
     for (std::size_t i = 0; i < n; ++i) {
+      measured.own_alignment += cosine(gate_keys[i], avg_keys[i]) / static_cast<double>(n);
       // The expert's typical input against every gate; ties go against the expert.
       const double own = dot(avg_keys[i], gate_keys[i]);
       bool top = true;
       for (std::size_t j = 0; j < n && top; ++j) top = j == i || dot(avg_keys[i], gate_keys[j]) < own;
       expert_hits[i] += top;
-      ++expert_modules[i];
-      layer_hits[layer].first += top;
-      ++layer_hits[layer].second;
-      total_hits += top;
-      ++total_pairs;
+      hits += top;
     }
-  }
-  for (auto& l : out.layers) {
-    l.gate_cosine /= l.modules;
-    l.avg_act_cosine /= l.modules;
-    l.own_alignment /= l.modules;
-    l.self_top1 = double(layer_hits[l.layer].first) / layer_hits[l.layer].second;
+    measured.self_top1 = static_cast<double>(hits) / static_cast<double>(n);
+    const std::string layer = layer_of(module);
+    auto [it, fresh] = layer_at.try_emplace(layer, out.layers.size());
+    if (fresh) out.layers.push_back(LayerSeparation{layer});
+    add(out.layers[it->second], measured);
+    add(out.overall, measured);
   }
   out.overall.layer = "all";
   if (out.overall.modules == 0)
@@ -162,14 +161,10 @@ GateSeparation measure_gate_separation(const std::vector<GateSource>& experts) {
                 "no module where every expert has both a gate and an average activation (" + experts[0].safetensors.string() +
                     " and " + std::to_string(n - 1) + " more)",
                 "bundles from 'gaggle train-gate' carry both; imported or demo bundles may not");
-  if (out.overall.modules) {
-    out.overall.gate_cosine /= out.overall.modules;
-    out.overall.avg_act_cosine /= out.overall.modules;
-    out.overall.own_alignment /= out.overall.modules;
-    out.overall.self_top1 = double(total_hits) / total_pairs;
-  }
-  for (std::size_t i = 0; i < n; ++i)
-    out.expert_self_top1.push_back(expert_modules[i] ? double(expert_hits[i]) / expert_modules[i] : 0.0);
+  for (auto& l : out.layers) finish(l);
+  finish(out.overall);
+  for (std::size_t i = 0; i < n; ++i)  // every measured module has every expert
+    out.expert_self_top1.push_back(static_cast<double>(expert_hits[i]) / out.overall.modules);
   return out;
 }
 
