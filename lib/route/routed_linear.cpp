@@ -4,15 +4,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
-#include <limits>
 #include <string>
 
 #include "io/error.h"
 #include "route/detail/cblas.h"
-#include "route/detail/topk.h"
-#include "route/phatgoose.h"
+#include "route/detail/fused_routing.h"
 
 namespace gaggle::route {
 namespace {
@@ -32,40 +29,6 @@ void require(bool ok, const std::string& message) {
 
 bool plain_cpu_f32(const at::Tensor& t) {
   return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() && !t.requires_grad();
-}
-
-// Top-k of each row of the probabilities, descending (ties: the lower index first), and
-// the reference's renormalised weights p / (Σ_topk p + eps).
-void topk_rows(const at::Tensor& probs, int k, double renorm_eps, at::Tensor& index, at::Tensor& weight) {
-  const std::int64_t t_count = probs.size(0), n = probs.size(1);
-  index = at::empty({t_count, k}, probs.options().dtype(at::kLong));
-  weight = at::empty({t_count, k}, probs.options());
-  const float* p = probs.data_ptr<float>();
-  std::int64_t* idx = index.data_ptr<std::int64_t>();
-  float* w = weight.data_ptr<float>();
-  at::parallel_for(0, t_count, 256, [&](std::int64_t begin, std::int64_t end) {
-    std::vector<float> best_v(k);
-    std::vector<std::int64_t> best_i(k);
-    for (std::int64_t t = begin; t < end; ++t) {
-      const float* row = p + t * n;
-      detail::topk_row(row, n, k, best_v.data(), best_i.data());
-      // A row of NaNs (a NaN input) selects nothing: take the first experts so that the
-      // NaN reaches the output instead of an out-of-range index.
-      for (int s = 0, next = 0; s < k; ++s) {
-        if (best_i[s] >= 0) continue;
-        while (std::find(best_i.begin(), best_i.end(), next) != best_i.end()) ++next;
-        best_i[s] = next;
-        best_v[s] = row[next];
-      }
-      float sum = 0;
-      for (int s = 0; s < k; ++s) sum += best_v[s];
-      const float denom = sum + static_cast<float>(renorm_eps);
-      for (int s = 0; s < k; ++s) {
-        idx[t * k + s] = best_i[s];
-        w[t * k + s] = best_v[s] / denom;
-      }
-    }
-  });
 }
 
 // Row updates of the grouped kernel, vectorised (the build's -O2 leaves these loops
@@ -256,6 +219,11 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
   require(keys_.dim() == 2 && keys_.size(0) == n_ && keys_.size(1) == d_in_,
           "keys must be [N, d_in] = [" + std::to_string(n_) + ", " + std::to_string(d_in_) + "], got " + shape_of(keys_));
   require(r_ >= 1, "needs experts of rank at least 1");
+  if (keys_.device().is_cpu() && keys_.scalar_type() == at::kFloat) {
+    auto keys = keys_.contiguous();
+    key_sum_.resize(n_);
+    detail::key_sums(keys.data_ptr<float>(), n_, d_in_, key_sum_.data());
+  }
   require(options_.top_k >= 1 && options_.top_k <= n_,
           "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");
   scale_ = options_.lora_scale > 0 ? options_.lora_scale : 1.0 / static_cast<double>(r_);
@@ -285,34 +253,7 @@ void RoutedLinear::set_trace(std::vector<std::int64_t>* counts) {
   trace_ = counts;
 }
 
-Routing RoutedLinear::route(const at::Tensor& u) const {
-  require(u.size(-1) == d_in_, "input has width " + std::to_string(u.size(-1)) + ", expected d_in " + std::to_string(d_in_));
-  auto u2 = u.reshape({-1, d_in_});
-  Routing routing;
-  if (index_ && u2.device().is_cpu() && !(at::GradMode::is_enabled() && u2.requires_grad())) {
-    auto q = layer_norm_no_affine(u2, options_.layer_norm_eps) * (1.0 / std::sqrt(static_cast<double>(d_in_)));
-    auto r = ivf_route(q, *index_, probe_, options_.top_k, options_.renorm_eps);
-    routing.topk_index = r.topk_index;
-    routing.topk_weight = r.topk_weight.to(u2.scalar_type());
-    return routing;  // (no [T, N] scores: that is the point)
-  }
-  if (options_.score == ScoreKind::layer_norm_dot) {
-    routing.scores = layer_norm_scores(u2, keys_, options_.layer_norm_eps);
-  } else {
-    routing.scores = at::mm(u2, keys_.to(u2.scalar_type()).t()).abs() *
-                     (1.0 / (options_.arrow_temperature * std::sqrt(static_cast<double>(d_in_))));
-  }
-  auto probs = at::softmax(routing.scores, 1);
-  if (plain_cpu_f32(probs) && !at::GradMode::is_enabled()) {
-    topk_rows(probs, options_.top_k, options_.renorm_eps, routing.topk_index, routing.topk_weight);
-  } else {
-    auto top = probs.topk(options_.top_k, 1, /*largest=*/true, /*sorted=*/true);
-    auto p = std::get<0>(top);
-    routing.topk_index = std::get<1>(top);
-    routing.topk_weight = p / (p.sum(1, /*keepdim=*/true) + options_.renorm_eps);
-  }
-  return routing;
-}
+// RoutedLinear::route: routed_linear_route.cpp (the routing decision in few passes).
 
 bool RoutedLinear::fast_path(const at::Tensor& u) const {
   if (options_.force_generic || (at::GradMode::is_enabled() && (u.requires_grad() || requires_grad_))) return false;

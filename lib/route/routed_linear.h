@@ -11,7 +11,9 @@
 //   y           = W u + Σ_topk w · B_e A_e u · lora_scale
 //
 // prep(u) = LN(u) / sqrt(d_in) (LayerNorm without affine, eps 1e-5) for PHATGOOSE and
-// average activation; u / (temperature · sqrt(d_in)) followed by |·| for Arrow.
+// average activation; u / (temperature · sqrt(d_in)) followed by |·| for Arrow. On CPU
+// float32 without autograd the decision takes one pass over the tokens and writes neither
+// LN(u) nor p (routed_linear_route.cpp, detail/fused_routing.h).
 //
 // The LoRA products are computed for the selected (token, expert) slots only, grouped by
 // expert: one counting sort of the T·k slots, then per selected expert a gather of its
@@ -68,8 +70,9 @@ class RoutedLinear : public model::LinearAdapter {
   // base_out is not modified).
   at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override;
 
-  // The routing decision alone (u is flattened to [T, d_in]).
-  Routing route(const at::Tensor& u) const;
+  // The routing decision alone (u is flattened to [T, d_in]). Without keep_scores the
+  // [T, N] scores are not kept (routing.scores undefined) where that saves a pass.
+  Routing route(const at::Tensor& u, bool keep_scores = true) const;
   // base_out + the update of the given routing (u and base_out flattened or not).
   at::Tensor combine(const at::Tensor& u, const at::Tensor& base_out, const Routing& routing) const;
 
@@ -101,9 +104,14 @@ class RoutedLinear : public model::LinearAdapter {
  private:
   static std::vector<at::Tensor> per_expert(const at::Tensor& stacked, const char* name, const char* shape);
   bool fast_path(const at::Tensor& u) const;
+  // CPU float32 routing in few passes (detail/fused_routing.h): no normalised copy of u,
+  // no [T, N] probabilities.
+  bool fused_route_applies(const at::Tensor& u2) const;
+  Routing fused_route(const at::Tensor& u2, bool keep_scores) const;
 
   std::vector<at::Tensor> A_, B_;  // per expert: [r, d_in], [d_out, r]
   at::Tensor keys_;
+  std::vector<float> key_sum_;  // Σ_j keys[e][j], when the keys are CPU float32 (fused_route)
   std::vector<const float*> a_of_, b_of_;  // the same as raw pointers, when all are contiguous CPU float32
   bool fast_factors_ = false, requires_grad_ = false;
   std::shared_ptr<const IvfIndex> index_;

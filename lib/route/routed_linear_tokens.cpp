@@ -12,7 +12,7 @@ namespace gaggle::route {
 void RoutedLinear::set_tokens(const model::TokenContext& context) { token_mask_ = context.mask; }
 
 at::Tensor RoutedLinear::apply(const at::Tensor& u, const at::Tensor& base_out) {
-  Routing routing = route(u);
+  Routing routing = route(u, /*keep_scores=*/false);
   if (!trace_) return combine(u, base_out, routing);
   at::Tensor index = routing.topk_index;  // [T, k]
   if (token_mask_.defined() && token_mask_.numel() == index.size(0))

@@ -1,0 +1,111 @@
+// RoutedLinear::route: the routing decision (scores, top-k, renormalised weights).
+//
+// On CPU float32 without autograd it runs fused (detail/fused_routing.h): per block of
+// tokens, the token moments, the raw score GEMM and the selection run while the block is
+// in cache, so the tokens are read from memory once and neither LN(u) nor the [T, N]
+// probabilities are written. Elsewhere (CUDA, other dtypes, autograd) the same formulas
+// run as LibTorch ops.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "io/error.h"
+#include "route/detail/cblas.h"
+#include "route/detail/fused_routing.h"
+#include "route/phatgoose.h"
+#include "route/routed_linear.h"
+
+namespace gaggle::route {
+namespace {
+
+constexpr std::int64_t kBlockRows = 128;  // tokens routed at once: their rows and raw scores stay in L2
+// Keys up to this size are scored per block of tokens with single-threaded BLAS (they stay
+// in cache across blocks); larger key sets are scored in one multi-threaded GEMM first.
+constexpr std::int64_t kBlockedKeyBytes = 512 * 1024;
+
+}  // namespace
+
+bool RoutedLinear::fused_route_applies(const at::Tensor& u2) const {
+  return !key_sum_.empty() && !options_.force_generic && u2.device().is_cpu() && u2.scalar_type() == at::kFloat &&
+         !(at::GradMode::is_enabled() && u2.requires_grad());
+}
+
+Routing RoutedLinear::fused_route(const at::Tensor& u2, bool keep_scores) const {
+  at::NoGradGuard no_grad;
+  const auto u = u2.contiguous();
+  const auto keys = keys_.contiguous();
+  const std::int64_t t_count = u.size(0), n = n_, d = d_in_;
+  const int k = options_.top_k;
+  Routing routing;
+  routing.topk_index = at::empty({t_count, k}, u.options().dtype(at::kLong));
+  routing.topk_weight = at::empty({t_count, k}, u.options());
+  if (t_count == 0) {
+    if (keep_scores) routing.scores = at::empty({0, n}, u.options());
+    return routing;
+  }
+  detail::ScoreTransform transform;
+  transform.layer_norm = options_.score == ScoreKind::layer_norm_dot;
+  transform.scale = 1.0 / std::sqrt(static_cast<double>(d));
+  if (!transform.layer_norm) transform.scale /= options_.arrow_temperature;
+  transform.key_sum = key_sum_.data();
+
+  const detail::SgemmFn sgemm = detail::row_major_sgemm();
+  const bool blocked = sgemm && n * d * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes;
+  at::Tensor raw;  // [T, N]: the raw products, then the scores
+  if (keep_scores || !blocked) raw = blocked ? at::empty({t_count, n}, u.options()) : at::mm(u, keys.t());
+  const float* u_data = u.data_ptr<float>();
+  const float* key_data = keys.data_ptr<float>();
+  float* raw_data = raw.defined() ? raw.data_ptr<float>() : nullptr;
+  std::int64_t* index = routing.topk_index.data_ptr<std::int64_t>();
+  float* weight = routing.topk_weight.data_ptr<float>();
+  at::parallel_for(0, t_count, kBlockRows, [&](std::int64_t begin, std::int64_t end) {
+    detail::SingleThreadedBlas one_thread;
+    std::vector<float> mean(kBlockRows), rstd(kBlockRows), block_raw(raw_data ? 0 : kBlockRows * n);
+    for (std::int64_t lo = begin; lo < end; lo += kBlockRows) {
+      const std::int64_t rows = std::min(kBlockRows, end - lo);
+      if (transform.layer_norm)
+        detail::row_moments(u_data + lo * d, rows, d, options_.layer_norm_eps, mean.data(), rstd.data());
+      float* rows_raw = raw_data ? raw_data + lo * n : block_raw.data();
+      if (blocked) sgemm(false, true, rows, n, d, 1.0f, u_data + lo * d, d, key_data, d, 0.0f, rows_raw, n);
+      detail::select_top_k(rows_raw, rows, n, mean.data(), rstd.data(), transform, k, options_.renorm_eps,
+                           keep_scores, index + lo * k, weight + lo * k);
+    }
+  });
+  if (keep_scores) routing.scores = raw;
+  return routing;
+}
+
+Routing RoutedLinear::route(const at::Tensor& u, bool keep_scores) const {
+  if (u.size(-1) != d_in_)
+    throw_error(ErrorCode::invalid, "route",
+                "routed linear: input has width " + std::to_string(u.size(-1)) + ", expected d_in " +
+                    std::to_string(d_in_));
+  auto u2 = u.reshape({-1, d_in_});
+  Routing routing;
+  if (index_ && u2.device().is_cpu() && !(at::GradMode::is_enabled() && u2.requires_grad())) {
+    auto q = layer_norm_no_affine(u2, options_.layer_norm_eps) * (1.0 / std::sqrt(static_cast<double>(d_in_)));
+    auto r = ivf_route(q, *index_, probe_, options_.top_k, options_.renorm_eps);
+    routing.topk_index = r.topk_index;
+    routing.topk_weight = r.topk_weight.to(u2.scalar_type());
+    return routing;  // (no [T, N] scores: that is the point)
+  }
+  if (fused_route_applies(u2)) return fused_route(u2, keep_scores);
+  if (options_.score == ScoreKind::layer_norm_dot) {
+    routing.scores = layer_norm_scores(u2, keys_, options_.layer_norm_eps);
+  } else {
+    routing.scores = at::mm(u2, keys_.to(u2.scalar_type()).t()).abs() *
+                     (1.0 / (options_.arrow_temperature * std::sqrt(static_cast<double>(d_in_))));
+  }
+  auto probs = at::softmax(routing.scores, 1);
+  auto top = probs.topk(options_.top_k, 1, /*largest=*/true, /*sorted=*/true);
+  auto p = std::get<0>(top);
+  routing.topk_index = std::get<1>(top);
+  routing.topk_weight = p / (p.sum(1, /*keepdim=*/true) + options_.renorm_eps);
+  return routing;
+}
+
+}  // namespace gaggle::route
