@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "route/detail/cpu_features.h"
 #include "route/detail/topk.h"
 
 namespace gaggle::route::detail {
@@ -30,15 +31,6 @@ inline float exp_nonpositive(float x) {
   const float y = p * r * r + r + 1.0f;
   const auto exponent = static_cast<std::int32_t>(rounded) + 127;  // >= 1: x >= -87
   return y * std::bit_cast<float>(exponent << 23);
-}
-
-// Asked once, on first use (see topk.cpp).
-bool have_avx2() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return yes;
 }
 
 // exp_nonpositive over eight lanes, summed over whole blocks of eight; `done` is set to
@@ -98,7 +90,7 @@ double sum_exp_shifted(const float* x, std::int64_t n, float shift) {
   // Z needs no more than a few digits: it enters the weights only through renorm_eps
   // (select_top_k), so float partial sums are enough.
   std::int64_t i = 0;
-  double total = have_avx2() ? sum_exp_avx2(x, n, shift, i) : 0.0;
+  double total = cpu_has_avx2_fma() ? sum_exp_avx2(x, n, shift, i) : 0.0;
   double check = 0;  // 0 · v stays 0 unless v is NaN or infinite
   for (; i < n; ++i) {
     const float v = x[i] - shift;

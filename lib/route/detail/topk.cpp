@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "route/detail/cpu_features.h"
+
 namespace gaggle::route::detail {
 namespace {
 
@@ -41,16 +43,6 @@ __attribute__((target("avx2"))) void scan_avx2(const float* row, std::int64_t n,
   scan_scalar(row, j, n, k, best_v, best_i);
 }
 
-// Asked once, on first use: __builtin_cpu_supports needs __builtin_cpu_init first when it
-// runs before libgcc's own constructors (a namespace-scope initialiser may).
-bool have_avx2() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return yes;
-}
-
 }  // namespace
 
 void topk_row(const float* row, std::int64_t n, int k, float* best_v, std::int64_t* best_i) {
@@ -58,7 +50,7 @@ void topk_row(const float* row, std::int64_t n, int k, float* best_v, std::int64
     best_v[s] = -std::numeric_limits<float>::infinity();
     best_i[s] = -1;
   }
-  if (have_avx2())
+  if (cpu_has_avx2())
     scan_avx2(row, n, k, best_v, best_i);
   else
     scan_scalar(row, 0, n, k, best_v, best_i);
