@@ -10,12 +10,15 @@
 #include "io/error.h"
 #include "route/detail/cblas.h"
 #include "route/detail/fused_routing.h"
+#include "route/detail/lora_rows.h"
 
 namespace gaggle::route {
 namespace {
 
 constexpr const char* kRoom = "route";
 constexpr std::int64_t kChunkRows = 128;  // rows of one expert's group processed at once (stays in L2)
+constexpr std::int64_t kCacheBlockTokens = 128;  // tokens whose rows stay in L2 together
+constexpr std::int64_t kRowsPerExpert = 16;      // rows an expert should get per block
 
 std::string shape_of(const at::Tensor& t) {
   std::string s = "[";
@@ -44,6 +47,44 @@ bool plain_cpu_f32(const at::Tensor& t) {
                                                                                const float* __restrict y,
                                                                                std::int64_t n) {
   for (std::int64_t c = 0; c < n; ++c) out[c] = base[c] + y[c];
+}
+
+// One expert's rows [lo, hi) of the sorted slots through two BLAS calls per chunk of
+// rows: the token rows are gathered into a buffer, the update written to another and
+// then added into the output. The path for shapes or CPUs detail::add_lora_rows does
+// not take.
+void add_expert_rows_blas(const detail::LoraRowsTarget& g, detail::SgemmFn sgemm, const std::int64_t* slot_token,
+                          const float* slot_weight, std::int64_t lo, std::int64_t hi) {
+  const std::int64_t r = g.r, d_in = g.d_in, d_out = g.d_out;
+  // Per-thread buffers kept across calls: no allocation, and no pages to fault in
+  // again (~10 µs a page in this VM) on each of the ~100 routed modules of a forward.
+  thread_local std::vector<float> gathered, hidden, y;
+  if (gathered.size() < static_cast<std::size_t>(kChunkRows * d_in)) gathered.resize(kChunkRows * d_in);
+  if (hidden.size() < static_cast<std::size_t>(kChunkRows * r)) hidden.resize(kChunkRows * r);
+  if (y.size() < static_cast<std::size_t>(kChunkRows * d_out)) y.resize(kChunkRows * d_out);
+  for (std::int64_t begin = lo; begin < hi; begin += kChunkRows) {
+    const std::int64_t rows = std::min(kChunkRows, hi - begin);
+    for (std::int64_t row = 0; row < rows; ++row)
+      std::memcpy(gathered.data() + row * d_in, g.u + slot_token[begin + row] * d_in, d_in * sizeof(float));
+    sgemm(false, true, rows, r, d_in, 1.0f, gathered.data(), d_in, g.a, d_in, 0.0f, hidden.data(), r);
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const float sw = slot_weight[begin + row];
+      float* h = hidden.data() + row * r;
+      for (std::int64_t j = 0; j < r; ++j) h[j] *= sw;
+    }
+    sgemm(false, true, rows, d_out, r, 1.0f, hidden.data(), r, g.b, r, 0.0f, y.data(), d_out);
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const std::int64_t t = slot_token[begin + row];
+      float* o = g.out + t * d_out;
+      const float* yr = y.data() + row * d_out;
+      if (g.started[t]) {
+        add_into(o, yr, d_out);
+      } else {
+        sum_into(o, g.base + t * d_out, yr, d_out);
+        g.started[t] = 1;
+      }
+    }
+  }
 }
 
 // The grouped kernel: out = base + Σ_slots w · scale · B_e (A_e u). u [T, d_in],
@@ -92,20 +133,46 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
   // a row's contributions are added in expert order — deterministic, with no per-slot
   // buffer and no extra pass over the output. Within an expert's group the block's
   // slots are contiguous (token order), found by binary search.
-  const std::int64_t blocks = std::max<std::int64_t>(1, std::min<std::int64_t>(at::get_num_threads(), t_count / 64));
+  //
+  // Blocks are small enough that a block's token and output rows stay in L2 while the
+  // experts run over them (128 tokens: 2 × 256 KiB at d = 512), but large enough that
+  // each chosen expert still gets about 16 of a block's rows, so that its factors, read
+  // once per block, are not streamed for one or two rows each.
+  const std::int64_t threads = std::max<std::int64_t>(1, std::min<std::int64_t>(at::get_num_threads(), t_count / 64));
+  const std::int64_t block_tokens = std::max<std::int64_t>(kCacheBlockTokens, kRowsPerExpert * n / k);
+  // A whole number of blocks per thread: at::parallel_for hands each thread a contiguous
+  // range of equal length.
+  const std::int64_t blocks = threads * std::max<std::int64_t>(1, t_count / block_tokens / threads);
   auto out = at::empty({t_count, d_out}, u.options());
   const float* u_data = u.data_ptr<float>();
   const float* base_data = base.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
   std::vector<std::uint8_t> started(t_count, 0);
+  // Where the CPU and the shapes allow, one pass per token row (detail/lora_rows.h)
+  // instead of two BLAS calls per chunk with gather and scatter buffers.
+  const bool fused = detail::lora_rows_supported(r, d_in, d_out);
+  // An expert with many rows in most blocks has B transposed once for all of them
+  // (detail/lora_rows.h); the others, per block where their rows make it pay.
+  std::vector<const float*> bt_of(n, nullptr);
+  if (fused) {
+    std::vector<std::int64_t> busy;
+    for (const std::int64_t e : selected)
+      if (offset[e + 1] - offset[e] >= detail::kLoraTransposeRows * blocks) busy.push_back(e);
+    thread_local std::vector<float> transposed;  // kept across calls, like the kernels' buffers
+    const auto busy_count = static_cast<std::int64_t>(busy.size());
+    if (transposed.size() < static_cast<std::size_t>(busy_count * r * d_out)) transposed.resize(busy_count * r * d_out);
+    float* bt_data = transposed.data();  // the workers below have their own `transposed`
+    for (std::int64_t i = 0; i < busy_count; ++i) bt_of[busy[i]] = bt_data + i * r * d_out;
+    at::parallel_for(0, busy_count, 1, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) detail::transpose_lora_b(b_of[busy[i]], d_out, r, bt_data + i * r * d_out);
+    });
+  }
+  detail::LoraRowsTarget shared;
+  shared.r = r, shared.d_in = d_in, shared.d_out = d_out;
+  shared.u = u_data, shared.base = base_data, shared.out = out_data, shared.started = started.data();
   at::parallel_for(0, blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
     detail::SingleThreadedBlas one_thread;
-    // Per-thread buffers kept across calls: no allocation, and no pages to fault in
-    // again (~10 µs a page in this VM) on each of the ~100 routed modules of a forward.
-    thread_local std::vector<float> gathered, hidden, y;
-    if (gathered.size() < static_cast<std::size_t>(kChunkRows * d_in)) gathered.resize(kChunkRows * d_in);
-    if (hidden.size() < static_cast<std::size_t>(kChunkRows * r)) hidden.resize(kChunkRows * r);
-    if (y.size() < static_cast<std::size_t>(kChunkRows * d_out)) y.resize(kChunkRows * d_out);
+    detail::LoraRowsTarget target = shared;
     for (std::int64_t block = block_begin; block < block_end; ++block) {
       const std::int64_t t_lo = t_count * block / blocks, t_hi = t_count * (block + 1) / blocks;
       for (const std::int64_t e : selected) {  // experts no token chose are never touched
@@ -113,30 +180,14 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
         const auto* last = slot_token.data() + offset[e + 1];
         const std::int64_t lo = std::lower_bound(first, last, t_lo) - slot_token.data();
         const std::int64_t hi = std::lower_bound(first, last, t_hi) - slot_token.data();
-        for (std::int64_t begin = lo; begin < hi; begin += kChunkRows) {
-          const std::int64_t rows = std::min(kChunkRows, hi - begin);
-          for (std::int64_t row = 0; row < rows; ++row)
-            std::memcpy(gathered.data() + row * d_in, u_data + slot_token[begin + row] * d_in, d_in * sizeof(float));
-          sgemm(false, true, rows, r, d_in, 1.0f, gathered.data(), d_in, a_of[e], d_in, 0.0f,
-                hidden.data(), r);
-          for (std::int64_t row = 0; row < rows; ++row) {
-            const float sw = slot_weight[begin + row];
-            float* h = hidden.data() + row * r;
-            for (std::int64_t j = 0; j < r; ++j) h[j] *= sw;
-          }
-          sgemm(false, true, rows, d_out, r, 1.0f, hidden.data(), r, b_of[e], r, 0.0f, y.data(), d_out);
-          for (std::int64_t row = 0; row < rows; ++row) {
-            const std::int64_t t = slot_token[begin + row];
-            float* o = out_data + t * d_out;
-            const float* yr = y.data() + row * d_out;
-            if (started[t]) {
-              add_into(o, yr, d_out);
-            } else {
-              sum_into(o, base_data + t * d_out, yr, d_out);
-              started[t] = 1;
-            }
-          }
-        }
+        if (lo == hi) continue;
+        target.a = a_of[e];
+        target.b = b_of[e];
+        target.bt = bt_of[e];
+        if (fused)
+          detail::add_lora_rows(target, slot_token.data() + lo, slot_weight.data() + lo, hi - lo);
+        else
+          add_expert_rows_blas(target, sgemm, slot_token.data(), slot_weight.data(), lo, hi);
       }
     }
   });
