@@ -87,6 +87,95 @@ void add_expert_rows_blas(const detail::LoraRowsTarget& g, detail::SgemmFn sgemm
   }
 }
 
+// The token slots sorted by expert (grouped_combine_cpu's counting sort).
+struct ExpertSlots {
+  const std::vector<std::int64_t>& offset;       // [n + 1] expert e's slots are [offset[e], offset[e + 1])
+  const std::vector<std::int64_t>& selected;     // experts with slots, ascending
+  const std::vector<std::int64_t>& slot_token;   // token of each sorted slot, ascending within an expert
+  const std::vector<float>& slot_weight;         // routing weight × LoRA scale
+};
+
+// The update with few rows per expert (a large pool): each worker takes a contiguous
+// range of the chosen experts, about equal in slots, so that every expert's factors are
+// read from memory once instead of once per token block. A token's row is written by the
+// worker that owns its lowest expert (base + its updates, in expert order); the other
+// workers add theirs into their own partial rows, folded in afterwards in worker order.
+// Deterministic for a given thread count; with k = 2 a row is (base + y1) + y2 either way.
+void combine_by_expert(const detail::LoraRowsTarget& shared, const std::vector<const float*>& a_of,
+                       const std::vector<const float*>& b_of, const ExpertSlots& slots, std::int64_t t_count,
+                       std::int64_t workers) {
+  const std::int64_t d_out = shared.d_out, r = shared.r;
+  const auto& offset = slots.offset;
+  const auto& selected = slots.selected;
+  const auto selected_count = static_cast<std::int64_t>(selected.size());
+  const std::int64_t total = offset.back();
+  // Worker p owns selected[first[p], first[p + 1]).
+  std::vector<std::int64_t> first(workers + 1, selected_count);
+  first[0] = 0;
+  for (std::int64_t p = 1; p < workers; ++p)
+    first[p] = std::lower_bound(selected.begin(), selected.end(), total * p / workers,
+                                [&](std::int64_t e, std::int64_t bound) { return offset[e] < bound; }) -
+               selected.begin();
+  std::vector<std::int32_t> owner_of_expert(offset.size() - 1, 0);
+  for (std::int64_t p = 0; p < workers; ++p)
+    for (std::int64_t i = first[p]; i < first[p + 1]; ++i) owner_of_expert[selected[i]] = static_cast<std::int32_t>(p);
+  std::vector<std::int32_t> row_owner(t_count, static_cast<std::int32_t>(workers));  // lowest owner of a token's slots
+  for (const std::int64_t e : selected)
+    for (std::int64_t s = offset[e]; s < offset[e + 1]; ++s)
+      row_owner[slots.slot_token[s]] = std::min(row_owner[slots.slot_token[s]], owner_of_expert[e]);
+
+  // Partial rows of workers 1..P-1, kept across calls on this thread (a fresh buffer would
+  // fault in its pages on every module). Only rows a worker writes are touched.
+  thread_local std::vector<float> partial;
+  const std::int64_t partial_rows = (workers - 1) * t_count;
+  if (partial.size() < static_cast<std::size_t>(partial_rows * d_out)) partial.resize(partial_rows * d_out);
+  float* partial_data = partial.data();  // the workers below have their own `partial`
+  std::vector<std::uint8_t> partial_started(partial_rows, 0);
+
+  at::parallel_for(0, workers, 1, [&](std::int64_t p_begin, std::int64_t p_end) {
+    thread_local std::vector<std::int64_t> own_token, other_token;
+    thread_local std::vector<float> own_weight, other_weight, transposed;
+    for (std::int64_t p = p_begin; p < p_end; ++p) {
+      detail::LoraRowsTarget own = shared, other = shared;
+      if (p > 0) {
+        other.out = partial_data + (p - 1) * t_count * d_out;
+        other.base = nullptr;  // a partial row starts from zero
+        other.started = partial_started.data() + (p - 1) * t_count;
+      }
+      for (std::int64_t i = first[p]; i < first[p + 1]; ++i) {
+        const std::int64_t e = selected[i];
+        own_token.clear(), own_weight.clear(), other_token.clear(), other_weight.clear();
+        for (std::int64_t s = offset[e]; s < offset[e + 1]; ++s) {
+          const std::int64_t t = slots.slot_token[s];
+          auto& tokens = row_owner[t] == p ? own_token : other_token;
+          auto& weights = row_owner[t] == p ? own_weight : other_weight;
+          tokens.push_back(t);
+          weights.push_back(slots.slot_weight[s]);
+        }
+        own.a = other.a = a_of[e];
+        own.b = other.b = b_of[e];
+        own.bt = other.bt = nullptr;
+        if (offset[e + 1] - offset[e] >= detail::kLoraTransposeRows) {  // once for both lists
+          if (transposed.size() < static_cast<std::size_t>(r * d_out)) transposed.resize(r * d_out);
+          detail::transpose_lora_b(b_of[e], d_out, r, transposed.data());
+          own.bt = other.bt = transposed.data();
+        }
+        if (!own_token.empty())
+          detail::add_lora_rows(own, own_token.data(), own_weight.data(), static_cast<std::int64_t>(own_token.size()));
+        if (!other_token.empty())
+          detail::add_lora_rows(other, other_token.data(), other_weight.data(),
+                                static_cast<std::int64_t>(other_token.size()));
+      }
+    }
+  });
+  at::parallel_for(0, t_count, 64, [&](std::int64_t t_begin, std::int64_t t_end) {
+    for (std::int64_t t = t_begin; t < t_end; ++t)
+      for (std::int64_t p = 1; p < workers; ++p)
+        if (partial_started[(p - 1) * t_count + t])
+          add_into(shared.out + t * d_out, partial_data + ((p - 1) * t_count + t) * d_out, d_out);
+  });
+}
+
 // The grouped kernel: out = base + Σ_slots w · scale · B_e (A_e u). u [T, d_in],
 // base [T, d_out], all contiguous float32 on the CPU.
 at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, const std::vector<const float*>& a_of,
@@ -153,6 +242,17 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
   const bool fused = detail::lora_rows_supported(r, d_in, d_out);
   // An expert with many rows in most blocks has B transposed once for all of them
   // (detail/lora_rows.h); the others, per block where their rows make it pay.
+  detail::LoraRowsTarget shared;
+  shared.r = r, shared.d_in = d_in, shared.d_out = d_out;
+  shared.u = u_data, shared.base = base_data, shared.out = out_data, shared.started = started.data();
+  // With so many experts that each gets fewer than kRowsPerExpert rows per token block,
+  // token blocks would each stream every chosen expert's factors: split the experts
+  // among the threads instead.
+  const auto selected_count = static_cast<std::int64_t>(selected.size());
+  if (fused && threads > 1 && slots < kRowsPerExpert * selected_count * blocks) {
+    combine_by_expert(shared, a_of, b_of, ExpertSlots{offset, selected, slot_token, slot_weight}, t_count, threads);
+    return out;
+  }
   std::vector<const float*> bt_of(n, nullptr);
   if (fused) {
     std::vector<std::int64_t> busy;
@@ -167,9 +267,6 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
       for (std::int64_t i = begin; i < end; ++i) detail::transpose_lora_b(b_of[busy[i]], d_out, r, bt_data + i * r * d_out);
     });
   }
-  detail::LoraRowsTarget shared;
-  shared.r = r, shared.d_in = d_in, shared.d_out = d_out;
-  shared.u = u_data, shared.base = base_data, shared.out = out_data, shared.started = started.data();
   at::parallel_for(0, blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
     detail::SingleThreadedBlas one_thread;
     detail::LoraRowsTarget target = shared;

@@ -88,12 +88,16 @@ TEST_CASE("add_lora_rows adds w · B (A u) to base on a token's first update and
   }
 }
 
-TEST_CASE("the routed layer's one-pass update matches the generic path with two threads and busy experts",
+TEST_CASE("the routed layer's one-pass update matches the generic path with two threads, few or many experts",
           "[route][lora_rows]") {
   at::NoGradGuard no_grad;
   const int previous_threads = at::get_num_threads();
   at::set_num_threads(2);  // the workers' thread-local buffers and the shared transposed B
-  const std::int64_t n = GENERATE(3, 40), r = 16, d_in = 64, d_out = 56, t = 900;
+  // 3 and 40 experts: token blocks, with B transposed once per call for busy experts.
+  // 400: so few rows per expert that the experts are split among the threads, each
+  // token's row written by the owner of its lowest expert and partial rows folded in.
+  const std::int64_t n = GENERATE(3, 40, 400), r = 16, d_in = 64, d_out = 56, t = 900;
+  const int k = GENERATE(1, 2, 3);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(11 + n);
   auto A = at::randn({n, r, d_in}, gen, at::kFloat) * 0.3;
   auto B = at::randn({n, d_out, r}, gen, at::kFloat) * 0.3;
@@ -101,6 +105,7 @@ TEST_CASE("the routed layer's one-pass update matches the generic path with two 
   auto u = at::randn({t, d_in}, gen, at::kFloat);
   auto base = at::randn({t, d_out}, gen, at::kFloat);
   route::RoutedLinearOptions options;
+  options.top_k = k;
   route::RoutedLinear fast(A, B, keys, options);
   options.force_generic = true;
   route::RoutedLinear generic(A, B, keys, options);

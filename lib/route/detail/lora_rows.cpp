@@ -63,7 +63,7 @@ void rows_of(const LoraRowsTarget& g, const std::int64_t* token, const float** s
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) {
     dest[t] = g.out + token[t] * g.d_out;
-    start[t] = g.started[token[t]] ? dest[t] : g.base + token[t] * g.d_out;
+    start[t] = g.started[token[t]] ? dest[t] : g.base ? g.base + token[t] * g.d_out : nullptr;  // null: zero
   }
 }
 
@@ -90,7 +90,8 @@ __attribute__((target("avx2,fma"))) void up_dot(const LoraRowsTarget& g, const s
         #pragma GCC unroll 8
         for (int q = 0; q < 4; ++q) acc[q] = _mm256_fmadd_ps(_mm256_loadu_ps(b0 + q * r + j), hv, acc[q]);
       }
-      _mm_storeu_ps(dest[t] + c, _mm_add_ps(_mm_loadu_ps(start[t] + c), lane_sums(acc[0], acc[1], acc[2], acc[3])));
+      const __m128 sum = lane_sums(acc[0], acc[1], acc[2], acc[3]);
+      _mm_storeu_ps(dest[t] + c, start[t] ? _mm_add_ps(_mm_loadu_ps(start[t] + c), sum) : sum);
     }
   }
 }
@@ -107,8 +108,8 @@ __attribute__((target("avx2,fma"))) void up_transposed(const LoraRowsTarget& g, 
     __m256 acc[T][2];
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
-      acc[t][0] = _mm256_loadu_ps(start[t] + c);
-      acc[t][1] = _mm256_loadu_ps(start[t] + c + 8);
+      acc[t][0] = start[t] ? _mm256_loadu_ps(start[t] + c) : _mm256_setzero_ps();
+      acc[t][1] = start[t] && g.d_out - c >= 16 ? _mm256_loadu_ps(start[t] + c + 8) : _mm256_setzero_ps();
     }
     if (g.d_out - c >= 16) {
       for (std::int64_t j = 0; j < g.r; ++j) {
@@ -178,9 +179,8 @@ void prefetch_rows(const LoraRowsTarget& g, const std::int64_t* token, std::int6
     if (g.started[token[t]]) {
       for (std::int64_t c = 0; c < g.d_out; c += kLine) __builtin_prefetch(dest + c, 1, 3);
     } else {
-      const float* base = g.base + token[t] * g.d_out;
       for (std::int64_t c = 0; c < g.d_out; c += kLine) {
-        __builtin_prefetch(base + c, 0, 3);
+        if (g.base) __builtin_prefetch(g.base + token[t] * g.d_out + c, 0, 3);
         __builtin_prefetch(dest + c, 1, 3);
       }
     }

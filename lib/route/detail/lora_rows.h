@@ -6,6 +6,8 @@
 //
 //   out[t_s] = (first contribution to t_s ? base[t_s] : out[t_s]) + w_s · B (A u[t_s])
 //
+// (base null: 0 instead of base[t_s], for a partial sum that is added to the output later)
+//
 // with A [r, d_in] and B [d_out, r] as stored (PEFT's lora_A / lora_B layout). The
 // general path (two BLAS calls per chunk of rows) copies each chunk's token rows into a
 // buffer, lets the BLAS pack the expert's factors again on every call, and writes
@@ -26,7 +28,7 @@ struct LoraRowsTarget {
   const float* bt = nullptr;
   std::int64_t r = 0, d_in = 0, d_out = 0;
   const float* u = nullptr;     // [T, d_in] the layer's input
-  const float* base = nullptr;  // [T, d_out] the base layer's output
+  const float* base = nullptr;  // [T, d_out] the base layer's output; null: start from zero
   float* out = nullptr;         // [T, d_out]
   std::uint8_t* started = nullptr;  // [T] 0 until a token's row holds base + its first update
 };
