@@ -9,6 +9,9 @@
 #include <vector>
 
 #include "io/error.h"
+#include "route/detail/cblas.h"
+#include "route/detail/fused_routing.h"
+#include "route/detail/topk.h"
 
 namespace gaggle::route {
 namespace {
@@ -102,9 +105,26 @@ IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int6
   const std::int64_t* off = offsets.data_ptr<std::int64_t>();
   // The best clusters of each token, in order: a partial sort of a few more than `probe`
   // (all of them only when some token's best ones hold fewer than k experts).
-  auto centroid_scores = at::mm(q, index.centroids.t());
+  auto centroid_scores = at::mm(q, index.centroids.t()).contiguous();
   std::int64_t ranked = std::min(c_count, probe + 2);
-  at::Tensor order = std::get<1>(centroid_scores.topk(ranked, 1, /*largest=*/true, /*sorted=*/true)).contiguous();
+  at::Tensor order = at::empty({t_count, ranked}, at::TensorOptions().dtype(at::kLong));
+  {
+    const float* cs = centroid_scores.data_ptr<float>();
+    std::int64_t* ord = order.data_ptr<std::int64_t>();
+    at::parallel_for(0, t_count, 256, [&](std::int64_t begin, std::int64_t end) {
+      std::vector<float> best(ranked);
+      for (std::int64_t t = begin; t < end; ++t) {
+        std::int64_t* row = ord + t * ranked;
+        detail::topk_row(cs + t * c_count, c_count, static_cast<int>(ranked), best.data(), row);
+        // A NaN token ranks no cluster: take the first ones (its weights come out NaN).
+        for (std::int64_t j = 0, next = 0; j < ranked; ++j) {
+          if (row[j] >= 0) continue;
+          while (std::find(row, row + ranked, next) != row + ranked) ++next;
+          row[j] = next;
+        }
+      }
+    });
+  }
 
   // Each token's clusters: the best `probe`, and more while they hold fewer than k experts.
   std::vector<std::vector<std::int64_t>> tokens_of(c_count), slot_of(c_count);  // per cluster
@@ -133,33 +153,60 @@ IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int6
   }
   for (std::int64_t t = 0; t < t_count; ++t) out.candidates += width[t];
   const std::int64_t w = *std::max_element(width.begin(), width.end());
-  auto scores = at::full({t_count, w}, -std::numeric_limits<float>::infinity(), q.options());
-  auto ids = at::zeros({t_count, w}, at::TensorOptions().dtype(at::kLong));
-  float* sp = scores.data_ptr<float>();
-  std::int64_t* ip = ids.data_ptr<std::int64_t>();
+  // Row t holds its width[t] candidates' scores and expert ids; the rest is never read.
+  // Kept across calls on this thread: a fresh buffer would fault in its pages every time.
+  thread_local std::vector<float> scores;
+  thread_local std::vector<std::int64_t> ids;
+  if (scores.size() < static_cast<std::size_t>(t_count * w)) scores.resize(t_count * w), ids.resize(t_count * w);
+  float* sp = scores.data();  // the workers below have their own `scores` and `ids`
+  std::int64_t* ip = ids.data();
   auto members = index.members.cpu().contiguous();
   const std::int64_t* mp = members.data_ptr<std::int64_t>();
-  // Padding slots point at the token's first candidate: never chosen (probability 0) unless k exceeds its candidates.
+  const auto keys = index.grouped_keys.to(at::kFloat).contiguous();
+  const float* key_data = keys.data_ptr<float>();
+  const float* q_data = q.data_ptr<float>();
+  const std::int64_t d = q.size(1);
+  const detail::SgemmFn sgemm = detail::row_major_sgemm();
   at::parallel_for(0, c_count, 1, [&](std::int64_t begin, std::int64_t end) {
+    detail::SingleThreadedBlas one_thread;
+    thread_local std::vector<float> gathered, product;  // kept across calls: no page faults
     for (std::int64_t c = begin; c < end; ++c) {
       if (tokens_of[c].empty()) continue;
-      const std::int64_t size = off[c + 1] - off[c];
-      auto tok = at::from_blob(tokens_of[c].data(), {static_cast<std::int64_t>(tokens_of[c].size())},
-                               at::TensorOptions().dtype(at::kLong));
-      auto s = at::mm(q.index_select(0, tok), index.grouped_keys.narrow(0, off[c], size).t()).contiguous();
-      const float* src = s.data_ptr<float>();
-      for (std::size_t i = 0; i < tokens_of[c].size(); ++i) {
+      const std::int64_t size = off[c + 1] - off[c], rows = static_cast<std::int64_t>(tokens_of[c].size());
+      const float* src = nullptr;
+      at::Tensor s;
+      if (sgemm) {  // the cluster's tokens gathered, scored against its keys in one small GEMM
+        if (gathered.size() < static_cast<std::size_t>(rows * d)) gathered.resize(rows * d);
+        if (product.size() < static_cast<std::size_t>(rows * size)) product.resize(rows * size);
+        for (std::int64_t i = 0; i < rows; ++i)
+          std::memcpy(gathered.data() + i * d, q_data + tokens_of[c][i] * d, d * sizeof(float));
+        sgemm(false, true, rows, size, d, 1.0f, gathered.data(), d, key_data + off[c] * d, d, 0.0f, product.data(),
+              size);
+        src = product.data();
+      } else {
+        auto tok = at::from_blob(tokens_of[c].data(), {rows}, at::TensorOptions().dtype(at::kLong));
+        s = at::mm(q.index_select(0, tok), keys.narrow(0, off[c], size).t()).contiguous();
+        src = s.data_ptr<float>();
+      }
+      for (std::int64_t i = 0; i < rows; ++i) {
         const std::int64_t t = tokens_of[c][i], at_slot = slot_of[c][i];
-        std::memcpy(sp + t * w + at_slot, src + static_cast<std::int64_t>(i) * size, size * sizeof(float));
+        std::memcpy(sp + t * w + at_slot, src + i * size, size * sizeof(float));
         std::memcpy(ip + t * w + at_slot, mp + off[c], size * sizeof(std::int64_t));
       }
     }
   });
-  auto probs = at::softmax(scores, 1);
-  auto top = probs.topk(top_k, 1, /*largest=*/true, /*sorted=*/true);
-  auto p = std::get<0>(top);
-  out.topk_index = ids.gather(1, std::get<1>(top));
-  out.topk_weight = p / (p.sum(1, /*keepdim=*/true) + renorm_eps);
+  // The softmax over each token's candidates, its top-k and the reference's weights, in
+  // one pass per row (detail/fused_routing.h).
+  out.topk_index = at::empty({t_count, top_k}, at::TensorOptions().dtype(at::kLong));
+  out.topk_weight = at::empty({t_count, top_k}, q.options());
+  std::int64_t* top_index = out.topk_index.data_ptr<std::int64_t>();
+  float* top_weight = out.topk_weight.data_ptr<float>();
+  at::parallel_for(0, t_count, 256, [&](std::int64_t begin, std::int64_t end) {
+    detail::select_top_k_of_scores(sp + begin * w, w, width.data() + begin, end - begin, top_k, renorm_eps,
+                                   top_index + begin * top_k, top_weight + begin * top_k);
+    for (std::int64_t t = begin; t < end; ++t)
+      for (int j = 0; j < top_k; ++j) top_index[t * top_k + j] = ip[t * w + top_index[t * top_k + j]];
+  });
   return out;
 }
 

@@ -66,6 +66,24 @@ TEST_CASE("an ivf index probed on every cluster routes exactly as exact top-k", 
   CHECK(at::allclose(indexed.apply(u, base), exact.apply(u, base), 1e-5, 1e-5));
 }
 
+TEST_CASE("an ivf index routes a NaN token to valid experts with NaN weights and leaves the others alone",
+          "[route][ivf]") {
+  c10::InferenceMode guard;
+  auto l = experts(40, 16, 3, 1);
+  auto index = route::build_ivf_index(l.keys, 6);
+  auto u = at::randn({8, 16}, at::make_generator<at::CPUGeneratorImpl>(2));
+  auto clean = route::ivf_route(queries(u), index, 2, 2, 1e-6);
+  u[3][5] = std::nan("");
+  auto got = route::ivf_route(queries(u), index, 2, 2, 1e-6);
+  CHECK(got.topk_index.min().item<std::int64_t>() >= 0);
+  CHECK(got.topk_index.max().item<std::int64_t>() < 40);
+  CHECK(got.topk_weight[3].isnan().all().item<bool>());
+  for (const std::int64_t t : {0, 1, 2, 4, 5, 6, 7}) {
+    CHECK(at::equal(got.topk_index[t], clean.topk_index[t]));
+    CHECK(at::equal(got.topk_weight[t], clean.topk_weight[t]));
+  }
+}
+
 TEST_CASE("ivf recall is the share of tokens whose top-k set is exact, and never falls as more clusters are probed",
           "[route][ivf]") {
   auto exact = at::tensor({0, 1, 2, 3, 4, 5, 6, 7}, at::kLong).view({4, 2});

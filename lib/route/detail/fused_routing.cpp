@@ -137,6 +137,39 @@ void key_sums(const float* keys, std::int64_t n, std::int64_t d, float* out) {
   }
 }
 
+namespace {
+
+// Top-k of one row of final scores and the reference's weights (see select_top_k).
+// best_v/best_i: scratch of k entries.
+void pick_row(const float* s, std::int64_t n, int k, double renorm_eps, float* best_v, std::int64_t* best_i,
+              double* top, std::int64_t* index, float* weight) {
+  topk_row(s, n, k, best_v, best_i);
+  // A row of NaNs (a NaN input) selects nothing: take the first experts so that the NaN
+  // reaches the output instead of an out-of-range index.
+  for (int slot = 0, next = 0; slot < k; ++slot) {
+    if (best_i[slot] >= 0) continue;
+    while (std::find(best_i, best_i + k, next) != best_i + k) ++next;
+    best_i[slot] = next;
+    best_v[slot] = s[next];
+  }
+  // p_e = exp(s_e - max) / Z, so p_e / (Σ_topk p + eps) = e_e / (Σ_topk e + eps · Z):
+  // the normaliser enters only through eps, and the top values are exact.
+  const float max = best_v[0];
+  const double z = sum_exp_shifted(s, n, max);
+  double top_sum = 0;
+  for (int slot = 0; slot < k; ++slot) {
+    top[slot] = std::exp(static_cast<double>(best_v[slot]) - static_cast<double>(max));
+    top_sum += top[slot];
+  }
+  const double denom = top_sum + renorm_eps * z;
+  for (int slot = 0; slot < k; ++slot) {
+    index[slot] = best_i[slot];
+    weight[slot] = static_cast<float>(top[slot] / denom);
+  }
+}
+
+}  // namespace
+
 void select_top_k(float* raw, std::int64_t rows, std::int64_t n, const float* mean, const float* rstd,
                   const ScoreTransform& transform, int k, double renorm_eps, bool keep_scores, std::int64_t* index,
                   float* weight) {
@@ -151,30 +184,18 @@ void select_top_k(float* raw, std::int64_t rows, std::int64_t n, const float* me
       layer_norm_transform(row, s, n, mean[t], static_cast<float>(rstd[t] * transform.scale), transform.key_sum);
     else
       abs_transform(row, s, n, static_cast<float>(transform.scale));
-    topk_row(s, n, k, best_v.data(), best_i.data());
-    // A row of NaNs (a NaN input) selects nothing: take the first experts so that the NaN
-    // reaches the output instead of an out-of-range index.
-    for (int slot = 0, next = 0; slot < k; ++slot) {
-      if (best_i[slot] >= 0) continue;
-      while (std::find(best_i.begin(), best_i.end(), next) != best_i.end()) ++next;
-      best_i[slot] = next;
-      best_v[slot] = s[next];
-    }
-    // p_e = exp(s_e - max) / Z, so p_e / (Σ_topk p + eps) = e_e / (Σ_topk e + eps · Z):
-    // the normaliser enters only through eps, and the top values are exact.
-    const float max = best_v[0];
-    const double z = sum_exp_shifted(s, n, max);
-    double top_sum = 0;
-    for (int slot = 0; slot < k; ++slot) {
-      top[slot] = std::exp(static_cast<double>(best_v[slot]) - static_cast<double>(max));
-      top_sum += top[slot];
-    }
-    const double denom = top_sum + renorm_eps * z;
-    for (int slot = 0; slot < k; ++slot) {
-      index[t * k + slot] = best_i[slot];
-      weight[t * k + slot] = static_cast<float>(top[slot] / denom);
-    }
+    pick_row(s, n, k, renorm_eps, best_v.data(), best_i.data(), top.data(), index + t * k, weight + t * k);
   }
+}
+
+void select_top_k_of_scores(const float* scores, std::int64_t stride, const std::int64_t* width, std::int64_t rows,
+                            int k, double renorm_eps, std::int64_t* index, float* weight) {
+  std::vector<float> best_v(k);
+  std::vector<std::int64_t> best_i(k);
+  std::vector<double> top(k);
+  for (std::int64_t t = 0; t < rows; ++t)
+    pick_row(scores + t * stride, width[t], k, renorm_eps, best_v.data(), best_i.data(), top.data(), index + t * k,
+             weight + t * k);
 }
 
 }  // namespace gaggle::route::detail

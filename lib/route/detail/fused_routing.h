@@ -46,6 +46,12 @@ void select_top_k(float* raw, std::int64_t rows, std::int64_t n, const float* me
                   const ScoreTransform& transform, int k, double renorm_eps, bool keep_scores, std::int64_t* index,
                   float* weight);
 
+// The same selection over scores that are already final (the ivf index's candidates):
+// row t holds width[t] >= k scores at scores + t · stride; index is the position within
+// the row. index and weight are [rows, k].
+void select_top_k_of_scores(const float* scores, std::int64_t stride, const std::int64_t* width, std::int64_t rows,
+                            int k, double renorm_eps, std::int64_t* index, float* weight);
+
 // Σ_i exp(x[i] - shift) for x[i] <= shift, vectorised, relative error below 1e-6; NaN
 // when any x[i] or the shift is NaN or infinite. Exposed for its test.
 double sum_exp_shifted(const float* x, std::int64_t n, float shift);
