@@ -46,6 +46,7 @@ struct RouteBenchOptions {
   std::int64_t clusters = 0, probe = 8;  // ivf: 0 clusters = round(sqrt(N))
   std::int64_t families = 0;             // synthetic gates around this many centres (0: independent)
   double token_signal = 0;               // tokens = this · a random expert's key + N(0, 1) noise (0: pure noise)
+  std::int64_t token_tasks = 0;          // --token-signal's experts drawn from this many (0: from all N)
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
 };
 
@@ -168,7 +169,12 @@ int run_layer(const RouteBenchOptions& o) {
   auto u = at::randn({t, d});
   auto w = at::randn({d, d}) * (1.0 / std::sqrt(static_cast<double>(d)));
   auto e = random_experts(n, r, d, d, o.families);
-  if (o.token_signal > 0) u = u + o.token_signal * e.keys.index_select(0, at::randint(n, {t}, at::kLong));
+  if (o.token_signal > 0) {
+    // A batch from a few tasks: each token resembles one of `token_tasks` experts.
+    auto pick = at::randint(o.token_tasks > 0 ? std::min(o.token_tasks, n) : n, {t}, at::kLong);
+    if (o.token_tasks > 0) pick = at::randperm(n, at::kLong).index_select(0, pick);
+    u = u + o.token_signal * e.keys.index_select(0, pick);
+  }
   route::RoutedLinearOptions options;
   options.top_k = static_cast<int>(k);
   auto layer = std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options);
@@ -220,6 +226,7 @@ int run_layer(const RouteBenchOptions& o) {
   j["exact_over_base"] = exact_ms / base_ms;
   j["families"] = o.families;
   j["token_signal"] = o.token_signal;
+  j["token_tasks"] = o.token_tasks;
   if (ivf) {
     // Recall: the share of tokens whose top-k set is the exact one, over all t tokens.
     const auto want = exact->route(u).topk_index;
@@ -360,6 +367,11 @@ Runner setup_bench_route(CLI::App& sub) {
                  "Synthetic gates around this many random centres (0: independent gates)")->capture_default_str();
   sub.add_option("--token-signal", o->token_signal,
                  "--layer tokens: this times a random expert's key plus N(0, 1) noise (0: noise only)")
+      ->capture_default_str();
+  sub.add_option("--token-tasks", o->token_tasks,
+                 "--layer tokens: draw --token-signal's experts from this many, as a batch from a few tasks "
+                 "(0: from all)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   return [o]() -> int {
     if (o->top_k < 1 || o->experts < 1) {
