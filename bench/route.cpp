@@ -200,12 +200,13 @@ int run_layer(const RouteBenchOptions& o) {
   // Where the routed time goes: the routing decision (LN, score GEMM, softmax, top-k) and
   // the grouped LoRA update given a routing (base output precomputed).
   route::Routing routing;
-  double route_ms = median_ms([&] { routing = layer->route(u); }, repeats);
+  double route_ms = median_ms([&] { routing = layer->route(u, /*keep_scores=*/false); }, repeats);  // as apply does
   auto base_out = at::mm(u, w.t());
   double combine_ms = median_ms([&] { sink = layer->combine(u, base_out, routing); }, repeats);
-  // Of the exact routing: the scores (LayerNorm and the GEMM against the keys) and the rest
-  // (softmax, top-k, renormalisation).
-  double scores_ms = median_ms([&] { sink = route::layer_norm_scores(u, e.keys); }, repeats);
+  // Of the routing decision: the score GEMM on the raw tokens (what the fused decision runs;
+  // LayerNorm is folded into it) and the rest (token moments, the score transform, top-k,
+  // the softmax's normaliser and the weights).
+  double scores_ms = median_ms([&] { sink = at::mm(u, e.keys.t()); }, repeats);
   const double dense_gb = static_cast<double>(t) * n * r * 4 / 1e9;
   double dense_ms = -1;
   if (!o.no_dense && dense_gb <= o.dense_max_gb)
