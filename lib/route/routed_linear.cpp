@@ -240,8 +240,6 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
   // Where the CPU and the shapes allow, one pass per token row (detail/lora_rows.h)
   // instead of two BLAS calls per chunk with gather and scatter buffers.
   const bool fused = detail::lora_rows_supported(r, d_in, d_out);
-  // An expert with many rows in most blocks has B transposed once for all of them
-  // (detail/lora_rows.h); the others, per block where their rows make it pay.
   detail::LoraRowsTarget shared;
   shared.r = r, shared.d_in = d_in, shared.d_out = d_out;
   shared.u = u_data, shared.base = base_data, shared.out = out_data, shared.started = started.data();
@@ -253,6 +251,8 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
     combine_by_expert(shared, a_of, b_of, ExpertSlots{offset, selected, slot_token, slot_weight}, t_count, threads);
     return out;
   }
+  // An expert with many rows in most blocks has B transposed once for all of them
+  // (detail/lora_rows.h); the others, per block where their rows make it pay.
   std::vector<const float*> bt_of(n, nullptr);
   if (fused) {
     std::vector<std::int64_t> busy;
@@ -343,7 +343,9 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
   d_in_ = A_[0].size(1);
   require(B_[0].defined() && B_[0].dim() == 2, "expert 0: B must be [d_out, r]");
   d_out_ = B_[0].size(0);
-  fast_factors_ = detail::row_major_sgemm() != nullptr;
+  // The CPU kernel needs either the one-pass update (AVX2, shapes in multiples of 8) or a
+  // CBLAS sgemm for its BLAS path (an upstream MKL build of LibTorch exports none).
+  fast_factors_ = detail::lora_rows_supported(r_, d_in_, d_out_) || detail::row_major_sgemm() != nullptr;
   for (std::int64_t e = 0; e < n_; ++e) {
     const at::Tensor &a = A_[e], &b = B_[e];
     require(a.defined() && a.dim() == 2 && a.size(0) == r_ && a.size(1) == d_in_,
