@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <limits>
 #include <vector>
 
 #include "io/error.h"
@@ -116,12 +115,8 @@ IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int6
       for (std::int64_t t = begin; t < end; ++t) {
         std::int64_t* row = ord + t * ranked;
         detail::topk_row(cs + t * c_count, c_count, static_cast<int>(ranked), best.data(), row);
-        // A NaN token ranks no cluster: take the first ones (its weights come out NaN).
-        for (std::int64_t j = 0, next = 0; j < ranked; ++j) {
-          if (row[j] >= 0) continue;
-          while (std::find(row, row + ranked, next) != row + ranked) ++next;
-          row[j] = next;
-        }
+        // A NaN token ranks no cluster: it takes the first ones (its weights come out NaN).
+        detail::fill_unfilled_slots(cs + t * c_count, static_cast<int>(ranked), best.data(), row);
       }
     });
   }

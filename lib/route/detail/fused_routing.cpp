@@ -2,7 +2,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -144,14 +143,7 @@ namespace {
 void pick_row(const float* s, std::int64_t n, int k, double renorm_eps, float* best_v, std::int64_t* best_i,
               double* top, std::int64_t* index, float* weight) {
   topk_row(s, n, k, best_v, best_i);
-  // A row of NaNs (a NaN input) selects nothing: take the first experts so that the NaN
-  // reaches the output instead of an out-of-range index.
-  for (int slot = 0, next = 0; slot < k; ++slot) {
-    if (best_i[slot] >= 0) continue;
-    while (std::find(best_i, best_i + k, next) != best_i + k) ++next;
-    best_i[slot] = next;
-    best_v[slot] = s[next];
-  }
+  fill_unfilled_slots(s, k, best_v, best_i);  // a NaN row: the first experts, NaN weights
   // p_e = exp(s_e - max) / Z, so p_e / (Σ_topk p + eps) = e_e / (Σ_topk e + eps · Z):
   // the normaliser enters only through eps, and the top values are exact.
   const float max = best_v[0];

@@ -139,34 +139,6 @@ __attribute__((target("avx2,fma"))) void up_transposed(const LoraRowsTarget& g, 
   }
 }
 
-// bt[j][c] = b[c][j] for b [d_out, r], both multiples of 8, in 8 × 8 blocks.
-__attribute__((target("avx2,fma"))) void transpose_8x8_blocks(const float* b, std::int64_t d_out, std::int64_t r,
-                                                              float* bt) {
-  for (std::int64_t c = 0; c < d_out; c += 8)
-    for (std::int64_t j = 0; j < r; j += 8) {
-      __m256 v[8], t[8];
-      #pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(b + (c + i) * r + j);
-      #pragma GCC unroll 8
-      for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-      }
-      #pragma GCC unroll 8
-      for (int i = 0; i < 8; i += 4) {
-        v[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        v[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        v[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        v[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-      }
-      #pragma GCC unroll 8
-      for (int i = 0; i < 4; ++i) {
-        _mm256_storeu_ps(bt + (j + i) * d_out + c, _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
-        _mm256_storeu_ps(bt + (j + i + 4) * d_out + c, _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
-      }
-    }
-}
-
 // Asks for the rows the next tile will read (its tokens' inputs, and the rows its update
 // starts from) while this tile computes: the tokens are scattered, so the hardware
 // prefetcher cannot guess them, and a cold 2 KiB row otherwise stalls the first loads.
@@ -210,9 +182,34 @@ bool lora_rows_supported(std::int64_t r, std::int64_t d_in, std::int64_t d_out) 
          cpu_has_avx2_fma();
 }
 
-void transpose_lora_b(const float* b, std::int64_t d_out, std::int64_t r, float* bt) {
-  transpose_8x8_blocks(b, d_out, r, bt);
+// In 8 × 8 blocks of AVX registers.
+__attribute__((target("avx2,fma"))) void transpose_lora_b(const float* b, std::int64_t d_out, std::int64_t r,
+                                                          float* bt) {
+  for (std::int64_t c = 0; c < d_out; c += 8)
+    for (std::int64_t j = 0; j < r; j += 8) {
+      __m256 v[8], t[8];
+      #pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(b + (c + i) * r + j);
+      #pragma GCC unroll 8
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+      }
+      #pragma GCC unroll 8
+      for (int i = 0; i < 8; i += 4) {
+        v[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        v[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        v[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        v[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+      }
+      #pragma GCC unroll 8
+      for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(bt + (j + i) * d_out + c, _mm256_permute2f128_ps(v[i], v[i + 4], 0x20));
+        _mm256_storeu_ps(bt + (j + i + 4) * d_out + c, _mm256_permute2f128_ps(v[i], v[i + 4], 0x31));
+      }
+    }
 }
+
 
 void add_lora_rows(const LoraRowsTarget& target, const std::int64_t* token, const float* weight, std::int64_t rows) {
   alignas(32) float h[kTile * 256];  // A u for one tile; r <= 256 (lora_rows_supported)
@@ -222,7 +219,7 @@ void add_lora_rows(const LoraRowsTarget& target, const std::int64_t* token, cons
     thread_local std::vector<float> transposed;
     if (transposed.size() < static_cast<std::size_t>(target.r * target.d_out))
       transposed.resize(target.r * target.d_out);
-    transpose_8x8_blocks(target.b, target.d_out, target.r, transposed.data());
+    transpose_lora_b(target.b, target.d_out, target.r, transposed.data());
     bt = transposed.data();
   }
   std::int64_t i = 0;

@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "route/detail/cpu_features.h"
@@ -54,6 +55,15 @@ void topk_row(const float* row, std::int64_t n, int k, float* best_v, std::int64
     scan_avx2(row, n, k, best_v, best_i);
   else
     scan_scalar(row, 0, n, k, best_v, best_i);
+}
+
+void fill_unfilled_slots(const float* row, int k, float* best_v, std::int64_t* best_i) {
+  for (int slot = 0, next = 0; slot < k; ++slot) {
+    if (best_i[slot] >= 0) continue;
+    while (std::find(best_i, best_i + k, next) != best_i + k) ++next;
+    best_i[slot] = next;
+    best_v[slot] = row[next];
+  }
 }
 
 }  // namespace gaggle::route::detail

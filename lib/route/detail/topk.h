@@ -15,4 +15,9 @@ namespace gaggle::route::detail {
 // it) and only inserts the rare values that beat it: the same result as a plain scan.
 void topk_row(const float* row, std::int64_t n, int k, float* best_v, std::int64_t* best_i);
 
+// Gives the slots topk_row left unfilled (index -1: a row of NaN, a NaN input) the lowest
+// indices not chosen yet, with their values from row, so that a NaN reaches the caller's
+// output through valid indices instead of an out-of-range one. Requires k <= n.
+void fill_unfilled_slots(const float* row, int k, float* best_v, std::int64_t* best_i);
+
 }  // namespace gaggle::route::detail
