@@ -16,12 +16,13 @@
 // LN(u) nor p (routed_linear_route.cpp, detail/fused_routing.h).
 //
 // The LoRA products are computed for the selected (token, expert) slots only, grouped by
-// expert: one counting sort of the T·k slots, then per selected expert a gather of its
-// tokens and two small GEMMs. Experts that got no token are never read; there is no loop
-// over all N experts' tensors and no dense [T, N, r] product. On CPU float32 without
-// autograd the grouping runs in a dedicated kernel (BLAS per group, dynamic scheduling
-// over threads, deterministic output); otherwise (CUDA, other dtypes, autograd) the same
-// algorithm runs as LibTorch ops.
+// expert: one counting sort of the T·k slots, then each selected expert's update on its
+// tokens. Experts that got no token are never read; there is no loop over all N experts'
+// tensors and no dense [T, N, r] product. On CPU float32 without autograd the grouping runs
+// in a dedicated kernel with deterministic output: one pass per token row where AVX2 and
+// the shapes allow (detail/lora_rows.h), otherwise a gather and two small BLAS GEMMs per
+// chunk of rows. Elsewhere (CUDA, other dtypes, autograd) the gather-and-GEMM algorithm
+// runs as LibTorch ops.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
