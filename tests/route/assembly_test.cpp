@@ -183,7 +183,7 @@ TEST_CASE("assemble refuses bundles of another base, untrusted signers and a wro
   fs::path stranger = w.dir / "stranger";
   w.write_bundle(stranger, other, "sha256:" + std::string(64, 'a'));
   auto o = w.options(route::RouterKind::phatgoose, "out");
-  o.experts.push_back({"stranger", "1.0.0", stranger});
+  o.experts.push_back(World::source("stranger", stranger));
   try {
     route::assemble(o);
     FAIL("assembled a bundle of another base");

@@ -179,7 +179,7 @@ TEST_CASE("assembling retrieval names a bundle without retrieval embeddings, and
   plain.tensors.erase("retrieval_embeddings");
   w.write_bundle(w.dir / "plain", plain, w.fingerprint);
   auto o = w.options(route::RouterKind::retrieval, "out");
-  o.experts.push_back({"plain", "1.0.0", w.dir / "plain"});
+  o.experts.push_back(World::source("plain", w.dir / "plain"));
   try {
     route::assemble(o);
     FAIL("assembled a bundle without embeddings");
@@ -195,7 +195,7 @@ TEST_CASE("assembling retrieval names a bundle without retrieval embeddings, and
   wide.tensors["retrieval_embeddings"] = at::randn({3, w.config.d_model + 1});
   w.write_bundle(w.dir / "wide", wide, w.fingerprint);
   auto o2 = w.options(route::RouterKind::retrieval, "out2");
-  o2.experts.push_back({"wide", "1.0.0", w.dir / "wide"});
+  o2.experts.push_back(World::source("wide", w.dir / "wide"));
   CHECK_THROWS_WITH(route::assemble(o2), Catch::Contains("bundle 'wide/1.0.0'") && Catch::Contains("[3, 17]"));
 
   // A retrieval assembly needs format_version 2 or later; claiming 1 (a reader of 1 would

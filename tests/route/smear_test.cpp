@@ -185,6 +185,6 @@ TEST_CASE("assembling smear needs the experts' gates", "[route][smear]") {
     it = it->first.find(".gate") != std::string::npos ? bare.tensors.erase(it) : std::next(it);
   w.write_bundle(w.dir / "bare", bare, w.fingerprint);
   auto o = w.options(route::RouterKind::smear, "out");
-  o.experts.push_back({"bare", "1.0.0", w.dir / "bare"});
+  o.experts.push_back(World::source("bare", w.dir / "bare"));
   CHECK_THROWS_WITH(route::assemble(o), Catch::Contains("bundle 'bare/1.0.0' has no gates") && Catch::Contains("smear router"));
 }

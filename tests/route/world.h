@@ -108,13 +108,23 @@ struct World {
     bundle::sign_bundle(dir_i, bundle::SignOptions{key});
   }
 
+  // An unverified source (assemble verifies it against `trust`); named fields, so that
+  // ExpertSource's later members keep their defaults without a warning.
+  static route::ExpertSource source(const std::string& name, const fs::path& bundle_dir) {
+    route::ExpertSource s;
+    s.name = name;
+    s.version = "1.0.0";
+    s.dir = bundle_dir;
+    return s;
+  }
+
   route::AssembleOptions options(route::RouterKind router, const std::string& out) const {
     route::AssembleOptions o;
     o.base_dir = base;
     o.trust_file = trust;
     o.out_dir = dir / out;
     o.router = router;
-    for (const auto& e : experts) o.experts.push_back({e.name, "1.0.0", pool / "bundles" / e.name / "1.0.0"});
+    for (const auto& e : experts) o.experts.push_back(source(e.name, pool / "bundles" / e.name / "1.0.0"));
     return o;
   }
 
