@@ -18,7 +18,7 @@ namespace {
 
 struct PretrainFlags {
   train::PretrainOptions opt;
-  std::string corpus, tokenizer, out, feed_forward = "relu";
+  std::string corpus, tokenizer, out, feed_forward = "relu", save_dtype = "f32";
   std::vector<std::string> tokenizer_text;
   int threads = 0;
   bool quiet = false;
@@ -80,6 +80,11 @@ Runner setup_debug_pretrain(CLI::App& sub) {
   sub.add_option("--log-every", o.loop.log_every, "pretrain-log.jsonl line every N steps")->capture_default_str();
   sub.add_flag("--resume", o.loop.resume, "Continue a killed run from its last checkpoint");
   sub.add_flag("--force", o.force, "Replace an existing OUT_DIR");
+  sub.add_option("--save-dtype", f->save_dtype,
+                 "f32 | bf16 | f16: how model.safetensors stores the weights (bf16: half the bytes, each "
+                 "weight rounded to 8 significant bits)")
+      ->check(CLI::IsMember({"f32", "bf16", "f16"}))
+      ->capture_default_str();
   sub.add_option("--device", o.device, "cpu | cuda | cuda:N")->capture_default_str();
   sub.add_option("--threads", f->threads, "Compute threads (0: every core)")->capture_default_str();
   sub.add_flag("-q,--quiet", f->quiet, "No progress output");
@@ -97,6 +102,7 @@ Runner setup_debug_pretrain(CLI::App& sub) {
     if (f->feed_forward == "relu") o.config.gated = false;
     else if (f->feed_forward == "gated-gelu") o.config.gated = true;
     else throw_error(ErrorCode::usage, "cli", "--feed-forward must be relu or gated-gelu, not '" + f->feed_forward + "'");
+    o.save_dtype = f->save_dtype == "bf16" ? io::DType::BF16 : f->save_dtype == "f16" ? io::DType::F16 : io::DType::F32;
     model::configure_runtime({f->threads, o.device});
     auto bar = std::make_shared<ProgressBar>("pretrain", ProgressBar::default_style(f->quiet));
     o.loop.progress = training_progress(bar);

@@ -193,6 +193,18 @@ void SafetensorsWriter::add_f32(const std::string& name, std::vector<std::int64_
   add(name, DType::F32, std::move(shape), std::as_bytes(values));
 }
 
+void SafetensorsWriter::add_floats_as(const std::string& name, DType dtype, std::vector<std::int64_t> shape,
+                                      std::span<const float> values) {
+  if (dtype == DType::F32) return add_f32(name, std::move(shape), values);
+  if (dtype != DType::F16 && dtype != DType::BF16)
+    throw_error(ErrorCode::invalid, "io",
+                "cannot store '" + name + "' as " + std::string(dtype_name(dtype)) + ": floats are written as F32, F16 or BF16");
+  std::vector<std::uint16_t> bits(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i)
+    bits[i] = dtype == DType::F16 ? f32_to_f16_bits(values[i]) : f32_to_bf16_bits(values[i]);
+  add(name, dtype, std::move(shape), std::as_bytes(std::span<const std::uint16_t>(bits)));
+}
+
 std::string SafetensorsWriter::header_bytes() const {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata_.empty()) {

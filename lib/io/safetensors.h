@@ -78,6 +78,9 @@ class SafetensorsWriter {
   // the name is taken.
   void add(const std::string& name, DType dtype, std::vector<std::int64_t> shape, std::span<const std::byte> data);
   void add_f32(const std::string& name, std::vector<std::int64_t> shape, std::span<const float> values);
+  // Stores float values as `dtype`: F32 as is, F16 or BF16 rounded to nearest even.
+  // Throws Error{invalid} for any other dtype.
+  void add_floats_as(const std::string& name, DType dtype, std::vector<std::int64_t> shape, std::span<const float> values);
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
 
   // The exact bytes of the header block (the 8-byte length included).

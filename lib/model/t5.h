@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "io/dtype.h"
 #include "model/base_model.h"
 #include "model/linear_hook.h"
 #include "model/load_options.h"
@@ -152,10 +153,11 @@ T5Model make_t5(const T5Config& config);
 // Throws Error{not_found} (no config.json / no weights), Error{unsupported} (dtype).
 T5Model load_t5(const std::filesystem::path& base_dir, const LoadOptions& options = {});
 
-// Writes config.json and model.safetensors (F32, HF layout and names; tied => only
+// Writes config.json and model.safetensors (HF layout and names; tied => only
 // shared.weight) into `dir` (created if needed), each file atomically. Other files in
-// `dir` (spiece.model, ...) are left alone.
-void save_t5(const T5Model& model, const std::filesystem::path& dir);
+// `dir` (spiece.model, ...) are left alone. `dtype` F32 (exact), BF16 or F16 (half the
+// bytes, each weight rounded to nearest even; config.json's torch_dtype says which).
+void save_t5(const T5Model& model, const std::filesystem::path& dir, io::DType dtype = io::DType::F32);
 
 // HF's _shift_right: [decoder_start, labels[:, :-1]] with -100 replaced by pad.
 at::Tensor shift_right(const at::Tensor& labels, std::int64_t decoder_start_token_id, std::int64_t pad_token_id);

@@ -32,8 +32,8 @@ T5Model load_t5(const fs::path& base_dir, const LoadOptions& options) {
   return model;
 }
 
-void save_t5(const T5Model& model, const fs::path& dir) {
-  detail::save_parameters(*model, model->config().to_json(), dir);
+void save_t5(const T5Model& model, const fs::path& dir, io::DType dtype) {
+  detail::save_parameters(*model, model->config().to_json(), dir, dtype);
 }
 
 }  // namespace gaggle::model

@@ -135,6 +135,8 @@ PretrainResult pretrain(const PretrainOptions& options) {
   if (!(options.corruption.reconstruct_fraction >= 0 && options.corruption.reconstruct_fraction <= 1))
     throw_error(ErrorCode::usage, kRoom, "--reconstruct must lie in [0, 1]");
   if (options.max_input_len < 4) throw_error(ErrorCode::usage, kRoom, "--max-input-len must be at least 4");
+  if (options.save_dtype != io::DType::F32 && options.save_dtype != io::DType::BF16 && options.save_dtype != io::DType::F16)
+    throw_error(ErrorCode::usage, kRoom, "--save-dtype must be f32, bf16 or f16");
   if (options.valid_fraction < 0 || options.valid_fraction >= 1)
     throw_error(ErrorCode::usage, kRoom, "--valid-fraction must lie in [0, 1)");
   auto note = [&](const std::string& s) {
@@ -299,7 +301,7 @@ PretrainResult pretrain(const PretrainOptions& options) {
   }
   t5->to(torch::kCPU);
   io::AtomicDirectory dir(options.out_dir);
-  model::save_t5(t5, dir.path());
+  model::save_t5(t5, dir.path(), options.save_dtype);
   io::write_file_atomic(dir.path() / "spiece.model", io::read_file(spiece));
   std::string log;
   for (const auto& j : result.loop.log) log += j.dump() + "\n";
@@ -309,6 +311,7 @@ PretrainResult pretrain(const PretrainOptions& options) {
   info["corpus"] = options.corpus.filename().string();
   info["train_lines"] = result.train_lines;
   info["parameters"] = result.parameters;
+  info["save_dtype"] = std::string(io::dtype_name(options.save_dtype));
   info["best_step"] = result.loop.best_step;
   if (result.loop.best_valid_loss) info["valid_loss"] = *result.loop.best_valid_loss;
   io::write_json_file_atomic(dir.path() / "pretrain.json", info);

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "io/dtype.h"
 #include "model/t5_config.h"
 #include "train/loop.h"
 
@@ -72,6 +73,7 @@ struct PretrainOptions {
   int64_t max_valid_lines = 512;
   LoopOptions loop;                 // work_dir and settings are filled in by pretrain
   std::string device = "cpu";
+  io::DType save_dtype = io::DType::F32;  // of model.safetensors: F32, BF16 or F16
   bool force = false;               // replace an existing OUT_DIR
   std::function<void(const std::string&)> note;  // set-up messages (tokenizer, corpus)
 };

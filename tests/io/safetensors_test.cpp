@@ -185,6 +185,31 @@ TEST_CASE("safetensors writer refuses inconsistent tensors", "[io][safetensors]"
   CHECK_THROWS_WITH(w.add_f32("x", {3}, v), Catch::Contains("added twice"));
 }
 
+TEST_CASE("safetensors writer stores floats as F16 or BF16 on request", "[io][safetensors]") {
+  test::TempDir tmp;
+  io::SafetensorsWriter w;
+  // 0.1 rounds to nearest even: 0x2e66 in half, 0x3dcd in bfloat16 (bits worked out by hand).
+  std::vector<float> v = {1.0f, -2.0f, 0.1f};
+  w.add_floats_as("h", DType::F16, {3}, v);
+  w.add_floats_as("b", DType::BF16, {3}, v);
+  w.add_floats_as("f", DType::F32, {3}, v);
+  CHECK_THROWS_WITH(w.add_floats_as("i", DType::I16, {3}, v), Catch::Contains("F32, F16 or BF16"));
+  w.write(tmp / "m.safetensors");
+  auto f = io::SafetensorsFile::open(tmp / "m.safetensors");
+  auto bits = [&](const std::string& name) {
+    auto d = f.data(name);
+    std::vector<std::uint16_t> out(d.size() / 2);
+    std::memcpy(out.data(), d.data(), d.size());
+    return out;
+  };
+  CHECK(f.at("h").dtype == DType::F16);
+  CHECK(bits("h") == std::vector<std::uint16_t>{0x3c00, 0xc000, 0x2e66});
+  CHECK(f.at("b").dtype == DType::BF16);
+  CHECK(bits("b") == std::vector<std::uint16_t>{0x3f80, 0xc000, 0x3dcd});
+  CHECK(f.at("f").dtype == DType::F32);
+  CHECK(f.at("f").nbytes() == 12);
+}
+
 TEST_CASE("half and bfloat16 conversions round-trip", "[io][dtype]") {
   for (float f : {0.0f, -0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.333251953125f}) {
     CHECK(io::f16_bits_to_f32(io::f32_to_f16_bits(f)) == f);

@@ -240,6 +240,28 @@ TEST_CASE("save_t5 writes a checkpoint that loads back identically", "[model][lo
   }
 }
 
+TEST_CASE("save_t5 in BF16 stores each weight rounded to nearest even and says so in config.json", "[model][load]") {
+  test::TempDir tmp;
+  model::T5Config c;
+  c.vocab_size = 40, c.d_model = 16, c.d_kv = 4, c.d_ff = 24, c.num_layers = 1, c.num_decoder_layers = 1;
+  c.num_heads = 2, c.relative_attention_num_buckets = 8, c.relative_attention_max_distance = 12;
+  at::manual_seed(11);
+  auto m = model::make_t5(c);
+  model::save_t5(m, tmp / "bf16", io::DType::BF16);
+  auto f = io::SafetensorsFile::open(tmp / "bf16" / "model.safetensors");
+  for (const auto& t : f.tensors()) CHECK(t.dtype == io::DType::BF16);
+  CHECK(io::read_json_file(tmp / "bf16" / "config.json").at("torch_dtype") == "bfloat16");
+  auto back = model::load_t5(tmp / "bf16");
+  CHECK(back->config().to_json() == c.to_json());
+  auto params = m->named_parameters();
+  for (const auto& p : back->named_parameters()) {
+    // Independent rounding: torch's own float -> bfloat16 cast (round to nearest even).
+    at::Tensor expected = params[p.key()].detach().to(at::kBFloat16).to(at::kFloat);
+    CHECK(at::equal(p.value(), expected));
+  }
+  CHECK_THROWS_WITH(model::save_t5(m, tmp / "i8", io::DType::I8), Catch::Contains("F32, BF16 or F16"));
+}
+
 TEST_CASE("the base fingerprint hashes names, shapes, dtypes and bytes, and is cached", "[model][fingerprint]") {
   test::TempDir tmp;
   auto dir = copy_base(tmp, kV11, "fp");

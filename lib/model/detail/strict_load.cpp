@@ -100,7 +100,14 @@ void finish_load(torch::nn::Module& module, const LoadOptions& options) {
     for (auto& p : module.parameters()) p.set_requires_grad(false);
 }
 
-void save_parameters(const torch::nn::Module& module, const nlohmann::json& config, const std::filesystem::path& dir) {
+void save_parameters(const torch::nn::Module& module, const nlohmann::json& config, const std::filesystem::path& dir,
+                     io::DType dtype) {
+  const char* torch_dtype = dtype == io::DType::F32 ? "float32" : dtype == io::DType::BF16 ? "bfloat16"
+                            : dtype == io::DType::F16                                     ? "float16"
+                                                                                          : nullptr;
+  if (!torch_dtype)
+    throw_error(ErrorCode::usage, "model",
+                "weights are saved as F32, BF16 or F16, not " + std::string(io::dtype_name(dtype)));
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw_error(ErrorCode::io, "model", "cannot create '" + dir.string() + "': " + ec.message());
@@ -108,9 +115,12 @@ void save_parameters(const torch::nn::Module& module, const nlohmann::json& conf
   writer.set_metadata("format", "pt");
   for (const auto& item : module.named_parameters()) {
     at::Tensor t = item.value().detach().to(at::kCPU, at::kFloat).contiguous();
-    writer.add_f32(item.key(), t.sizes().vec(), std::span<const float>(t.data_ptr<float>(), static_cast<std::size_t>(t.numel())));
+    writer.add_floats_as(item.key(), dtype, t.sizes().vec(),
+                         std::span<const float>(t.data_ptr<float>(), static_cast<std::size_t>(t.numel())));
   }
-  io::write_json_file_atomic(dir / "config.json", config);
+  nlohmann::json written = config;
+  written["torch_dtype"] = torch_dtype;  // what Hugging Face loads the weights as
+  io::write_json_file_atomic(dir / "config.json", written);
   writer.write(dir / "model.safetensors");
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "io/dtype.h"
 #include "model/hf_checkpoint.h"
 #include <nlohmann/json_fwd.hpp>
 
@@ -31,9 +32,12 @@ void load_parameters_strict(torch::nn::Module& module, const HfCheckpoint& check
                             const std::vector<TensorAlias>& aliases,
                             const std::function<bool(const std::string&)>& ignorable);
 
-// The inverse for any architecture: DIR/config.json (`config`) and DIR/model.safetensors
-// holding every parameter by name as F32, each file written atomically. Throws Error{io}.
-void save_parameters(const torch::nn::Module& module, const nlohmann::json& config, const std::filesystem::path& dir);
+// The inverse for any architecture: DIR/config.json (`config`, its torch_dtype set to
+// match) and DIR/model.safetensors holding every parameter by name as `dtype` (F32, or
+// BF16/F16 rounded to nearest even), each file written atomically. Throws Error{io},
+// Error{usage} for another dtype.
+void save_parameters(const torch::nn::Module& module, const nlohmann::json& config, const std::filesystem::path& dir,
+                     io::DType dtype = io::DType::F32);
 
 // eval(), the device move (Error{unsupported} with a hint when impossible) and, unless
 // options.trainable, requires_grad false on every parameter.
