@@ -50,6 +50,10 @@ Runner setup_train_expert(CLI::App& sub) {
   sub.add_option("--seed", o.loop.seed, "Seed of the LoRA init, data order and hold-out")->capture_default_str();
   sub.add_option("--eval-every", o.loop.eval_every, "Validate every N steps (0: never); the best step is kept")
       ->capture_default_str();
+  sub.add_option("--patience", o.loop.patience,
+                 "Stop once N validations in a row are no better than the best (0: run every step); "
+                 "with --steps as the ceiling, an easy task stops early and a hard one trains on")
+      ->capture_default_str();
   sub.add_option("--save-every", o.loop.save_every, "Checkpoint every N steps (0: never)")->capture_default_str();
   sub.add_option("--log-every", o.loop.log_every, "train-log.jsonl line every N steps")->capture_default_str();
   sub.add_option("--license", o.license, "Licence recorded in the manifest (SPDX id)");
@@ -77,6 +81,7 @@ Runner setup_train_expert(CLI::App& sub) {
       nlohmann::ordered_json j;
       j["expert_dir"] = r.out_dir.string();
       j["steps"] = r.loop.steps;
+      j["stopped_early"] = r.loop.stopped_early;
       j["best_step"] = r.loop.best_step;
       j["valid_loss"] = r.loop.best_valid_loss ? nlohmann::ordered_json(*r.loop.best_valid_loss) : nullptr;
       j["valid_accuracy"] = r.loop.best_valid_accuracy ? nlohmann::ordered_json(*r.loop.best_valid_accuracy) : nullptr;
@@ -92,9 +97,10 @@ Runner setup_train_expert(CLI::App& sub) {
     if (r.truncated_inputs > 0)
       warn(std::to_string(r.truncated_inputs) + " inputs were longer than --max-input-len and were cut");
     std::printf("expert '%s' written to %s\n", o.name.c_str(), r.out_dir.string().c_str());
-    std::printf("  %zu modules, rank %lld, %lld steps on %lld examples (%.0f tokens/s)\n", r.modules.size(),
+    std::printf("  %zu modules, rank %lld, %lld steps on %lld examples (%.0f tokens/s)%s\n", r.modules.size(),
                 static_cast<long long>(o.lora.rank), static_cast<long long>(r.loop.steps),
-                static_cast<long long>(r.train_examples), tps);
+                static_cast<long long>(r.train_examples), tps,
+                r.loop.stopped_early ? "; stopped early: no better validation in --patience rounds" : "");
     if (r.loop.best_step >= 0) {
       std::printf("  kept step %lld: valid loss %.4f", static_cast<long long>(r.loop.best_step),
                   r.loop.best_valid_loss.value_or(0));

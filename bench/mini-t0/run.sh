@@ -24,6 +24,8 @@
 #   GAGGLE_BASE      base model directory (default examples/base)
 #   TASKS_DIR        an existing suite directory (default: RUN_DIR/seed-s/tasks, generated)
 #   MINI_STEPS       optimiser steps per expert (default 1000)
+#   MINI_PATIENCE    stop an expert (and Multitask) once this many validations in a row
+#                    are no better than its best (default 0: every step runs)
 #   MINI_GATE_STEPS  gate steps (default 100)
 #   MINI_MT_STEPS    Multitask steps (default 4 x MINI_STEPS: it sees 12 tasks)
 #   MINI_LIMIT       examples per held-out task (default 200; 0: all)
@@ -56,6 +58,7 @@ RUN="${RUN:-mini-t0-run}"
 BASE="${GAGGLE_BASE:-$root/examples/base}"
 STEPS="${MINI_STEPS:-1000}"
 GATE_STEPS="${MINI_GATE_STEPS:-100}"
+PATIENCE="${MINI_PATIENCE:-0}"
 MT_STEPS="${MINI_MT_STEPS:-$((4 * STEPS))}"
 LIMIT="${MINI_LIMIT:-200}"
 HELDIN_LIMIT="${MINI_HELDIN_LIMIT:-100}"
@@ -104,7 +107,7 @@ run_seed() {
     if [ ! -f "experts/$t/manifest.json" ]; then
       step "seed $seed: expert $i/${#held_in[@]}: '$t' ($STEPS steps)"
       "$GAGGLE" train-expert --base "$BASE" --data "$tasks/train/$t.jsonl" --valid "$tasks/validation/$t.jsonl" \
-        --out "experts/$t" --name "$t" --steps "$STEPS" --batch-size 16 --eval-every 100 --save-every 0 \
+        --out "experts/$t" --name "$t" --steps "$STEPS" --patience "$PATIENCE" --batch-size 16 --eval-every 100 --save-every 0 \
         --log-every 50 --seed "$seed" --device "$DEVICE" --threads "$THREADS" --force $QUIET
     fi
     if [ "$(jq -r .method "experts/$t/manifest.json")" != phatgoose ]; then
@@ -140,7 +143,7 @@ run_seed() {
     for t in "${held_in[@]}"; do cat "$tasks/train/$t.jsonl"; done >multitask-data/train.jsonl
     for t in "${held_in[@]}"; do head -n 20 "$tasks/validation/$t.jsonl"; done >multitask-data/valid.jsonl
     "$GAGGLE" train-expert --base "$BASE" --data multitask-data/train.jsonl --valid multitask-data/valid.jsonl \
-      --out multitask --name multitask --steps "$MT_STEPS" --batch-size 16 --eval-every 200 --save-every 0 \
+      --out multitask --name multitask --steps "$MT_STEPS" --patience "$PATIENCE" --batch-size 16 --eval-every 200 --save-every 0 \
       --log-every 50 --seed "$seed" --device "$DEVICE" --threads "$THREADS" --force
   fi
 
@@ -193,7 +196,9 @@ cell() {  # method benchmark -> "mean ± std" (or "-")
 {
   echo "# mini-T0: the paper's Table 1 in miniature"
   echo
-  echo "Base: $BASE; $SEEDS seed(s); experts $STEPS steps (batch 16), gates $GATE_STEPS steps, Multitask $MT_STEPS steps;"
+  stop=""
+  [ "$PATIENCE" = 0 ] || stop=", stopped after $PATIENCE validations without a better one"
+  echo "Base: $BASE; $SEEDS seed(s); experts $STEPS steps (batch 16$stop), gates $GATE_STEPS steps, Multitask $MT_STEPS steps;"
   echo "held-out tasks scored on $LIMIT examples each, held-in tasks on $HELDIN_LIMIT. Command: bench/mini-t0/run.sh --seeds $SEEDS"
   [ "$SEEDS" -gt 1 ] && echo "Cells: mean ± sample standard deviation over the seeds, accuracy %."
   echo

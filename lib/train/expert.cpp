@@ -102,6 +102,7 @@ ExpertResult train_expert(const ExpertOptions& options) {
                    {"targets", options.targets},
                    {"max_input_len", options.tokenize.max_input_len},
                    {"max_target_len", options.tokenize.max_target_len}};
+  if (loop.patience > 0) loop.settings["patience"] = loop.patience;
   const bool leader = !loop.collective || loop.collective->rank() == 0;
   loop.settings["world_size"] = loop.collective ? loop.collective->world_size() : 1;
   if (leader && !loop.resume && fs::exists(loop.work_dir)) fs::remove_all(loop.work_dir);
@@ -134,6 +135,7 @@ ExpertResult train_expert(const ExpertOptions& options) {
   nlohmann::json training = {{"steps", result.loop.steps}, {"best_step", result.loop.best_step}};
   if (result.loop.best_valid_loss) training["valid_loss"] = *result.loop.best_valid_loss;
   if (result.loop.best_valid_accuracy) training["valid_accuracy"] = *result.loop.best_valid_accuracy;
+  if (result.loop.stopped_early) training["stopped_early"] = true;
   m.body = {{"method", "lora"},
             {"rank", options.lora.rank},
             {"modules", result.modules},
@@ -165,6 +167,7 @@ ExpertResult train_expert(const ExpertOptions& options) {
     m.body["examples"] = {{"architecture", model::architecture_name(base->architecture())},
                           {"read_as", "bos + input + target + eos, one causal sequence"},
                           {"loss", "cross-entropy on the target tokens (and eos) only; the prompt is never scored"}};
+  if (loop.patience > 0) m.body["hyperparameters"]["patience"] = loop.patience;
   if (!options.license.empty()) m.body["license"] = options.license;
   if (!options.description.empty()) m.body["description"] = options.description;
   bundle::write_manifest(dir.path(), m);

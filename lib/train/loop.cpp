@@ -31,6 +31,7 @@ void check_options(const LoopOptions& o) {
   positive(o.log_every, "--log-every");
   if (o.eval_every < 0) throw_error(ErrorCode::usage, kRoom, "--eval-every must be 0 (never) or positive");
   if (o.save_every < 0) throw_error(ErrorCode::usage, kRoom, "--save-every must be 0 (never) or positive");
+  if (o.patience < 0) throw_error(ErrorCode::usage, kRoom, "--patience must be 0 (never stop early) or positive");
   if (!(o.lr > 0) || !std::isfinite(o.lr)) throw_error(ErrorCode::usage, kRoom, "--lr must be a positive number");
   if (o.warmup_fraction < 0 || o.warmup_fraction > 1)
     throw_error(ErrorCode::usage, kRoom, "the warm-up fraction must lie in [0, 1]");
@@ -139,6 +140,7 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
     options.progress(p);
   };
 
+  int64_t steps_run = state.step;
   for (int64_t step = state.step; step < options.steps; ++step) {
     const double lr = schedule.lr_at(step);
     for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
@@ -185,6 +187,7 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
     optimizer.step();
 
     const int64_t done = step + 1;
+    steps_run = done;
     loss_since_report += step_loss;
     ++steps_since_report;
 
@@ -226,12 +229,18 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
       line["valid_loss"] = v.loss;
       if (v.accuracy) line["valid_accuracy"] = *v.accuracy;
       line["best"] = p.is_best;
+      // Counted from the best step, not kept in a counter, so a resumed run stops where
+      // the uninterrupted one would have.
+      if (options.patience > 0 && done < options.steps && done - best_step >= options.patience * options.eval_every) {
+        result.stopped_early = true;
+        line["stopped_early"] = true;
+      }
     }
     if (!line.is_null()) {
       result.log.push_back(line);
       if (leader) write_log(log_path, result.log);
     }
-    if (save_now) {
+    if (save_now && !result.stopped_early) {
       state.step = done;
       state.epoch = order.epoch();
       state.position = order.position();
@@ -250,9 +259,10 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
     } else {
       report(p);  // every step: a terminal bar moves with each one
     }
+    if (result.stopped_early) break;
   }
 
-  result.steps = options.steps;
+  result.steps = steps_run;
   result.best_step = best_step;
   result.best_valid_loss = best_loss;
   result.best_valid_accuracy = best_acc;
@@ -261,7 +271,7 @@ LoopResult run_training(const LoopOptions& options, const LoopHooks& hooks) {
   result.tokens = tokens_total;
   TrainProgress p;
   p.phase = "done";
-  p.step = options.steps;
+  p.step = steps_run;
   report(p);
   return result;
 }

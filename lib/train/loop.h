@@ -37,6 +37,8 @@ struct LoopOptions {
   int64_t batch_size = 8;         // examples per micro-batch
   int64_t accumulate = 1;         // micro-batches per optimiser step
   int64_t eval_every = 100;       // validate every N steps and at the end (0: never)
+  int64_t patience = 0;           // stop once this many validations in a row bring no better
+                                  // score than the best (0: always run every step)
   int64_t save_every = 100;       // checkpoint every N steps (0: never)
   int64_t log_every = 10;         // train-log.jsonl line every N steps (progress: every step)
   uint64_t seed = 0;              // data order (and, in the driver, the LoRA init)
@@ -69,7 +71,8 @@ struct LoopHooks {
 };
 
 struct LoopResult {
-  int64_t steps = 0;
+  int64_t steps = 0;       // steps run: fewer than asked when patience stopped the run
+  bool stopped_early = false;
   int64_t best_step = -1;  // -1 when never validated: the final weights are kept
   std::optional<double> best_valid_loss;
   std::optional<double> best_valid_accuracy;
