@@ -47,6 +47,7 @@ struct RouteBenchOptions {
   std::int64_t families = 0;             // synthetic gates around this many centres (0: independent)
   double token_signal = 0;               // tokens = this · a random expert's key + N(0, 1) noise (0: pure noise)
   std::int64_t token_tasks = 0;          // --token-signal's experts drawn from this many (0: from all N)
+  std::string factor_dtype = "f32";      // --layer: the experts' factors in f32 or bf16
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
 };
 
@@ -128,7 +129,9 @@ Experts random_experts(std::int64_t n, std::int64_t r, std::int64_t d_in, std::i
 class DenseAdapter : public model::LinearAdapter {
  public:
   explicit DenseAdapter(std::shared_ptr<route::RoutedLinear> layer)
-      : layer_(std::move(layer)), stacked_A_(layer_->stacked_A()), stacked_B_(layer_->stacked_B()) {}
+      : layer_(std::move(layer)),
+        stacked_A_(layer_->stacked_A().to(at::kFloat)),
+        stacked_B_(layer_->stacked_B().to(at::kFloat)) {}
   at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override {
     auto routing = layer_->route(u);
     auto update = route::dense_routed_update(u, stacked_A_, stacked_B_, routing, layer_->lora_scale());
@@ -169,6 +172,10 @@ int run_layer(const RouteBenchOptions& o) {
   auto u = at::randn({t, d});
   auto w = at::randn({d, d}) * (1.0 / std::sqrt(static_cast<double>(d)));
   auto e = random_experts(n, r, d, d, o.families);
+  if (o.factor_dtype == "bf16") {  // what gaggle assemble --factor-dtype bf16 stores
+    e.A = e.A.to(at::kBFloat16);
+    e.B = e.B.to(at::kBFloat16);
+  }
   if (o.token_signal > 0) {
     // A batch from a few tasks: each token resembles one of `token_tasks` experts.
     auto pick = at::randint(o.token_tasks > 0 ? std::min(o.token_tasks, n) : n, {t}, at::kLong);
@@ -228,6 +235,7 @@ int run_layer(const RouteBenchOptions& o) {
   j["families"] = o.families;
   j["token_signal"] = o.token_signal;
   j["token_tasks"] = o.token_tasks;
+  j["factor_dtype"] = o.factor_dtype;
   if (ivf) {
     // Recall: the share of tokens whose top-k set is the exact one, over all t tokens.
     const auto want = exact->route(u).topk_index;
@@ -253,7 +261,7 @@ int run_layer(const RouteBenchOptions& o) {
                      {"routing_macs_per_token", extra},
                      {"routed_over_base", 1 + extra / base_macs},
                      {"dense_over_base", 1 + (static_cast<double>(n) * d + n * r * 2.0 * d) / base_macs}};
-  j["expert_bytes"] = (e.A.numel() + e.B.numel() + e.keys.numel()) * 4;
+  j["expert_bytes"] = (e.A.numel() + e.B.numel()) * e.A.element_size() + e.keys.numel() * 4;
   j["peak_rss_bytes"] = peak_rss_bytes();
   print(j, o.json);
   return 0;
@@ -373,6 +381,11 @@ Runner setup_bench_route(CLI::App& sub) {
                  "--layer tokens: draw --token-signal's experts from this many, as a batch from a few tasks "
                  "(0: from all)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub.add_option("--factor-dtype", o->factor_dtype,
+                 "--layer: the experts' LoRA factors in f32, or bf16 (half the bytes; as gaggle assemble "
+                 "--factor-dtype bf16 stores them)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   return [o]() -> int {
     if (o->top_k < 1 || o->experts < 1) {

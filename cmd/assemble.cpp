@@ -19,7 +19,7 @@ namespace gaggle::cli {
 namespace {
 
 struct AssembleFlags {
-  std::string base, pool, router, out, update, trust, expert, index = "exact";
+  std::string base, pool, router, out, update, trust, expert, index = "exact", factor_dtype = "f32";
   std::int64_t clusters = -1, probe = 0;
   std::vector<std::string> experts;
   int top_k = 2;
@@ -51,7 +51,9 @@ std::vector<route::ExpertSource> verified_sources(const AssembleFlags& f, const 
   std::vector<fs::path> dirs;
   for (const auto& spec : specs) {
     const auto& b = find_bundle(pool, spec, f.pool);
-    sources.push_back({b.name, b.version, fs::path(f.pool) / b.path});
+    route::ExpertSource source;
+    source.name = b.name, source.version = b.version, source.dir = fs::path(f.pool) / b.path;
+    sources.push_back(source);
     dirs.push_back(sources.back().dir);
   }
   std::map<fs::path, hub::VerifiedBundle> verified;
@@ -86,6 +88,9 @@ int run_update(const AssembleFlags& f, const hub::Pool& pool) {
   options.model_dir = f.update;
   options.base_dir = f.base;
   options.experts = verified_sources(f, pool, f.experts);
+  if (f.factor_dtype != "f32")
+    throw Error(ErrorCode::usage, "cmd", "--update keeps the model's factor dtype",
+                "to change it, assemble afresh with --out");
   if (f.index != "exact" || f.probe)
     throw Error(ErrorCode::usage, "cmd", "--update keeps the model's index and probe",
                 "--clusters N rebuilds it with N clusters (0: round(sqrt(N experts))); or assemble afresh with --out");
@@ -134,13 +139,14 @@ int run_assemble(const AssembleFlags& f) {
     throw Error(ErrorCode::usage, "cmd", "--clusters and --probe are for --index ivf");
   options.clusters = std::max<std::int64_t>(f.clusters, 0);
   options.probe = f.probe;
+  options.factor_dtype = f.factor_dtype == "bf16" ? io::DType::BF16 : io::DType::F32;
   options.experts = verified_sources(f, pool, specs);
   if (!f.quiet) options.progress = [](const std::string& m) { std::cerr << "assemble: " << m << "\n"; };
   auto a = route::assemble(options);
   std::printf("assembled %s: router %s", f.out.c_str(), std::string(route::router_name(a.router)).c_str());
   if (a.top_k) std::printf(", top-%d", a.top_k);
-  std::printf(", %zu experts, %zu modules, base %s\n", a.experts.size(), a.modules.size(),
-              a.base_fingerprint.substr(0, 19).c_str());
+  std::printf(", %zu experts, %zu modules, base %s%s\n", a.experts.size(), a.modules.size(),
+              a.base_fingerprint.substr(0, 19).c_str(), a.factor_dtype == io::DType::BF16 ? ", factors in BF16" : "");
   print_index(a);
   return kExitSuccess;
 }
@@ -175,7 +181,8 @@ int inspect_routed_model(const std::string& path, bool json) {
   else if (a.router == route::RouterKind::smear)
     std::printf(" (per example, every expert merged by the mean routing distribution)");
   std::printf("\nbase:          %s\n               %s\n", a.base_fingerprint.c_str(), a.base_dir.c_str());
-  std::printf("modules:       %zu, %.1f MiB of expert tensors\n", a.modules.size(), bytes / 1048576.0);
+  std::printf("modules:       %zu, %.1f MiB of expert tensors (factors %s)\n", a.modules.size(), bytes / 1048576.0,
+              std::string(io::dtype_name(a.factor_dtype)).c_str());
   std::size_t w = 6;
   for (const auto& e : a.experts) w = std::max(w, e.name.size() + 1 + e.version.size());
   std::printf("\n%zu experts:\n  %-*s  %4s  %-24s  %s\n", a.experts.size(), static_cast<int>(w), "expert", "rank",
@@ -219,6 +226,12 @@ Runner setup_assemble(CLI::App& sub) {
   sub.add_option("--clusters", f->clusters, "ivf: clusters per module (default: round(sqrt(N experts)))");
   sub.add_option("--probe", f->probe,
                  "ivf: clusters scored per token (default: a quarter of them; all of them is exact routing)");
+  sub.add_option("--factor-dtype", f->factor_dtype,
+                 "How the experts' LoRA factors are stored: f32, or bf16 (half the bytes on disk and in memory "
+                 "traffic, which is what a large pool's routed layers wait on; weights rounded to nearest even, "
+                 "routing keys and arithmetic stay f32)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
   sub.add_option("--out", f->out, "The routed model directory to write");
   sub.add_option("--update", f->update,
                  "Bring this routed model up to date with the pool, in place: rows of experts it already holds are "
@@ -229,6 +242,7 @@ Runner setup_assemble(CLI::App& sub) {
               "  gaggle assemble --base t5-base --pool pool --router phatgoose --out routed\n"
               "  gaggle pull --hub https://hub.example/pool.git --pool pool && gaggle assemble --pool pool --update routed\n"
               "  gaggle assemble --base t5-base --pool pool --index ivf --clusters 100 --probe 4 --out routed-ivf\n"
+              "  gaggle assemble --base t5-base --pool pool --factor-dtype bf16 --out routed-bf16\n"
               "  gaggle assemble --base t5-base --pool pool --trust allowed_signers --router retrieval --out retrieval\n"
               "  gaggle assemble --base t5-base --pool pool --router single --expert sst2 --out sst2-only");
 #ifdef GAGGLE_WITH_TORCH

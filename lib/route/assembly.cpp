@@ -244,6 +244,7 @@ Assembly describe_assembly(const AssembleOptions& options, std::vector<LoadedExp
   assembly.base_dir = fs::absolute(options.base_dir).lexically_normal().string();
   assembly.router = options.router;
   assembly.top_k = per_token(options.router) ? options.top_k : 0;
+  assembly.factor_dtype = options.factor_dtype;
   for (auto& e : experts) {
     e.info.file = expert_file(e.info);
     assembly.experts.push_back(e.info);
@@ -333,8 +334,8 @@ FreshKeys write_expert_files(const BuildPlan& plan, const fs::path& dir) {
         keys.raw[m][f].copy_(expert_tensor(e, module + plan.key_tensor, {d_in}, "train its gate first: gaggle train-gate"));
       else if (plan.arrow)
         keys.raw[m][f].copy_(arrow_keys(A.unsqueeze(0), B.unsqueeze(0))[0]);
-      add_tensor(writer, module + ".A", A);
-      add_tensor(writer, module + ".B", B);
+      add_tensor(writer, module + ".A", A, plan.options.factor_dtype);
+      add_tensor(writer, module + ".B", B, plan.options.factor_dtype);
       if (plan.options.ivf && e.adapter->find(module + ".avg_act"))
         keys.queries[m].push_back(expert_tensor(e, module + ".avg_act", {d_in}));
     }
@@ -434,6 +435,9 @@ Assembly build(const AssembleOptions& options, std::vector<LoadedExpert> experts
 
 void check_counts(const AssembleOptions& options) {
   if (options.experts.empty()) throw_error(ErrorCode::usage, kRoom, "assemble needs at least one expert");
+  if (options.factor_dtype != io::DType::F32 && options.factor_dtype != io::DType::BF16)
+    throw_error(ErrorCode::usage, kRoom,
+                "the experts' factors are stored as F32 or BF16, not " + std::string(io::dtype_name(options.factor_dtype)));
   if (options.ivf) {
     if (options.router != RouterKind::phatgoose && options.router != RouterKind::average_activation)
       throw_error(ErrorCode::usage, kRoom,
@@ -506,6 +510,7 @@ UpdateReport update_assembly(const UpdateOptions& update) {
   options.ivf = before.index.kind == "ivf";
   options.clusters = update.clusters >= 0 ? update.clusters : before.index.clusters;
   options.probe = update.clusters >= 0 ? 0 : before.index.probe;
+  options.factor_dtype = before.factor_dtype;  // kept experts' files are linked as they are
   check_counts(options);
   const std::string base_fp = model::base_fingerprint(options.base_dir);
   if (base_fp != before.base_fingerprint)
@@ -594,6 +599,7 @@ nlohmann::json assembly_to_json(const Assembly& a) {
   for (const auto& m : a.modules)
     j["modules"].push_back({{"name", m.name}, {"file", m.file}, {"d_in", m.d_in}, {"d_out", m.d_out}, {"rank", m.rank}});
   if (!a.index.kind.empty()) j["index"] = {{"kind", a.index.kind}, {"clusters", a.index.clusters}, {"probe", a.index.probe}};
+  if (a.factor_dtype != io::DType::F32) j["factor_dtype"] = std::string(io::dtype_name(a.factor_dtype));
   if (!a.retrieval.file.empty())
     j["retrieval"] = {{"file", a.retrieval.file}, {"rows", a.retrieval.rows}, {"d_model", a.retrieval.d_model}};
   return nlohmann::json::parse(j.dump());  // (written with sorted keys)
@@ -659,6 +665,11 @@ Assembly read_assembly(const fs::path& model_dir) {
                   "assemble it again");
     const auto& r = j["retrieval"];
     a.retrieval = {r["file"].get<std::string>(), r["rows"].get<std::int64_t>(), r["d_model"].get<std::int64_t>()};
+  }
+  if (j.contains("factor_dtype")) {  // the schema allows F32 and BF16
+    a.factor_dtype = j["factor_dtype"].get<std::string>() == "BF16" ? io::DType::BF16 : io::DType::F32;
+    if (a.factor_dtype != io::DType::F32 && a.format_version < 3)
+      throw_error(ErrorCode::invalid, kRoom, path.string() + ": /factor_dtype: 16-bit factors need format_version 3");
   }
   return a;
 }

@@ -35,6 +35,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "io/dtype.h"
 #include "route/router.h"
 
 namespace gaggle::route {
@@ -63,6 +64,9 @@ struct AssembleOptions {
   // probe 0: a quarter of the clusters (at least 1).
   bool ivf = false;
   std::int64_t clusters = 0, probe = 0;
+  // How the experts' factors are stored: F32, or BF16 (half the bytes a large pool streams
+  // per routed forward; each weight rounded to nearest even, the arithmetic stays F32).
+  io::DType factor_dtype = io::DType::F32;
   bool force = false;  // replace an existing out_dir
   std::function<void(const std::string&)> progress;
 };
@@ -105,6 +109,7 @@ struct Assembly {
   std::vector<AssemblyModule> modules;
   AssemblyRetrieval retrieval;  // router retrieval
   AssemblyIndex index;
+  io::DType factor_dtype = io::DType::F32;  // /factor_dtype (format 3; absent: F32)
 };
 
 // The format version an assembly with this router is written as (see above).

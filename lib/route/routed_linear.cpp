@@ -30,9 +30,28 @@ void require(bool ok, const std::string& message) {
   if (!ok) throw_error(ErrorCode::invalid, kRoom, "routed linear: " + message);
 }
 
-bool plain_cpu_f32(const at::Tensor& t) {
-  return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.is_contiguous() && !t.requires_grad();
+bool plain_cpu(const at::Tensor& t, at::ScalarType type) {
+  return t.device().is_cpu() && t.scalar_type() == type && t.is_contiguous() && !t.requires_grad();
 }
+
+// Every expert's factors as raw pointers: float32 (a, b) or bfloat16 (a16, b16; the
+// one-pass kernel only), the other pair empty.
+struct ExpertFactors {
+  const std::vector<const float*>& a;
+  const std::vector<const float*>& b;
+  const std::vector<const std::uint16_t*>& a16;
+  const std::vector<const std::uint16_t*>& b16;
+
+  std::int64_t size() const { return static_cast<std::int64_t>(a16.empty() ? a.size() : a16.size()); }
+  // Points the kernel's target at expert e's factors.
+  void point(detail::LoraRowsTarget& target, std::int64_t e) const {
+    if (a16.empty()) {
+      target.a = a[e], target.b = b[e], target.a16 = nullptr, target.b16 = nullptr;
+    } else {
+      target.a = nullptr, target.b = nullptr, target.a16 = a16[e], target.b16 = b16[e];
+    }
+  }
+};
 
 // Row updates of the grouped kernel, vectorised (the build's -O2 leaves these loops
 // scalar) and cloned for AVX2 where the CPU has it. Element-wise: results are the same.
@@ -101,9 +120,8 @@ struct ExpertSlots {
 // worker that owns its lowest expert (base + its updates, in expert order); the other
 // workers add theirs into their own partial rows, folded in afterwards in worker order.
 // Deterministic for a given thread count; with k = 2 a row is (base + y1) + y2 either way.
-void combine_by_expert(const detail::LoraRowsTarget& shared, const std::vector<const float*>& a_of,
-                       const std::vector<const float*>& b_of, const ExpertSlots& slots, std::int64_t t_count,
-                       std::int64_t workers) {
+void combine_by_expert(const detail::LoraRowsTarget& shared, const ExpertFactors& factors, const ExpertSlots& slots,
+                       std::int64_t t_count, std::int64_t workers) {
   const std::int64_t d_out = shared.d_out, r = shared.r;
   const auto& offset = slots.offset;
   const auto& selected = slots.selected;
@@ -152,12 +170,12 @@ void combine_by_expert(const detail::LoraRowsTarget& shared, const std::vector<c
           tokens.push_back(t);
           weights.push_back(slots.slot_weight[s]);
         }
-        own.a = other.a = a_of[e];
-        own.b = other.b = b_of[e];
+        factors.point(own, e);
+        factors.point(other, e);
         own.bt = other.bt = nullptr;
         if (offset[e + 1] - offset[e] >= detail::kLoraTransposeRows) {  // once for both lists
           if (transposed.size() < static_cast<std::size_t>(r * d_out)) transposed.resize(r * d_out);
-          detail::transpose_lora_b(b_of[e], d_out, r, transposed.data());
+          detail::transpose_target_b(own, transposed.data());
           own.bt = other.bt = transposed.data();
         }
         if (!own_token.empty())
@@ -177,12 +195,13 @@ void combine_by_expert(const detail::LoraRowsTarget& shared, const std::vector<c
 }
 
 // The grouped kernel: out = base + Σ_slots w · scale · B_e (A_e u). u [T, d_in],
-// base [T, d_out], all contiguous float32 on the CPU.
-at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, const std::vector<const float*>& a_of,
-                               const std::vector<const float*>& b_of, std::int64_t r, const Routing& routing,
-                               double scale, std::vector<std::int64_t>* trace, detail::SgemmFn sgemm) {
+// base [T, d_out], all contiguous float32 on the CPU; the factors float32, or bfloat16
+// where detail::lora_rows_supported().
+at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, const ExpertFactors& factors,
+                               std::int64_t r, const Routing& routing, double scale, std::vector<std::int64_t>* trace,
+                               detail::SgemmFn sgemm) {
   const std::int64_t t_count = u.size(0), d_in = u.size(1), d_out = base.size(1);
-  const auto n = static_cast<std::int64_t>(a_of.size());
+  const std::int64_t n = factors.size();
   const std::int64_t k = routing.topk_index.size(1), slots = t_count * k;
   auto index = routing.topk_index.contiguous();
   auto weight = routing.topk_weight.to(at::kFloat).contiguous();
@@ -248,7 +267,7 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
   // among the threads instead.
   const auto selected_count = static_cast<std::int64_t>(selected.size());
   if (fused && threads > 1 && slots < kRowsPerExpert * selected_count * blocks) {
-    combine_by_expert(shared, a_of, b_of, ExpertSlots{offset, selected, slot_token, slot_weight}, t_count, threads);
+    combine_by_expert(shared, factors, ExpertSlots{offset, selected, slot_token, slot_weight}, t_count, threads);
     return out;
   }
   // An expert with many rows in most blocks has B transposed once for all of them
@@ -264,7 +283,11 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
     float* bt_data = transposed.data();  // the workers below have their own `transposed`
     for (std::int64_t i = 0; i < busy_count; ++i) bt_of[busy[i]] = bt_data + i * r * d_out;
     at::parallel_for(0, busy_count, 1, [&](std::int64_t begin, std::int64_t end) {
-      for (std::int64_t i = begin; i < end; ++i) detail::transpose_lora_b(b_of[busy[i]], d_out, r, bt_data + i * r * d_out);
+      detail::LoraRowsTarget expert = shared;
+      for (std::int64_t i = begin; i < end; ++i) {
+        factors.point(expert, busy[i]);
+        detail::transpose_target_b(expert, bt_data + i * r * d_out);
+      }
     });
   }
   at::parallel_for(0, blocks, 1, [&](std::int64_t block_begin, std::int64_t block_end) {
@@ -278,8 +301,7 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
         const std::int64_t lo = std::lower_bound(first, last, t_lo) - slot_token.data();
         const std::int64_t hi = std::lower_bound(first, last, t_hi) - slot_token.data();
         if (lo == hi) continue;
-        target.a = a_of[e];
-        target.b = b_of[e];
+        factors.point(target, e);
         target.bt = bt_of[e];
         if (fused)
           detail::add_lora_rows(target, slot_token.data() + lo, slot_weight.data() + lo, hi - lo);
@@ -345,7 +367,7 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
   d_out_ = B_[0].size(0);
   // The CPU kernel needs either the one-pass update (AVX2, shapes in multiples of 8) or a
   // CBLAS sgemm for its BLAS path (an upstream MKL build of LibTorch exports none).
-  fast_factors_ = detail::lora_rows_supported(r_, d_in_, d_out_) || detail::row_major_sgemm() != nullptr;
+  bool all_f32 = true, all_bf16 = true;
   for (std::int64_t e = 0; e < n_; ++e) {
     const at::Tensor &a = A_[e], &b = B_[e];
     require(a.defined() && a.dim() == 2 && a.size(0) == r_ && a.size(1) == d_in_,
@@ -355,15 +377,29 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
             "expert " + std::to_string(e) + ": B must be [d_out, r] = [" + std::to_string(d_out_) + ", " +
                 std::to_string(r_) + "], got " + (b.defined() ? shape_of(b) : "nothing"));
     require(a.device() == keys_.device() && b.device() == keys_.device(), "A, B and keys must be on one device");
-    fast_factors_ = fast_factors_ && plain_cpu_f32(a) && plain_cpu_f32(b);
+    all_f32 = all_f32 && plain_cpu(a, at::kFloat) && plain_cpu(b, at::kFloat);
+    all_bf16 = all_bf16 && plain_cpu(a, at::kBFloat16) && plain_cpu(b, at::kBFloat16);
     requires_grad_ = requires_grad_ || a.requires_grad() || b.requires_grad();
   }
-  if (fast_factors_) {
+  // The CPU kernel needs either the one-pass update (AVX2, shapes in multiples of 8) or a
+  // CBLAS sgemm for its BLAS path (an upstream MKL build of LibTorch exports none);
+  // bfloat16 factors the one-pass update (the BLAS path multiplies float32 only).
+  const bool one_pass = detail::lora_rows_supported(r_, d_in_, d_out_);
+  fast_factors_ = (all_f32 && (one_pass || detail::row_major_sgemm() != nullptr)) || (all_bf16 && one_pass);
+  if (fast_factors_ && all_f32) {
     a_of_.reserve(n_);
     b_of_.reserve(n_);
     for (std::int64_t e = 0; e < n_; ++e) {
       a_of_.push_back(A_[e].data_ptr<float>());
       b_of_.push_back(B_[e].data_ptr<float>());
+    }
+  } else if (fast_factors_) {
+    // at::BFloat16 is a struct of the same 16 bits.
+    a16_of_.reserve(n_);
+    b16_of_.reserve(n_);
+    for (std::int64_t e = 0; e < n_; ++e) {
+      a16_of_.push_back(static_cast<const std::uint16_t*>(A_[e].data_ptr()));
+      b16_of_.push_back(static_cast<const std::uint16_t*>(B_[e].data_ptr()));
     }
   }
   require(keys_.dim() == 2 && keys_.size(0) == n_ && keys_.size(1) == d_in_,
@@ -421,8 +457,8 @@ at::Tensor RoutedLinear::combine(const at::Tensor& u, const at::Tensor& base_out
   at::Tensor out;
   if (fast_path(u2) && base2.scalar_type() == at::kFloat && base2.device().is_cpu()) {
     at::NoGradGuard no_grad;
-    out = grouped_combine_cpu(u2.contiguous(), base2.contiguous(), a_of_, b_of_, r_, routing, scale_, trace_,
-                              detail::row_major_sgemm());
+    out = grouped_combine_cpu(u2.contiguous(), base2.contiguous(), ExpertFactors{a_of_, b_of_, a16_of_, b16_of_}, r_,
+                              routing, scale_, trace_, detail::row_major_sgemm());
   } else {
     out = grouped_combine_generic(u2, base2, A_, B_, routing, scale_, trace_);
   }

@@ -21,8 +21,9 @@
 // tensors and no dense [T, N, r] product. On CPU float32 without autograd the grouping runs
 // in a dedicated kernel with deterministic output: one pass per token row where AVX2 and
 // the shapes allow (detail/lora_rows.h), otherwise a gather and two small BLAS GEMMs per
-// chunk of rows. Elsewhere (CUDA, other dtypes, autograd) the gather-and-GEMM algorithm
-// runs as LibTorch ops.
+// chunk of rows. Factors in bfloat16 (gaggle assemble --factor-dtype bf16) halve the bytes
+// a large pool streams; the one-pass kernel widens them as it loads them. Elsewhere (CUDA,
+// other dtypes, autograd) the gather-and-GEMM algorithm runs as LibTorch ops.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -114,6 +115,7 @@ class RoutedLinear : public model::LinearAdapter {
   at::Tensor keys_;
   std::vector<float> key_sum_;  // Σ_j keys[e][j], when the keys are CPU float32 (fused_route)
   std::vector<const float*> a_of_, b_of_;  // the same as raw pointers, when all are contiguous CPU float32
+  std::vector<const std::uint16_t*> a16_of_, b16_of_;  // the same when all are contiguous CPU bfloat16
   bool fast_factors_ = false, requires_grad_ = false;
   std::shared_ptr<const IvfIndex> index_;
   std::int64_t probe_ = 0;

@@ -19,17 +19,22 @@ namespace gaggle::route {
 namespace fs = std::filesystem;
 namespace {
 
+// The named tensor, which must have this shape and be stored as `dtype` (assembly.json
+// says which). BF16 stays bfloat16 with keep_bf16 (the routed layer widens it as it
+// loads), and is converted to float32 otherwise.
 at::Tensor module_tensor(const std::shared_ptr<const io::SafetensorsFile>& file, const std::string& name,
-                         const std::vector<std::int64_t>& shape) {
+                         const std::vector<std::int64_t>& shape, io::DType dtype = io::DType::F32,
+                         bool keep_bf16 = false) {
   const io::TensorInfo* info = file->find(name);
   if (!info)
     throw_error(ErrorCode::invalid, "route", file->path().string() + ": tensor '" + name + "' is missing",
                 "the routed model is incomplete: assemble it again");
-  if (info->dtype != io::DType::F32 || info->shape != shape)
+  if (info->dtype != dtype || info->shape != shape)
     throw_error(ErrorCode::invalid, "route",
                 file->path().string() + ": tensor '" + name + "' is " + std::string(io::dtype_name(info->dtype)) + " " +
-                    io::shape_to_string(info->shape) + ", expected F32 " + io::shape_to_string(shape));
-  return read_tensor(file, name);
+                    io::shape_to_string(info->shape) + ", expected " + std::string(io::dtype_name(dtype)) + " " +
+                    io::shape_to_string(shape));
+  return read_tensor(file, name, keep_bf16);
 }
 
 // Format 3: every expert's file, mapped once (the factors stay in the page cache until a
@@ -99,8 +104,10 @@ RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_d
     if (a.format_version >= 3) {
       if (expert_files.empty()) expert_files = open_expert_files(a, model_dir);
       for (const auto& f : expert_files) {
-        a_of.push_back(module_tensor(f, m.name + ".A", {m.rank, m.d_in}));
-        b_of.push_back(module_tensor(f, m.name + ".B", {m.d_out, m.rank}));
+        // 16-bit factors stay 16-bit for the per-token routers' kernel (routed_linear.h);
+        // the routers that mix experts' weights get float32.
+        a_of.push_back(module_tensor(f, m.name + ".A", {m.rank, m.d_in}, a.factor_dtype, per_token));
+        b_of.push_back(module_tensor(f, m.name + ".B", {m.d_out, m.rank}, a.factor_dtype, per_token));
         if (!device.is_cpu()) a_of.back() = a_of.back().to(device), b_of.back() = b_of.back().to(device);
       }
     } else {

@@ -9,14 +9,17 @@
 
 namespace gaggle::route {
 
-at::Tensor read_tensor(const std::shared_ptr<const io::SafetensorsFile>& file, const std::string& name) {
+at::Tensor read_tensor(const std::shared_ptr<const io::SafetensorsFile>& file, const std::string& name,
+                       bool keep_bf16) {
   const io::TensorInfo& info = file->at(name);
   auto bytes = file->data(info);
   std::vector<std::int64_t> shape(info.shape.begin(), info.shape.end());
   const void* ptr = bytes.data();
-  if (info.dtype == io::DType::F32 || info.dtype == io::DType::I64) {
-    const auto type = info.dtype == io::DType::F32 ? at::kFloat : at::kLong;
-    const std::size_t align = info.dtype == io::DType::F32 ? 4 : 8;
+  const bool as_stored = info.dtype == io::DType::F32 || info.dtype == io::DType::I64 ||
+                         (keep_bf16 && info.dtype == io::DType::BF16);
+  if (as_stored) {
+    const auto type = info.dtype == io::DType::F32 ? at::kFloat : info.dtype == io::DType::I64 ? at::kLong : at::kBFloat16;
+    const std::size_t align = io::dtype_size(info.dtype);
     if (reinterpret_cast<std::uintptr_t>(ptr) % align == 0 && info.numel() > 0) {
       auto keep = file;  // the tensor holds the mapping alive
       return at::from_blob(const_cast<void*>(ptr), shape, [keep](void*) {}, at::TensorOptions().dtype(type));
@@ -35,7 +38,7 @@ at::Tensor read_tensor(const std::shared_ptr<const io::SafetensorsFile>& file, c
                   ", expected a float or I64 tensor");
 }
 
-void add_tensor(io::SafetensorsWriter& writer, const std::string& name, const at::Tensor& tensor) {
+void add_tensor(io::SafetensorsWriter& writer, const std::string& name, const at::Tensor& tensor, io::DType store) {
   std::vector<std::int64_t> shape(tensor.sizes().begin(), tensor.sizes().end());
   if (tensor.scalar_type() == at::kLong) {
     auto t = tensor.cpu().contiguous();
@@ -46,7 +49,11 @@ void add_tensor(io::SafetensorsWriter& writer, const std::string& name, const at
   if (!at::isFloatingType(tensor.scalar_type()))
     throw_error(ErrorCode::unsupported, "route", "tensor '" + name + "': only float and int64 tensors are written");
   auto t = tensor.detach().to(at::kFloat).cpu().contiguous();
-  writer.add_f32(name, shape, std::span<const float>(t.data_ptr<float>(), static_cast<std::size_t>(t.numel())));
+  const std::span<const float> values(t.data_ptr<float>(), static_cast<std::size_t>(t.numel()));
+  if (store == io::DType::F32)
+    writer.add_f32(name, shape, values);
+  else
+    writer.add_floats_as(name, store, shape, values);
 }
 
 }  // namespace gaggle::route

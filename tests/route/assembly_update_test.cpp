@@ -250,3 +250,67 @@ TEST_CASE("gaggle assemble verifies with the pool's own trust file, --update rea
   CHECK(both.exit_code == 2);
   CHECK_THAT(both.err, Catch::Contains("exactly one of --out"));
 }
+
+TEST_CASE("assemble --factor-dtype bf16: 16-bit expert files that compute what float32 files of the rounded factors "
+          "compute, kept by an update",
+          "[route][assembly][bf16]") {
+  World w(3, /*zero_b=*/false, /*with_tokenizer=*/false, {}, /*rank=*/8);  // rank 8: the CPU one-pass kernel's shapes
+  auto o16 = with_experts(w, route::RouterKind::phatgoose, "m16", {0, 1});
+  o16.factor_dtype = io::DType::BF16;
+  auto a16 = route::assemble(o16);
+  auto a32 = route::assemble(with_experts(w, route::RouterKind::phatgoose, "m32", {0, 1}));
+  CHECK(a16.factor_dtype == io::DType::BF16);
+  CHECK(route::read_assembly(o16.out_dir).factor_dtype == io::DType::BF16);
+  CHECK(io::read_json_file(o16.out_dir / "assembly.json")["factor_dtype"] == "BF16");
+  CHECK_FALSE(io::read_json_file(w.dir / "m32" / "assembly.json").contains("factor_dtype"));  // F32 models unchanged
+
+  // The factors: BF16 in the file, half the bytes, each the float32 value rounded.
+  const fs::path f16 = o16.out_dir / a16.experts[0].file, f32 = w.dir / "m32" / a32.experts[0].file;
+  auto file16 = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(f16));
+  auto file32 = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(f32));
+  for (const auto& t : file16->tensors()) {
+    INFO(t.name);
+    CHECK(t.dtype == io::DType::BF16);
+    auto want = route::read_tensor(file32, t.name).to(at::kBFloat16);
+    CHECK(at::equal(route::read_tensor(file16, t.name, /*keep_bf16=*/true), want));
+  }
+  CHECK(fs::file_size(f16) < fs::file_size(f32) * 6 / 10);
+
+  // The routed model on 16-bit factors equals one on float32 files of the same rounded values.
+  for (const auto& e : a32.experts) {
+    auto in = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(w.dir / "m32" / e.file));
+    io::SafetensorsWriter writer;
+    for (const auto& t : in->tensors())
+      route::add_tensor(writer, t.name, route::read_tensor(in, t.name).to(at::kBFloat16).to(at::kFloat));
+    writer.set_metadata("format", "gaggle-routed-expert");
+    in.reset();
+    writer.write(w.dir / "m32" / e.file);
+  }
+  auto y16 = forward(w, o16.out_dir), y32 = forward(w, w.dir / "m32");
+  CHECK((y16 - y32).abs().max().item<double>() < 1e-4);
+
+  // An update keeps the dtype: the kept expert's file is linked, the added one written in BF16.
+  auto r = update(w, o16.out_dir, {0, 1, 2});
+  CHECK(r.kept == 2);
+  CHECK(r.assembly.factor_dtype == io::DType::BF16);
+  auto added = io::SafetensorsFile::open(o16.out_dir / "experts/e2@1.0.0.safetensors");
+  for (const auto& t : added.tensors()) CHECK(t.dtype == io::DType::BF16);
+  CHECK(forward(w, o16.out_dir).isfinite().all().item<bool>());
+
+  // Routers that mix the experts' weights read 16-bit factors as float32.
+  auto merged = with_experts(w, route::RouterKind::merged, "merged16", {0, 1, 2});
+  merged.factor_dtype = io::DType::BF16;
+  route::assemble(merged);
+  auto merged32 = with_experts(w, route::RouterKind::merged, "merged32", {0, 1, 2});
+  route::assemble(merged32);
+  CHECK((forward(w, merged.out_dir) - forward(w, merged32.out_dir)).abs().max().item<double>() < 0.05);
+
+  // Only F32 and BF16 are stored; a model claiming another dtype is refused by its schema.
+  auto bad = with_experts(w, route::RouterKind::phatgoose, "m8", {0});
+  bad.factor_dtype = io::DType::F16;
+  CHECK_THROWS_WITH(route::assemble(bad), Catch::Contains("F32 or BF16"));
+  auto j = io::read_json_file(o16.out_dir / "assembly.json");
+  j["factor_dtype"] = "F16";
+  io::write_json_file_atomic(o16.out_dir / "assembly.json", j);
+  CHECK_THROWS_WITH(route::read_assembly(o16.out_dir), Catch::Contains("factor_dtype"));
+}

@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -113,5 +114,90 @@ TEST_CASE("the routed layer's one-pass update matches the generic path with two 
   auto want = generic.apply(u, base);
   CHECK((y - want).abs().max().item<double>() < 1e-5);
   CHECK(at::equal(y, fast.apply(u, base)));  // deterministic
+  at::set_num_threads(previous_threads);
+}
+
+TEST_CASE("bfloat16 factors give exactly what float32 factors of the same values give",
+          "[route][lora_rows][bf16]") {
+  const std::int64_t r = 16, d_in = 64, d_out = GENERATE(40, 48);
+  if (!route::detail::lora_rows_supported(r, d_in, d_out)) {
+    WARN("no AVX2 and FMA on this CPU: the one-pass kernel is not used here");
+    return;
+  }
+  std::mt19937 gen(static_cast<unsigned>(d_out));
+  const std::int64_t tokens = 50;
+  auto u = random_values(tokens * d_in, gen), base = random_values(tokens * d_out, gen);
+  // bfloat16 bits by truncation (any 16 bits are a valid bfloat16), and the floats they
+  // widen to, computed here by shifting, not by the kernel's own loads.
+  auto to_bf16 = [](const std::vector<float>& v, std::vector<float>& widened) {
+    std::vector<std::uint16_t> bits(v.size());
+    widened.resize(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      std::uint32_t word;
+      std::memcpy(&word, &v[i], 4);
+      bits[i] = static_cast<std::uint16_t>(word >> 16);
+      word = static_cast<std::uint32_t>(bits[i]) << 16;
+      std::memcpy(&widened[i], &word, 4);
+    }
+    return bits;
+  };
+  std::vector<float> a, b;
+  const auto a16 = to_bf16(random_values(r * d_in, gen), a);
+  const auto b16 = to_bf16(random_values(d_out * r, gen), b);
+  std::vector<float> bt(r * d_out), bt16(r * d_out);
+  route::detail::transpose_lora_b(b.data(), d_out, r, bt.data());
+  route::detail::transpose_lora_b(b16.data(), d_out, r, bt16.data());
+  REQUIRE(bt == bt16);
+
+  for (const std::int64_t rows : {1, 3, 5, 8, 13, 37}) {  // dot products with B, then Bᵀ
+    std::vector<std::int64_t> token(rows);
+    std::vector<float> weight(rows);
+    for (std::int64_t i = 0; i < rows; ++i) {
+      token[i] = (i * 17 + 3) % tokens;
+      weight[i] = 0.5f - 0.1f * static_cast<float>(i % 7);
+    }
+    auto run = [&](bool sixteen) {
+      std::vector<float> out(tokens * d_out, 3.0f);
+      std::vector<std::uint8_t> started(tokens, 0);
+      route::detail::LoraRowsTarget target;
+      if (sixteen)
+        target.a16 = a16.data(), target.b16 = b16.data();
+      else
+        target.a = a.data(), target.b = b.data();
+      target.r = r, target.d_in = d_in, target.d_out = d_out;
+      target.u = u.data(), target.base = base.data(), target.out = out.data(), target.started = started.data();
+      route::detail::add_lora_rows(target, token.data(), weight.data(), rows);
+      return out;
+    };
+    const auto want = run(false);
+    const auto got = run(true);
+    CHECK(got == want);
+    CHECK(got != std::vector<float>(tokens * d_out, 3.0f));
+  }
+}
+
+TEST_CASE("the routed layer takes bfloat16 factors: the float32 result of the rounded factors, on every path",
+          "[route][lora_rows][bf16]") {
+  at::NoGradGuard no_grad;
+  const int previous_threads = at::get_num_threads();
+  at::set_num_threads(2);
+  const std::int64_t n = GENERATE(3, 40, 400), r = 16, d_in = 64, d_out = 56, t = 900;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(23 + n);
+  auto A16 = (at::randn({n, r, d_in}, gen, at::kFloat) * 0.3).to(at::kBFloat16);
+  auto B16 = (at::randn({n, d_out, r}, gen, at::kFloat) * 0.3).to(at::kBFloat16);
+  auto keys = route::phatgoose_keys(at::randn({n, d_in}, gen, at::kFloat));
+  auto u = at::randn({t, d_in}, gen, at::kFloat);
+  auto base = at::randn({t, d_out}, gen, at::kFloat);
+  route::RoutedLinearOptions options;
+  route::RoutedLinear sixteen(A16, B16, keys, options);
+  route::RoutedLinear thirty_two(A16.to(at::kFloat), B16.to(at::kFloat), keys, options);
+  options.force_generic = true;
+  route::RoutedLinear generic(A16, B16, keys, options);  // LibTorch ops widen the factors
+  auto y = sixteen.apply(u, base);
+  CHECK(y.scalar_type() == at::kFloat);
+  if (route::detail::lora_rows_supported(r, d_in, d_out))
+    CHECK(at::equal(y, thirty_two.apply(u, base)));  // the same kernel, the same float32 arithmetic
+  CHECK((y - generic.apply(u, base)).abs().max().item<double>() < 1e-5);
+  CHECK((y - base).abs().max().item<double>() > 0.1);  // the update is there
   at::set_num_threads(previous_threads);
 }

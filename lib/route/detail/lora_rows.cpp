@@ -13,6 +13,14 @@ namespace {
 // Tokens handled together: each load of a factor element feeds this many of them.
 constexpr int kTile = 4;
 
+// Eight factor elements as float32: loaded as they are, or bfloat16 widened (its bits are
+// the upper half of the float's).
+__attribute__((target("avx2,fma"))) inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+__attribute__((target("avx2,fma"))) inline __m256 load8(const std::uint16_t* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
 // The four sums of a0..a3's lanes.
 __attribute__((target("avx2,fma"))) inline __m128 lane_sums(__m256 a0, __m256 a1, __m256 a2, __m256 a3) {
   const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
@@ -28,17 +36,17 @@ __attribute__((target("avx2,fma"))) inline float lane_sum(__m256 a) {
 
 // h[t][j] = w[t] · (A u_t)[j] for T tokens, two rows of A at a time: each A load feeds T
 // fused multiply-adds, and the T token rows stay in L1 while A streams from L2.
-template <int T>
-__attribute__((target("avx2,fma"))) void down(const LoraRowsTarget& g, const float* const* x, const float* w,
-                                              float* h) {
+template <int T, typename F>
+__attribute__((target("avx2,fma"))) void down(const LoraRowsTarget& g, const F* a, const float* const* x,
+                                              const float* w, float* h) {
   for (std::int64_t j = 0; j < g.r; j += 2) {
-    const float* a0 = g.a + j * g.d_in;
-    const float* a1 = a0 + g.d_in;
+    const F* a0 = a + j * g.d_in;
+    const F* a1 = a0 + g.d_in;
     __m256 acc[T][2];
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm256_setzero_ps();
     for (std::int64_t k = 0; k < g.d_in; k += 8) {
-      const __m256 w0 = _mm256_loadu_ps(a0 + k), w1 = _mm256_loadu_ps(a1 + k);
+      const __m256 w0 = load8(a0 + k), w1 = load8(a1 + k);
       #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
         __m256 v = _mm256_loadu_ps(x[t] + k);
@@ -70,8 +78,8 @@ void rows_of(const LoraRowsTarget& g, const std::int64_t* token, const float** s
 // out[t] = start[t] + B h_t with B as stored ([d_out, r]): four outputs at a time, each
 // a dot product over r. For the few rows where transposing B does not pay. R: r when
 // known at compile time, 0 for any multiple of 8.
-template <int T, int R>
-__attribute__((target("avx2,fma"))) void up_dot(const LoraRowsTarget& g, const std::int64_t* token,
+template <int T, int R, typename F>
+__attribute__((target("avx2,fma"))) void up_dot(const LoraRowsTarget& g, const F* b, const std::int64_t* token,
                                                 const float* h) {
   const std::int64_t r = R ? R : g.r;
   const float* start[T];
@@ -81,14 +89,14 @@ __attribute__((target("avx2,fma"))) void up_dot(const LoraRowsTarget& g, const s
   for (int t = 0; t < T; ++t) {
     const float* ht = h + t * r;
     for (std::int64_t c = 0; c < g.d_out; c += 4) {
-      const float* b0 = g.b + c * r;
+      const F* b0 = b + c * r;
       __m256 acc[4];
       #pragma GCC unroll 8
       for (int q = 0; q < 4; ++q) acc[q] = _mm256_setzero_ps();
       for (std::int64_t j = 0; j < r; j += 8) {
         const __m256 hv = _mm256_loadu_ps(ht + j);
         #pragma GCC unroll 8
-        for (int q = 0; q < 4; ++q) acc[q] = _mm256_fmadd_ps(_mm256_loadu_ps(b0 + q * r + j), hv, acc[q]);
+        for (int q = 0; q < 4; ++q) acc[q] = _mm256_fmadd_ps(load8(b0 + q * r + j), hv, acc[q]);
       }
       const __m128 sum = lane_sums(acc[0], acc[1], acc[2], acc[3]);
       _mm_storeu_ps(dest[t] + c, start[t] ? _mm_add_ps(_mm_loadu_ps(start[t] + c), sum) : sum);
@@ -159,18 +167,19 @@ void prefetch_rows(const LoraRowsTarget& g, const std::int64_t* token, std::int6
   }
 }
 
-template <int T>
-void tile(const LoraRowsTarget& g, const float* bt, const std::int64_t* token, const float* weight, float* h) {
+template <int T, typename F>
+void tile(const LoraRowsTarget& g, const F* a, const F* b, const float* bt, const std::int64_t* token,
+          const float* weight, float* h) {
   const float* x[T];
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) x[t] = g.u + token[t] * g.d_in;
-  down<T>(g, x, weight, h);
+  down<T>(g, a, x, weight, h);
   if (bt)
     up_transposed<T>(g, bt, token, h);
   else if (g.r == 16)
-    up_dot<T, 16>(g, token, h);
+    up_dot<T, 16>(g, b, token, h);
   else
-    up_dot<T, 0>(g, token, h);
+    up_dot<T, 0>(g, b, token, h);
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) g.started[token[t]] = 1;
 }
@@ -182,14 +191,16 @@ bool lora_rows_supported(std::int64_t r, std::int64_t d_in, std::int64_t d_out) 
          cpu_has_avx2_fma();
 }
 
+namespace {
+
 // In 8 × 8 blocks of AVX registers.
-__attribute__((target("avx2,fma"))) void transpose_lora_b(const float* b, std::int64_t d_out, std::int64_t r,
-                                                          float* bt) {
+template <typename F>
+__attribute__((target("avx2,fma"))) void transpose_b(const F* b, std::int64_t d_out, std::int64_t r, float* bt) {
   for (std::int64_t c = 0; c < d_out; c += 8)
     for (std::int64_t j = 0; j < r; j += 8) {
       __m256 v[8], t[8];
       #pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_ps(b + (c + i) * r + j);
+      for (int i = 0; i < 8; ++i) v[i] = load8(b + (c + i) * r + j);
       #pragma GCC unroll 8
       for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
@@ -210,8 +221,9 @@ __attribute__((target("avx2,fma"))) void transpose_lora_b(const float* b, std::i
     }
 }
 
-
-void add_lora_rows(const LoraRowsTarget& target, const std::int64_t* token, const float* weight, std::int64_t rows) {
+template <typename F>
+void add_rows(const LoraRowsTarget& target, const F* a, const F* b, const std::int64_t* token, const float* weight,
+              std::int64_t rows) {
   alignas(32) float h[kTile * 256];  // A u for one tile; r <= 256 (lora_rows_supported)
   const float* bt = target.bt;
   if (!bt && rows >= kLoraTransposeRows) {
@@ -219,20 +231,41 @@ void add_lora_rows(const LoraRowsTarget& target, const std::int64_t* token, cons
     thread_local std::vector<float> transposed;
     if (transposed.size() < static_cast<std::size_t>(target.r * target.d_out))
       transposed.resize(target.r * target.d_out);
-    transpose_lora_b(target.b, target.d_out, target.r, transposed.data());
+    transpose_b(b, target.d_out, target.r, transposed.data());
     bt = transposed.data();
   }
   std::int64_t i = 0;
   for (; i + kTile <= rows; i += kTile) {
     prefetch_rows(target, token + i + kTile, std::min<std::int64_t>(kTile, rows - i - kTile));
-    tile<kTile>(target, bt, token + i, weight + i, h);
+    tile<kTile>(target, a, b, bt, token + i, weight + i, h);
   }
   switch (rows - i) {
-    case 3: tile<3>(target, bt, token + i, weight + i, h); break;
-    case 2: tile<2>(target, bt, token + i, weight + i, h); break;
-    case 1: tile<1>(target, bt, token + i, weight + i, h); break;
+    case 3: tile<3>(target, a, b, bt, token + i, weight + i, h); break;
+    case 2: tile<2>(target, a, b, bt, token + i, weight + i, h); break;
+    case 1: tile<1>(target, a, b, bt, token + i, weight + i, h); break;
     default: break;
   }
+}
+
+}  // namespace
+
+void transpose_lora_b(const float* b, std::int64_t d_out, std::int64_t r, float* bt) { transpose_b(b, d_out, r, bt); }
+void transpose_lora_b(const std::uint16_t* b, std::int64_t d_out, std::int64_t r, float* bt) {
+  transpose_b(b, d_out, r, bt);
+}
+
+void transpose_target_b(const LoraRowsTarget& target, float* bt) {
+  if (target.b16)
+    transpose_b(target.b16, target.d_out, target.r, bt);
+  else
+    transpose_b(target.b, target.d_out, target.r, bt);
+}
+
+void add_lora_rows(const LoraRowsTarget& target, const std::int64_t* token, const float* weight, std::int64_t rows) {
+  if (target.a16)
+    add_rows(target, target.a16, target.b16, token, weight, rows);
+  else
+    add_rows(target, target.a, target.b, token, weight, rows);
 }
 
 }  // namespace gaggle::route::detail

@@ -15,6 +15,11 @@
 // 2 KiB rows for 64 multiply-adds per element of arithmetic. This kernel reads each
 // token row where it lies, keeps A u (r numbers) in registers and adds B's product
 // straight into the output row.
+//
+// The factors may be float32 or bfloat16 (a16/b16: the upper halves of float32 bit
+// patterns, as safetensors' BF16 stores them). 16-bit factors halve the bytes a large
+// pool streams from memory (issue #15): each element is widened to float32 as it is
+// loaded, and the arithmetic stays float32.
 #include <cstdint>
 
 namespace gaggle::route::detail {
@@ -23,6 +28,9 @@ namespace gaggle::route::detail {
 struct LoraRowsTarget {
   const float* a = nullptr;  // [r, d_in]
   const float* b = nullptr;  // [d_out, r]
+  // The same factors in bfloat16, used where set (then a and b are ignored).
+  const std::uint16_t* a16 = nullptr;  // [r, d_in]
+  const std::uint16_t* b16 = nullptr;  // [d_out, r]
   // Bᵀ [r, d_out] (transpose_lora_b), where the caller made it once for many calls; null:
   // add_lora_rows transposes B itself when the rows make it pay.
   const float* bt = nullptr;
@@ -40,6 +48,10 @@ bool lora_rows_supported(std::int64_t r, std::int64_t d_in, std::int64_t d_out);
 // bt[j][c] = b[c][j] for b [d_out, r] (r, d_out multiples of 8). Only where
 // lora_rows_supported().
 void transpose_lora_b(const float* b, std::int64_t d_out, std::int64_t r, float* bt);
+// The same from bfloat16 B, widening each element: bt stays float32.
+void transpose_lora_b(const std::uint16_t* b, std::int64_t d_out, std::int64_t r, float* bt);
+// Bᵀ of the target's B, whichever dtype it holds.
+void transpose_target_b(const LoraRowsTarget& target, float* bt);
 
 // From this many rows on, add_lora_rows transposes B itself (about 1,000 cycles at
 // r = 16, d_out = 512, repaid within two rows): the product with Bᵀ needs no horizontal
