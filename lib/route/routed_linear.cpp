@@ -365,8 +365,6 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
   d_in_ = A_[0].size(1);
   require(B_[0].defined() && B_[0].dim() == 2, "expert 0: B must be [d_out, r]");
   d_out_ = B_[0].size(0);
-  // The CPU kernel needs either the one-pass update (AVX2, shapes in multiples of 8) or a
-  // CBLAS sgemm for its BLAS path (an upstream MKL build of LibTorch exports none).
   bool all_f32 = true, all_bf16 = true;
   for (std::int64_t e = 0; e < n_; ++e) {
     const at::Tensor &a = A_[e], &b = B_[e];

@@ -18,7 +18,9 @@ at::Tensor read_tensor(const std::shared_ptr<const io::SafetensorsFile>& file, c
   const bool as_stored = info.dtype == io::DType::F32 || info.dtype == io::DType::I64 ||
                          (keep_bf16 && info.dtype == io::DType::BF16);
   if (as_stored) {
-    const auto type = info.dtype == io::DType::F32 ? at::kFloat : info.dtype == io::DType::I64 ? at::kLong : at::kBFloat16;
+    const auto type = info.dtype == io::DType::F32   ? at::kFloat
+                      : info.dtype == io::DType::I64 ? at::kLong
+                                                     : at::kBFloat16;
     const std::size_t align = io::dtype_size(info.dtype);
     if (reinterpret_cast<std::uintptr_t>(ptr) % align == 0 && info.numel() > 0) {
       auto keep = file;  // the tensor holds the mapping alive
@@ -49,11 +51,8 @@ void add_tensor(io::SafetensorsWriter& writer, const std::string& name, const at
   if (!at::isFloatingType(tensor.scalar_type()))
     throw_error(ErrorCode::unsupported, "route", "tensor '" + name + "': only float and int64 tensors are written");
   auto t = tensor.detach().to(at::kFloat).cpu().contiguous();
-  const std::span<const float> values(t.data_ptr<float>(), static_cast<std::size_t>(t.numel()));
-  if (store == io::DType::F32)
-    writer.add_f32(name, shape, values);
-  else
-    writer.add_floats_as(name, store, shape, values);
+  writer.add_floats_as(name, store, shape,
+                       std::span<const float>(t.data_ptr<float>(), static_cast<std::size_t>(t.numel())));
 }
 
 }  // namespace gaggle::route
