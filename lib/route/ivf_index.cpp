@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -90,42 +91,111 @@ void group_keys(IvfIndex& index, const at::Tensor& keys) {
   index.grouped_keys = keys.index_select(0, index.members.to(keys.device())).to(at::kFloat).contiguous();
 }
 
-IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int64_t probe, int top_k,
-                     double renorm_eps) {
+namespace {
+
+// How the rows the router is given become queries: q = (x - shift) · factor per row.
+// Prepared queries pass unchanged (no shift, factor 1); a layer's token rows become
+// LN(u) / sqrt(d_in) with shift = mean(u) and factor = rstd(u) / sqrt(d_in).
+struct QueryRows {
+  const float* x = nullptr;  // [T, d] row-major
+  std::int64_t rows = 0, d = 0;
+  std::vector<float> shift, factor;  // [T] each; empty for prepared queries
+
+  bool prepared() const { return shift.empty(); }
+  // Query row t into out[0, d).
+  void write(std::int64_t t, float* out) const {
+    const float* src = x + t * d;
+    if (prepared()) {
+      std::memcpy(out, src, d * sizeof(float));
+      return;
+    }
+    detail::normalise_row(src, d, shift[t], factor[t], out);
+  }
+  // The queries' scores from raw dot products with keys whose sums are key_sum:
+  // LN(u) · c = (u · c - mean(u) · Σ c) · rstd(u), exact in real arithmetic.
+  void transform_scores(std::int64_t t, float* raw, std::int64_t n, const float* key_sum) const {
+    if (prepared()) return;
+    const float mean = shift[t], f = factor[t];
+    for (std::int64_t c = 0; c < n; ++c) raw[c] = (raw[c] - mean * key_sum[c]) * f;
+  }
+};
+
+// The rows' scores against the centroids, [T, C], in one multi-threaded GEMM on the rows
+// as given (LN(u) is never written for the centroids either).
+at::Tensor centroid_scores_of(const at::Tensor& x, const QueryRows& rows, const at::Tensor& centroids,
+                              const std::vector<float>& centroid_sum) {
+  auto scores = at::mm(x, centroids.t()).contiguous();
+  const std::int64_t c_count = centroids.size(0);
+  float* s = scores.data_ptr<float>();
+  at::parallel_for(0, rows.rows, 256, [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t t = begin; t < end; ++t) rows.transform_scores(t, s + t * c_count, c_count, centroid_sum.data());
+  });
+  return scores;
+}
+
+// Each token's `ranked` best clusters, in order, into order [T, ranked]. Where a BLAS is
+// loaded, per block of tokens: the block's centroid scores (single-threaded GEMM; the
+// centroids stay in cache), transformed and ranked while they are in cache, so the [T, C]
+// scores are never written.
+void rank_clusters(const at::Tensor& x, const QueryRows& rows, const at::Tensor& centroids,
+                   const std::vector<float>& centroid_sum, std::int64_t ranked, std::int64_t* order) {
+  constexpr std::int64_t kBlock = 256;
+  const std::int64_t c_count = centroids.size(0), d = rows.d;
+  const detail::SgemmFn sgemm = detail::row_major_sgemm();
+  at::Tensor all_scores;
+  if (!sgemm) all_scores = centroid_scores_of(x, rows, centroids, centroid_sum);
+  const float* centroid_data = centroids.data_ptr<float>();
+  at::parallel_for(0, rows.rows, kBlock, [&](std::int64_t begin, std::int64_t end) {
+    detail::SingleThreadedBlas one_thread;
+    std::vector<float> best(ranked), block(sgemm ? kBlock * c_count : 0);
+    for (std::int64_t lo = begin; lo < end; lo += kBlock) {
+      const std::int64_t count = std::min(kBlock, end - lo);
+      const float* scores = nullptr;
+      if (sgemm) {
+        sgemm(false, true, count, c_count, d, 1.0f, rows.x + lo * d, d, centroid_data, d, 0.0f, block.data(), c_count);
+        for (std::int64_t i = 0; i < count; ++i)
+          rows.transform_scores(lo + i, block.data() + i * c_count, c_count, centroid_sum.data());
+        scores = block.data();
+      } else {
+        scores = all_scores.data_ptr<float>() + lo * c_count;
+      }
+      for (std::int64_t i = 0; i < count; ++i) {
+        std::int64_t* row = order + (lo + i) * ranked;
+        detail::topk_row(scores + i * c_count, c_count, static_cast<int>(ranked), best.data(), row);
+        // A NaN token ranks no cluster: it takes the first ones (its weights come out NaN).
+        detail::fill_unfilled_slots(scores + i * c_count, static_cast<int>(ranked), best.data(), row);
+      }
+    }
+  });
+}
+
+IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const IvfIndex& index, std::int64_t probe,
+                            int top_k, double renorm_eps) {
   require(index.grouped_keys.defined(), "keys are not grouped (group_keys)");
   const std::int64_t c_count = index.clusters(), n = index.members.size(0);
   require(probe >= 1 && probe <= c_count,
           "--probe " + std::to_string(probe) + " must be between 1 and the " + std::to_string(c_count) + " clusters");
   require(top_k >= 1 && top_k <= n, "top-k must be between 1 and the experts");
-  at::NoGradGuard no_grad;
-  auto q = queries.to(at::kFloat).contiguous();
-  const std::int64_t t_count = q.size(0);
+  const std::int64_t t_count = rows.rows, d = rows.d;
   auto offsets = index.offsets.cpu().contiguous();
   const std::int64_t* off = offsets.data_ptr<std::int64_t>();
+  const auto centroids = index.centroids.to(at::kFloat).contiguous();
+  std::vector<float> centroid_sum(c_count, 0.0f);
+  if (!rows.prepared()) detail::key_sums(centroids.data_ptr<float>(), c_count, d, centroid_sum.data());
   // The best clusters of each token, in order: a partial sort of a few more than `probe`
   // (all of them only when some token's best ones hold fewer than k experts).
-  auto centroid_scores = at::mm(q, index.centroids.t()).contiguous();
   std::int64_t ranked = std::min(c_count, probe + 2);
   at::Tensor order = at::empty({t_count, ranked}, at::TensorOptions().dtype(at::kLong));
-  {
-    const float* cs = centroid_scores.data_ptr<float>();
-    std::int64_t* ord = order.data_ptr<std::int64_t>();
-    at::parallel_for(0, t_count, 256, [&](std::int64_t begin, std::int64_t end) {
-      std::vector<float> best(ranked);
-      for (std::int64_t t = begin; t < end; ++t) {
-        std::int64_t* row = ord + t * ranked;
-        detail::topk_row(cs + t * c_count, c_count, static_cast<int>(ranked), best.data(), row);
-        // A NaN token ranks no cluster: it takes the first ones (its weights come out NaN).
-        detail::fill_unfilled_slots(cs + t * c_count, static_cast<int>(ranked), best.data(), row);
-      }
-    });
-  }
+  rank_clusters(x, rows, centroids, centroid_sum, ranked, order.data_ptr<std::int64_t>());
 
   // Each token's clusters: the best `probe`, and more while they hold fewer than k experts.
+  // probed[t · ranked + j] is the j-th cluster token t scores, in the order its
+  // candidates' scores are laid out.
   std::vector<std::vector<std::int64_t>> tokens_of(c_count), slot_of(c_count);  // per cluster
-  std::vector<std::int64_t> width(t_count, 0);
+  std::vector<std::int64_t> width(t_count, 0), probed_count(t_count, 0), probed;
   IvfRouting out;
   for (int attempt = 0; attempt < 2; ++attempt) {
+    probed.assign(t_count * ranked, -1);
     const std::int64_t* ord = order.data_ptr<std::int64_t>();
     bool short_of_k = false;
     for (std::int64_t t = 0; t < t_count && !short_of_k; ++t) {
@@ -134,6 +204,7 @@ IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int6
         if (size == 0) continue;
         tokens_of[c].push_back(t);
         slot_of[c].push_back(width[t]);
+        probed[t * ranked + probed_count[t]++] = c;
         width[t] += size;
       }
       short_of_k = width[t] < top_k && ranked < c_count;
@@ -143,66 +214,97 @@ IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int6
     for (auto& v : tokens_of) v.clear();
     for (auto& v : slot_of) v.clear();
     std::fill(width.begin(), width.end(), 0);
+    std::fill(probed_count.begin(), probed_count.end(), 0);
     ranked = c_count;
-    order = centroid_scores.argsort(1, /*descending=*/true).contiguous();
+    order = centroid_scores_of(x, rows, centroids, centroid_sum).argsort(1, /*descending=*/true).contiguous();
   }
   for (std::int64_t t = 0; t < t_count; ++t) out.candidates += width[t];
   const std::int64_t w = *std::max_element(width.begin(), width.end());
-  // Row t holds its width[t] candidates' scores and expert ids; the rest is never read.
-  // Kept across calls on this thread: a fresh buffer would fault in its pages every time.
+  // Row t holds its width[t] candidates' scores; the rest is never read. Kept across calls
+  // on this thread: a fresh buffer would fault in its pages every time.
   thread_local std::vector<float> scores;
-  thread_local std::vector<std::int64_t> ids;
-  if (scores.size() < static_cast<std::size_t>(t_count * w)) scores.resize(t_count * w), ids.resize(t_count * w);
-  float* sp = scores.data();  // the workers below have their own `scores` and `ids`
-  std::int64_t* ip = ids.data();
+  if (scores.size() < static_cast<std::size_t>(t_count * w)) scores.resize(t_count * w);
+  float* sp = scores.data();  // the workers below have their own `scores`
   auto members = index.members.cpu().contiguous();
   const std::int64_t* mp = members.data_ptr<std::int64_t>();
   const auto keys = index.grouped_keys.to(at::kFloat).contiguous();
   const float* key_data = keys.data_ptr<float>();
-  const float* q_data = q.data_ptr<float>();
-  const std::int64_t d = q.size(1);
   const detail::SgemmFn sgemm = detail::row_major_sgemm();
   at::parallel_for(0, c_count, 1, [&](std::int64_t begin, std::int64_t end) {
     detail::SingleThreadedBlas one_thread;
     thread_local std::vector<float> gathered, product;  // kept across calls: no page faults
     for (std::int64_t c = begin; c < end; ++c) {
       if (tokens_of[c].empty()) continue;
-      const std::int64_t size = off[c + 1] - off[c], rows = static_cast<std::int64_t>(tokens_of[c].size());
-      const float* src = nullptr;
-      at::Tensor s;
-      if (sgemm) {  // the cluster's tokens gathered, scored against its keys in one small GEMM
-        if (gathered.size() < static_cast<std::size_t>(rows * d)) gathered.resize(rows * d);
-        if (product.size() < static_cast<std::size_t>(rows * size)) product.resize(rows * size);
-        for (std::int64_t i = 0; i < rows; ++i)
-          std::memcpy(gathered.data() + i * d, q_data + tokens_of[c][i] * d, d * sizeof(float));
-        sgemm(false, true, rows, size, d, 1.0f, gathered.data(), d, key_data + off[c] * d, d, 0.0f, product.data(),
-              size);
-        src = product.data();
+      const std::int64_t size = off[c + 1] - off[c], count = static_cast<std::int64_t>(tokens_of[c].size());
+      // The cluster's queries, made as they are gathered, scored against its keys in one
+      // small GEMM.
+      if (gathered.size() < static_cast<std::size_t>(count * d)) gathered.resize(count * d);
+      if (product.size() < static_cast<std::size_t>(count * size)) product.resize(count * size);
+      for (std::int64_t i = 0; i < count; ++i) rows.write(tokens_of[c][i], gathered.data() + i * d);
+      const float* key_rows = key_data + off[c] * d;
+      if (sgemm) {
+        sgemm(false, true, count, size, d, 1.0f, gathered.data(), d, key_rows, d, 0.0f, product.data(), size);
       } else {
-        auto tok = at::from_blob(tokens_of[c].data(), {rows}, at::TensorOptions().dtype(at::kLong));
-        s = at::mm(q.index_select(0, tok), keys.narrow(0, off[c], size).t()).contiguous();
-        src = s.data_ptr<float>();
+        auto q = at::from_blob(gathered.data(), {count, d}, at::TensorOptions().dtype(at::kFloat));
+        auto k = at::from_blob(const_cast<float*>(key_rows), {size, d}, at::TensorOptions().dtype(at::kFloat));
+        auto product_rows = at::from_blob(product.data(), {count, size}, at::TensorOptions().dtype(at::kFloat));
+        at::mm_out(product_rows, q, k.t());
       }
-      for (std::int64_t i = 0; i < rows; ++i) {
-        const std::int64_t t = tokens_of[c][i], at_slot = slot_of[c][i];
-        std::memcpy(sp + t * w + at_slot, src + i * size, size * sizeof(float));
-        std::memcpy(ip + t * w + at_slot, mp + off[c], size * sizeof(std::int64_t));
-      }
+      for (std::int64_t i = 0; i < count; ++i)
+        std::memcpy(sp + tokens_of[c][i] * w + slot_of[c][i], product.data() + i * size, size * sizeof(float));
     }
   });
   // The softmax over each token's candidates, its top-k and the reference's weights, in
-  // one pass per row (detail/fused_routing.h).
+  // one pass per row (detail/fused_routing.h); then each chosen position back to its
+  // expert through the clusters the token probed.
   out.topk_index = at::empty({t_count, top_k}, at::TensorOptions().dtype(at::kLong));
-  out.topk_weight = at::empty({t_count, top_k}, q.options());
+  out.topk_weight = at::empty({t_count, top_k}, at::TensorOptions().dtype(at::kFloat));
   std::int64_t* top_index = out.topk_index.data_ptr<std::int64_t>();
   float* top_weight = out.topk_weight.data_ptr<float>();
   at::parallel_for(0, t_count, 256, [&](std::int64_t begin, std::int64_t end) {
     detail::select_top_k_of_scores(sp + begin * w, w, width.data() + begin, end - begin, top_k, renorm_eps,
                                    top_index + begin * top_k, top_weight + begin * top_k);
     for (std::int64_t t = begin; t < end; ++t)
-      for (int j = 0; j < top_k; ++j) top_index[t * top_k + j] = ip[t * w + top_index[t * top_k + j]];
+      for (int j = 0; j < top_k; ++j) {
+        std::int64_t position = top_index[t * top_k + j], i = 0;
+        for (;; ++i) {
+          const std::int64_t c = probed[t * ranked + i], size = off[c + 1] - off[c];
+          if (position < size || i + 1 == probed_count[t]) break;
+          position -= size;
+        }
+        const std::int64_t c = probed[t * ranked + i];
+        top_index[t * top_k + j] = mp[off[c] + position];
+      }
   });
   return out;
+}
+
+}  // namespace
+
+IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int64_t probe, int top_k,
+                     double renorm_eps) {
+  at::NoGradGuard no_grad;
+  auto q = queries.to(at::kFloat).contiguous();
+  QueryRows rows;
+  rows.x = q.data_ptr<float>(), rows.rows = q.size(0), rows.d = q.size(1);
+  return route_query_rows(q, rows, index, probe, top_k, renorm_eps);
+}
+
+IvfRouting ivf_route_tokens(const at::Tensor& u, const IvfIndex& index, std::int64_t probe, int top_k,
+                            double renorm_eps, double layer_norm_eps) {
+  at::NoGradGuard no_grad;
+  auto x = u.to(at::kFloat).contiguous();
+  QueryRows rows;
+  rows.x = x.data_ptr<float>(), rows.rows = x.size(0), rows.d = x.size(1);
+  rows.shift.resize(rows.rows);
+  rows.factor.resize(rows.rows);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(rows.d));
+  at::parallel_for(0, rows.rows, 256, [&](std::int64_t begin, std::int64_t end) {
+    detail::row_moments(rows.x + begin * rows.d, end - begin, rows.d, layer_norm_eps, rows.shift.data() + begin,
+                        rows.factor.data() + begin);
+    for (std::int64_t t = begin; t < end; ++t) rows.factor[t] = static_cast<float>(rows.factor[t] * scale);
+  });
+  return route_query_rows(x, rows, index, probe, top_k, renorm_eps);
 }
 
 double topk_recall(const at::Tensor& exact_index, const at::Tensor& approx_index) {

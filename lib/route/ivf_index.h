@@ -51,6 +51,14 @@ struct IvfRouting {
 // from the next-best clusters' order, never with an out-of-range id.
 IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int64_t probe, int top_k, double renorm_eps);
 
+// The same routing straight from a layer's token rows u [T, d_in], as RoutedLinear runs
+// it: q = LN(u) / sqrt(d_in) is never written. The centroids score the raw rows (turned
+// into LN scores with each row's mean and 1 / std, as route/detail/fused_routing.h does),
+// and a probed cluster's rows are normalised as they are gathered for its keys. The same
+// experts and weights as ivf_route(LN(u) / sqrt(d_in)) up to float rounding.
+IvfRouting ivf_route_tokens(const at::Tensor& u, const IvfIndex& index, std::int64_t probe, int top_k,
+                            double renorm_eps, double layer_norm_eps);
+
 // The share of tokens whose approximate top-k set equals the exact one (order ignored).
 double topk_recall(const at::Tensor& exact_index, const at::Tensor& approx_index);
 

@@ -22,10 +22,14 @@
 namespace gaggle::route {
 namespace {
 
-constexpr std::int64_t kBlockRows = 128;  // tokens routed at once: their rows and raw scores stay in L2
-// Keys up to this size are scored per block of tokens with single-threaded BLAS (they stay
-// in cache across blocks); larger key sets are scored in one multi-threaded GEMM first.
-constexpr std::int64_t kBlockedKeyBytes = 512 * 1024;
+// Tokens routed at once. A block's raw scores are selected from while they are still in
+// cache. 512 rather than 128: the per-block GEMM then runs at the large GEMM's rate
+// (OpenBLAS packs the keys once per call), and the routing decision at 166 and 1000
+// experts took 0.2 and 1.3 ms less (2026-12-06, docs/performance.md).
+constexpr std::int64_t kBlockRows = 512;
+// Keys up to this size (2,048 keys at d = 512) are scored per block of tokens with
+// single-threaded BLAS; larger key sets are scored in one multi-threaded GEMM first.
+constexpr std::int64_t kBlockedKeyBytes = 4 * 1024 * 1024;
 
 }  // namespace
 
@@ -64,7 +68,10 @@ Routing RoutedLinear::fused_route(const at::Tensor& u2, bool keep_scores) const 
   float* weight = routing.topk_weight.data_ptr<float>();
   at::parallel_for(0, t_count, kBlockRows, [&](std::int64_t begin, std::int64_t end) {
     detail::SingleThreadedBlas one_thread;
-    std::vector<float> mean(kBlockRows), rstd(kBlockRows), block_raw(raw_data ? 0 : kBlockRows * n);
+    std::vector<float> mean(kBlockRows), rstd(kBlockRows);
+    // Kept across calls on this thread: a fresh buffer of megabytes faults in its pages every time.
+    thread_local std::vector<float> block_raw;
+    if (!raw_data && block_raw.size() < static_cast<std::size_t>(kBlockRows * n)) block_raw.resize(kBlockRows * n);
     for (std::int64_t lo = begin; lo < end; lo += kBlockRows) {
       const std::int64_t rows = std::min(kBlockRows, end - lo);
       if (transform.layer_norm)
@@ -87,8 +94,7 @@ Routing RoutedLinear::route(const at::Tensor& u, bool keep_scores) const {
   auto u2 = u.reshape({-1, d_in_});
   Routing routing;
   if (index_ && u2.device().is_cpu() && !(at::GradMode::is_enabled() && u2.requires_grad())) {
-    auto q = layer_norm_no_affine(u2, options_.layer_norm_eps) * (1.0 / std::sqrt(static_cast<double>(d_in_)));
-    auto r = ivf_route(q, *index_, probe_, options_.top_k, options_.renorm_eps);
+    auto r = ivf_route_tokens(u2, *index_, probe_, options_.top_k, options_.renorm_eps, options_.layer_norm_eps);
     routing.topk_index = r.topk_index;
     routing.topk_weight = r.topk_weight.to(u2.scalar_type());
     return routing;  // (no [T, N] scores: that is the point)

@@ -84,6 +84,31 @@ TEST_CASE("an ivf index routes a NaN token to valid experts with NaN weights and
   }
 }
 
+TEST_CASE("ivf routing from raw token rows equals routing their normalised queries", "[route][ivf]") {
+  c10::InferenceMode guard;
+  auto l = experts(120, 32, 2, 7);
+  auto index = route::build_ivf_index(l.keys, 10);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
+  // Rows far from zero mean and unit scale: LN must be applied, not assumed.
+  auto u = at::randn({200, 32}, gen) * 3.0 + 40.0;
+  for (std::int64_t probe : {1, 3, 10}) {
+    INFO("probe " << probe);
+    auto want = route::ivf_route(queries(u), index, probe, 2, 1e-6);
+    auto got = route::ivf_route_tokens(u, index, probe, 2, 1e-6, route::kRouteLayerNormEps);
+    CHECK(at::equal(got.topk_index, want.topk_index));
+    CHECK(at::allclose(got.topk_weight, want.topk_weight, 1e-5, 1e-6));
+    CHECK(got.candidates == want.candidates);
+  }
+  // A NaN token gets valid experts and NaN weights; its neighbours are untouched.
+  auto clean = route::ivf_route_tokens(u, index, 3, 2, 1e-6, route::kRouteLayerNormEps);
+  u[7][4] = std::nan("");
+  auto got = route::ivf_route_tokens(u, index, 3, 2, 1e-6, route::kRouteLayerNormEps);
+  CHECK(got.topk_index.min().item<std::int64_t>() >= 0);
+  CHECK(got.topk_index.max().item<std::int64_t>() < 120);
+  CHECK(got.topk_weight[7].isnan().all().item<bool>());
+  CHECK(at::equal(got.topk_index[8], clean.topk_index[8]));
+}
+
 TEST_CASE("ivf recall is the share of tokens whose top-k set is exact, and never falls as more clusters are probed",
           "[route][ivf]") {
   auto exact = at::tensor({0, 1, 2, 3, 4, 5, 6, 7}, at::kLong).view({4, 2});

@@ -99,6 +99,13 @@ double sum_exp_shifted(const float* x, std::int64_t n, float shift) {
   return std::isnan(total) || std::isnan(check) ? std::numeric_limits<double>::quiet_NaN() : total;
 }
 
+[[gnu::target_clones("avx2", "default"), gnu::optimize("O3")]] void normalise_row(const float* __restrict row,
+                                                                                   std::int64_t d, float shift,
+                                                                                   float factor,
+                                                                                   float* __restrict out) {
+  for (std::int64_t j = 0; j < d; ++j) out[j] = (row[j] - shift) * factor;
+}
+
 [[gnu::target_clones("avx2", "default"), gnu::optimize("O3")]] void row_moments(const float* u, std::int64_t rows,
                                                                                  std::int64_t d, double eps,
                                                                                  float* mean, float* rstd) {

@@ -36,6 +36,10 @@ void row_moments(const float* u, std::int64_t rows, std::int64_t d, double eps, 
 // Σ_j key[e][j] for each of n keys of width d, in double precision.
 void key_sums(const float* keys, std::int64_t n, std::int64_t d, float* out);
 
+// out[j] = (row[j] - shift) · factor for j < d: a token row made into its query, LN(u) / sqrt(d)
+// with shift = mean(u) and factor = rstd(u) / sqrt(d) (the ivf router gathers its rows so).
+void normalise_row(const float* row, std::int64_t d, float shift, float factor, float* out);
+
 // For each of `rows` rows of raw dot products raw[t, 0..n): the scores s = transform(raw),
 // the k largest (descending; ties to the lower index; a row with no usable value — NaN —
 // takes the first experts, so the NaN reaches the output), and their weights
