@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/mini-t0 — the paper's Table 1 (T0 held-out column) in miniature, as one command:
 #
-#   bench/mini-t0/run.sh [--seeds N] [RUN_DIR]          (default: 1 seed, ./mini-t0-run)
+#   bench/mini-t0/run.sh [--seeds N] [--first-seed S] [RUN_DIR]   (default: 1 seed, 0, ./mini-t0-run)
 #
 # On the tiny embedded base (examples/base) and the synthetic suite (gaggle debug
 # make-tasks): a LoRA expert and its post-hoc gate for every held-in task, a Multitask
@@ -13,7 +13,8 @@
 # compose/ (two skills composed on the same words: a harder benchmark) and heldin/ (each
 # expert on its own task, and how well each router finds it).
 #
-# With --seeds N the whole experiment runs N times, seed s in RUN_DIR/seed-s (a suite
+# With --seeds N the whole experiment runs N times, for seeds S, S+1, ..., S+N-1
+# (--first-seed S, default 0), seed s in RUN_DIR/seed-s (a suite
 # made with --seed s, experts, gates and Multitask trained with --seed s), and
 # RUN_DIR/report/summary.md gives every method's mean ± standard deviation over the seeds,
 # beside the T0 held-out column of the paper's Table 1.
@@ -41,19 +42,24 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if [ -z "${GAGGLE:-}" ]; then
   if command -v gaggle >/dev/null 2>&1; then GAGGLE=gaggle; else GAGGLE="$root/build/gaggle"; fi
 fi
-usage() { sed -n '2,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 SEEDS=1
+FIRST_SEED=0
 RUN=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) [ $# -ge 2 ] || { echo "mini-t0: --seeds needs a number" >&2; exit 2; }; SEEDS="$2"; shift 2 ;;
     --seeds=*) SEEDS="${1#--seeds=}"; shift ;;
+    --first-seed) [ $# -ge 2 ] || { echo "mini-t0: --first-seed needs a number" >&2; exit 2; }; FIRST_SEED="$2"; shift 2 ;;
+    --first-seed=*) FIRST_SEED="${1#--first-seed=}"; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "mini-t0: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) [ -z "$RUN" ] || { echo "mini-t0: one RUN_DIR only (got '$RUN' and '$1')" >&2; exit 2; }; RUN="$1"; shift ;;
   esac
 done
 [[ "$SEEDS" =~ ^[1-9][0-9]*$ ]] || { echo "mini-t0: --seeds takes a whole number >= 1, got '$SEEDS'" >&2; exit 2; }
+[[ "$FIRST_SEED" =~ ^(0|[1-9][0-9]{0,8})$ ]] ||
+  { echo "mini-t0: --first-seed takes a whole number >= 0, got '$FIRST_SEED'" >&2; exit 2; }
 RUN="${RUN:-mini-t0-run}"
 BASE="${GAGGLE_BASE:-$root/examples/base}"
 STEPS="${MINI_STEPS:-1000}"
@@ -166,7 +172,7 @@ run_seed() {
   fi
 }
 
-for ((s = 0; s < SEEDS; s++)); do
+for ((s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++)); do
   run_seed "$s" "$RUN/seed-$s"
 done
 cd "$RUN"
@@ -175,7 +181,7 @@ mkdir -p report
 # Every (method, benchmark) mean of every seed -> mean ± sample standard deviation.
 reports=()
 heldins=()
-for ((s = 0; s < SEEDS; s++)); do
+for ((s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++)); do
   reports+=("seed-$s/report/mini-t0.json")
   [ -f "seed-$s/report/heldin.json" ] && heldins+=("seed-$s/report/heldin.json")
 done
@@ -198,8 +204,10 @@ cell() {  # method benchmark -> "mean ± std" (or "-")
   echo
   stop=""
   [ "$PATIENCE" = 0 ] || stop=", stopped after $PATIENCE validations without a better one"
+  first_seed_arg=""
+  [ "$FIRST_SEED" = 0 ] || first_seed_arg=" --first-seed $FIRST_SEED"
   echo "Base: $BASE; $SEEDS seed(s); experts $STEPS steps (batch 16$stop), gates $GATE_STEPS steps, Multitask $MT_STEPS steps;"
-  echo "held-out tasks scored on $LIMIT examples each, held-in tasks on $HELDIN_LIMIT. Command: bench/mini-t0/run.sh --seeds $SEEDS"
+  echo "held-out tasks scored on $LIMIT examples each, held-in tasks on $HELDIN_LIMIT. Command: bench/mini-t0/run.sh --seeds $SEEDS$first_seed_arg"
   [ "$SEEDS" -gt 1 ] && echo "Cells: mean ± sample standard deviation over the seeds, accuracy %."
   echo
   header="| Method |"
@@ -236,7 +244,7 @@ cell() {  # method benchmark -> "mean ± std" (or "-")
   jq -rs '[.[] | .routing // [] | .[]] | group_by([.method, .benchmark]) | .[] |
     "| \(.[0].method) | \(.[0].benchmark) | \([.[] | .oracle_share // empty] | if length == 0 then "-" else (add / length * 1000 | round / 10 | tostring) end) | \([.[] | .layers[] | .entropy] | add / length * 100 | round / 100) |"' \
     "${reports[@]}"
-  for ((s = 0; s < SEEDS; s++)); do
+  for ((s = FIRST_SEED; s < FIRST_SEED + SEEDS; s++)); do
     echo
     echo "## Seed $s, per task"
     echo
