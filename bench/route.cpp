@@ -10,6 +10,9 @@
 // batch --batch x --seq tokens on each side, with every linear routed.
 // Beside them: the cost model base + N·d_in + k·r·(d_in + d_out) multiply-adds per token
 // per module, and the memory the assembled experts take.
+// --index ivf (issue #15, item 2): routed_ms routes through an ivf index over each module's
+// keys; exact_ms is the same experts routed exactly, and recall the share of tokens
+// (over every routed module's inputs, for the model) whose top-k set is the exact one.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -42,12 +45,12 @@ struct RouteBenchOptions {
   std::int64_t d_ff = 2048, layers = 6, heads = 8, batch = 32, seq = 128, vocab = 32128;
   int repeats = 0;  // 0: 7 for a layer, 3 for the model
   bool layer = false, json = false, no_dense = false;
-  std::string index = "exact";         // --layer: exact or ivf
+  std::string index = "exact";         // exact or ivf
   std::int64_t clusters = 0, probe = 8;  // ivf: 0 clusters = round(sqrt(N))
   std::int64_t families = 0;             // synthetic gates around this many centres (0: independent)
   double token_signal = 0;               // tokens = this · a random expert's key + N(0, 1) noise (0: pure noise)
   std::int64_t token_tasks = 0;          // --token-signal's experts drawn from this many (0: from all N)
-  std::string factor_dtype = "f32";      // --layer: the experts' factors in f32 or bf16
+  std::string factor_dtype = "f32";      // the experts' factors in f32 or bf16
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
 };
 
@@ -111,6 +114,7 @@ std::int64_t peak_rss_bytes() {
 
 struct Experts {
   at::Tensor A, B, keys;
+  std::shared_ptr<route::IvfIndex> index;  // --index ivf
 };
 
 // families > 0: each expert's gate is one of `families` random centres plus noise of the
@@ -143,6 +147,49 @@ class DenseAdapter : public model::LinearAdapter {
   at::Tensor stacked_A_, stacked_B_;
 };
 
+// Routes through the index and counts, on the module's real inputs, the tokens whose top-k
+// set is the exact one (and the candidates the index scored). The model's later modules
+// then see what the indexed model computes.
+class RecallAdapter : public model::LinearAdapter {
+ public:
+  struct Tally {
+    double hits = 0, tokens = 0, candidates = 0;
+  };
+  RecallAdapter(std::shared_ptr<route::RoutedLinear> indexed, std::shared_ptr<route::RoutedLinear> exact,
+                std::shared_ptr<route::IvfIndex> index, std::int64_t probe, Tally& tally)
+      : indexed_(std::move(indexed)), exact_(std::move(exact)), index_(std::move(index)), probe_(probe), tally_(tally) {}
+  at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override {
+    auto u2 = u.reshape({-1, u.size(-1)});
+    const auto& o = exact_->options();
+    auto want = exact_->route(u2).topk_index;
+    auto got = route::ivf_route_tokens(u2, *index_, probe_, o.top_k, o.renorm_eps, o.layer_norm_eps);
+    const auto t = static_cast<double>(u2.size(0));
+    tally_.hits += route::topk_recall(want, got.topk_index) * t;
+    tally_.tokens += t;
+    tally_.candidates += static_cast<double>(got.candidates);
+    return indexed_->apply(u, base_out);
+  }
+
+ private:
+  std::shared_ptr<route::RoutedLinear> indexed_, exact_;
+  std::shared_ptr<route::IvfIndex> index_;
+  std::int64_t probe_;
+  Tally& tally_;
+};
+
+// The clusters of an ivf index over n experts: --clusters, or round(sqrt(n)).
+std::int64_t clusters_for(const RouteBenchOptions& o) {
+  return o.clusters > 0 ? std::min(o.clusters, o.experts)
+                        : std::max<std::int64_t>(1, std::llround(std::sqrt(static_cast<double>(o.experts))));
+}
+
+// What gaggle assemble --factor-dtype bf16 stores.
+void apply_factor_dtype(Experts& e, const RouteBenchOptions& o) {
+  if (o.factor_dtype != "bf16") return;
+  e.A = e.A.to(at::kBFloat16);
+  e.B = e.B.to(at::kBFloat16);
+}
+
 nlohmann::ordered_json common(const RouteBenchOptions& o) {
   nlohmann::ordered_json j;
   j["experts"] = o.experts;
@@ -172,10 +219,7 @@ int run_layer(const RouteBenchOptions& o) {
   auto u = at::randn({t, d});
   auto w = at::randn({d, d}) * (1.0 / std::sqrt(static_cast<double>(d)));
   auto e = random_experts(n, r, d, d, o.families);
-  if (o.factor_dtype == "bf16") {  // what gaggle assemble --factor-dtype bf16 stores
-    e.A = e.A.to(at::kBFloat16);
-    e.B = e.B.to(at::kBFloat16);
-  }
+  apply_factor_dtype(e, o);
   if (o.token_signal > 0) {
     // A batch from a few tasks: each token resembles one of `token_tasks` experts.
     auto pick = at::randint(o.token_tasks > 0 ? std::min(o.token_tasks, n) : n, {t}, at::kLong);
@@ -192,7 +236,7 @@ int run_layer(const RouteBenchOptions& o) {
   std::int64_t clusters = 0;
   std::shared_ptr<route::IvfIndex> index;
   if (ivf) {
-    clusters = o.clusters > 0 ? o.clusters : std::max<std::int64_t>(1, std::llround(std::sqrt(static_cast<double>(n))));
+    clusters = clusters_for(o);
     auto t0 = std::chrono::steady_clock::now();
     index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
     build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -239,9 +283,8 @@ int run_layer(const RouteBenchOptions& o) {
   if (ivf) {
     // Recall: the share of tokens whose top-k set is the exact one, over all t tokens.
     const auto want = exact->route(u).topk_index;
-    auto q = route::layer_norm_no_affine(u) * (1.0 / std::sqrt(static_cast<double>(d)));
-    auto approx = route::ivf_route(q, *index,
-                                   std::min(o.probe, clusters), static_cast<int>(k), options.renorm_eps);
+    auto approx = route::ivf_route_tokens(u, *index, std::min(o.probe, clusters), static_cast<int>(k),
+                                          options.renorm_eps, options.layer_norm_eps);
     j["clusters"] = clusters;
     j["probe"] = std::min(o.probe, clusters);
     j["index_build_ms"] = build_ms;
@@ -288,20 +331,41 @@ int run_model(const RouteBenchOptions& o) {
   std::int64_t expert_bytes = 0, base_macs = 0, extra_macs = 0, modules = 0;
   std::map<std::pair<std::int64_t, std::int64_t>, Experts> by_shape;
   std::vector<std::string> names = model->linear_names();
+  const std::int64_t factor_bytes = o.factor_dtype == "bf16" ? 2 : 4;
   for (const auto& name : names) {
     auto shape = model::t5_linear_shape(c, name);
-    expert_bytes += o.experts * (o.rank * (shape[0] + shape[1]) + shape[1]) * 4;
+    expert_bytes += o.experts * (o.rank * (shape[0] + shape[1]) * factor_bytes + shape[1] * 4);
   }
   const bool share = expert_bytes > 6e9;
-  std::vector<std::shared_ptr<route::RoutedLinear>> layers;
+  const bool ivf = o.index == "ivf";
+  const std::int64_t clusters = ivf ? clusters_for(o) : 0, probe = std::min(o.probe, clusters);
+  double build_ms = 0;
+  std::vector<std::shared_ptr<route::RoutedLinear>> layers, exact_layers;
+  std::vector<Experts> experts_of;  // per module (the same tensors and index where shared)
   route::RoutedLinearOptions options;
   options.top_k = static_cast<int>(o.top_k);
   for (const auto& name : names) {
     auto shape = model::t5_linear_shape(c, name);  // [d_out, d_in]
     const std::int64_t d_out = shape[0], d_in = shape[1];
-    Experts e = share && by_shape.count({d_out, d_in}) ? by_shape[{d_out, d_in}] : random_experts(o.experts, o.rank, d_in, d_out);
+    Experts e;
+    if (share && by_shape.count({d_out, d_in})) {
+      e = by_shape[{d_out, d_in}];
+    } else {
+      e = random_experts(o.experts, o.rank, d_in, d_out, o.families);
+      apply_factor_dtype(e, o);
+      if (ivf) {
+        auto t0 = std::chrono::steady_clock::now();
+        e.index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
+        build_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      }
+    }
     if (share) by_shape[{d_out, d_in}] = e;
     layers.push_back(std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options));
+    if (ivf) {
+      layers.back()->set_index(e.index, probe);
+      exact_layers.push_back(std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options));
+    }
+    experts_of.push_back(e);
     // Tokens through this module: the encoder's, or the decoder's (cross k, v: encoder tokens).
     base_macs += d_in * d_out;
     extra_macs += o.experts * d_in + o.top_k * o.rank * (d_in + d_out);
@@ -313,6 +377,18 @@ int run_model(const RouteBenchOptions& o) {
   };
   const Alternated timed = alternate(base, routed, forward, repeats);
   const double base_ms = timed.a_ms, routed_ms = timed.b_ms;
+  Alternated exact_timed;
+  RecallAdapter::Tally tally;
+  if (ivf) {
+    auto exact = [&] {
+      for (std::size_t i = 0; i < names.size(); ++i) model->set_adapter(names[i], exact_layers[i]);
+    };
+    exact_timed = alternate(base, exact, forward, repeats);
+    for (std::size_t i = 0; i < names.size(); ++i)
+      model->set_adapter(names[i], std::make_shared<RecallAdapter>(layers[i], exact_layers[i], experts_of[i].index,
+                                                                    probe, tally));
+    forward();
+  }
   const std::int64_t tokens = o.batch * o.seq;
   double dense_ms = -1;
   const double dense_gb = static_cast<double>(tokens) * o.experts * o.rank * 4 / 1e9;
@@ -335,6 +411,19 @@ int run_model(const RouteBenchOptions& o) {
   j["dense_ms"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms);
   j["routed_over_base"] = timed.b_over_a;  // the median of alternated rounds' ratios
   j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
+  j["index"] = o.index;
+  j["families"] = o.families;
+  j["factor_dtype"] = o.factor_dtype;
+  if (ivf) {
+    j["exact_ms"] = exact_timed.b_ms;
+    j["exact_over_base"] = exact_timed.b_over_a;
+    j["clusters"] = clusters;
+    j["probe"] = probe;
+    j["index_build_ms"] = build_ms;
+    // Over every routed module's inputs in one forward of the indexed model.
+    j["recall"] = tally.tokens > 0 ? tally.hits / tally.tokens : 1.0;
+    j["candidates_per_token"] = tally.tokens > 0 ? tally.candidates / tally.tokens : 0.0;
+  }
   // Summed over modules, per token through each (the LM head and attention are outside it).
   j["cost_model"] = {{"linear_macs_per_token", base_macs},
                      {"routing_macs_per_token", extra_macs},
@@ -367,7 +456,9 @@ Runner setup_bench_route(CLI::App& sub) {
   sub.add_flag("--no-dense", o->no_dense, "Skip the dense implementation");
   sub.add_option("--dense-max-gb", o->dense_max_gb, "Skip dense when its [T, N*r] buffer exceeds this")->capture_default_str();
   sub.add_flag("--json", o->json, "One JSON object on stdout");
-  sub.add_option("--index", o->index, "Routing of --layer: exact, or ivf (probe the best --probe of --clusters clusters)")
+  sub.add_option("--index", o->index,
+                 "Routing: exact, or ivf (probe the best --probe of --clusters clusters; exact_ms and recall are "
+                 "measured beside it)")
       ->check(CLI::IsMember({"exact", "ivf"}))
       ->capture_default_str();
   sub.add_option("--clusters", o->clusters, "ivf: clusters (0: round(sqrt(N)))")->capture_default_str();
@@ -383,13 +474,18 @@ Runner setup_bench_route(CLI::App& sub) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub.add_option("--factor-dtype", o->factor_dtype,
-                 "--layer: the experts' LoRA factors in f32, or bf16 (half the bytes; as gaggle assemble "
+                 "The experts' LoRA factors in f32, or bf16 (half the bytes; as gaggle assemble "
                  "--factor-dtype bf16 stores them)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
   return [o]() -> int {
     if (o->top_k < 1 || o->experts < 1) {
       std::cerr << "gaggle-bench: error: --top-k and --experts must be at least 1\n";
+      return 2;
+    }
+    if (!o->layer && (o->token_signal > 0 || o->token_tasks > 0)) {
+      std::cerr << "gaggle-bench: error: --token-signal and --token-tasks shape --layer's synthetic tokens; the model "
+                   "routes its own activations (add --layer)\n";
       return 2;
     }
     o->top_k = std::min(o->top_k, o->experts);  // N = 1: k = 1 (reported as top_k)

@@ -1,0 +1,69 @@
+// gaggle-bench route --index ivf: the figures issue #15 asks for are printed for one layer
+// and for the full model, and probing every cluster is exact routing (recall 1).
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "support/test_support.h"
+
+using namespace gaggle::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path bench_binary() { return fs::path(GAGGLE_BUILD_DIR) / "gaggle-bench"; }
+
+// Runs gaggle-bench route with a tiny configuration plus `args`; the JSON it prints.
+nlohmann::json bench_route(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{bench_binary().string(), "--threads", "1", "route", "--d-model", "32", "--rank", "8",
+                                "--repeats", "1", "--no-dense", "--json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_command(argv);
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(r.out);
+}
+
+const std::vector<std::string> kTinyModel{"--d-ff", "64", "--heads", "2", "--layers", "1", "--batch", "2",
+                                          "--seq", "8", "--vocab", "64"};
+
+}  // namespace
+
+TEST_CASE("gaggle-bench route --index ivf reports exact time and honest recall, per layer and per model",
+          "[cmd][bench]") {
+  if (!fs::exists(bench_binary())) {
+    std::cout << "GAGGLE-TEST-SKIPPED: gaggle-bench is not built (GAGGLE_WITH_TORCH off)\n";
+    return;
+  }
+  // Every cluster probed: the index's routing is the exact one.
+  auto layer = bench_route({"--layer", "--experts", "12", "--tokens", "64", "--index", "ivf", "--clusters", "3",
+                            "--probe", "3"});
+  CHECK(layer["mode"] == "layer");
+  CHECK(layer["index"] == "ivf");
+  CHECK(layer["recall"].get<double>() == 1.0);
+  CHECK(layer["candidates_per_token"].get<double>() == 12.0);
+  for (const char* key : {"base_ms", "routed_ms", "exact_ms"}) CHECK(layer[key].get<double>() > 0);
+
+  std::vector<std::string> all = kTinyModel, one = kTinyModel;
+  for (const char* a : {"--experts", "6", "--index", "ivf", "--clusters", "3", "--probe", "3"}) all.push_back(a);
+  for (const char* a : {"--experts", "6", "--index", "ivf", "--clusters", "3", "--probe", "1"}) one.push_back(a);
+  auto model = bench_route(all);
+  CHECK(model["mode"] == "model");
+  CHECK(model["recall"].get<double>() == 1.0);
+  CHECK(model["candidates_per_token"].get<double>() == 6.0);
+  for (const char* key : {"base_ms", "routed_ms", "exact_ms", "exact_over_base"}) CHECK(model[key].get<double>() > 0);
+
+  // One cluster of three: fewer candidates, and a recall that is a share of tokens.
+  auto probed = bench_route(one);
+  CHECK(probed["candidates_per_token"].get<double>() < 6.0);
+  CHECK(probed["recall"].get<double>() >= 0.0);
+  CHECK(probed["recall"].get<double>() <= 1.0);
+
+  // Options that only shape --layer's synthetic tokens are refused for the model.
+  auto refused = run_command({bench_binary().string(), "route", "--token-signal", "1", "--json"});
+  CHECK(refused.exit_code == 2);
+  CHECK_THAT(refused.err, Catch::Contains("--layer"));
+}
