@@ -16,11 +16,16 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -36,6 +41,7 @@
 #include "route/ivf_index.h"
 #include "route/phatgoose.h"
 #include "route/routed_linear.h"
+#include "route/tensor_file.h"
 
 namespace gaggle::bench {
 namespace {
@@ -51,6 +57,7 @@ struct RouteBenchOptions {
   double token_signal = 0;               // tokens = this · a random expert's key + N(0, 1) noise (0: pure noise)
   std::int64_t token_tasks = 0;          // --token-signal's experts drawn from this many (0: from all N)
   std::string factor_dtype = "f32";      // the experts' factors in f32 or bf16
+  std::string mapped;                    // --layer: write the experts here and route from their memory map
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
 };
 
@@ -110,6 +117,33 @@ std::int64_t peak_rss_bytes() {
     status.ignore(1 << 20, '\n');
   }
   return 0;
+}
+
+// Bytes this process has had fetched from storage so far (/proc/self/io "read_bytes").
+std::int64_t storage_read_bytes() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  while (io >> key) {
+    std::int64_t value = 0;
+    io >> value;
+    if (key == "read_bytes:") return value;
+  }
+  return -1;
+}
+
+// Makes a mapped tensor's pages cold, as they are when a routed model is first loaded:
+// the file's pages leave the page cache, and the mapping reads only the pages touched (no
+// read-around), so that storage_read_bytes counts what the routed passes needed.
+void make_cold(const std::string& path, const at::Tensor& mapped) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(mapped.data_ptr()) / page * page;
+  const auto end = reinterpret_cast<std::uintptr_t>(mapped.data_ptr()) + mapped.nbytes();
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_RANDOM);
 }
 
 struct Experts {
@@ -220,6 +254,26 @@ int run_layer(const RouteBenchOptions& o) {
   auto w = at::randn({d, d}) * (1.0 / std::sqrt(static_cast<double>(d)));
   auto e = random_experts(n, r, d, d, o.families);
   apply_factor_dtype(e, o);
+  // --mapped: the factors as an assembled model holds them, views of a memory-mapped
+  // safetensors file, so that a routed pass reads (and makes resident) only the experts
+  // its tokens choose.
+  std::string mapped_path;
+  if (!o.mapped.empty()) {
+    std::filesystem::create_directories(o.mapped);
+    mapped_path = std::filesystem::absolute(std::filesystem::path(o.mapped) / "experts.safetensors").string();
+    const auto store = o.factor_dtype == "bf16" ? io::DType::BF16 : io::DType::F32;
+    {
+      io::SafetensorsWriter writer;
+      route::add_tensor(writer, "A", e.A, store);
+      route::add_tensor(writer, "B", e.B, store);
+      writer.write(mapped_path);
+    }
+    auto file = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(mapped_path));
+    e.A = route::read_tensor(file, "A", /*keep_bf16=*/true);
+    e.B = route::read_tensor(file, "B", /*keep_bf16=*/true);
+    make_cold(mapped_path, e.A);
+    make_cold(mapped_path, e.B);
+  }
   if (o.token_signal > 0) {
     // A batch from a few tasks: each token resembles one of `token_tasks` experts.
     auto pick = at::randint(o.token_tasks > 0 ? std::min(o.token_tasks, n) : n, {t}, at::kLong);
@@ -242,11 +296,13 @@ int run_layer(const RouteBenchOptions& o) {
     build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     layer->set_index(index, std::min(o.probe, clusters));
   }
-  DenseAdapter dense(layer);
   const int repeats = o.repeats > 0 ? o.repeats : 7;
   at::Tensor sink;
+  const std::int64_t read_before = storage_read_bytes();
   double base_ms = median_ms([&] { sink = at::mm(u, w.t()); }, repeats);
   double routed_ms = median_ms([&] { sink = layer->apply(u, at::mm(u, w.t())); }, repeats);
+  // What the routed passes read of the experts (before the exact reference runs).
+  const std::int64_t routed_read = storage_read_bytes() - read_before;
   double exact_ms = ivf ? median_ms([&] { sink = exact->apply(u, at::mm(u, w.t())); }, repeats) : routed_ms;
   // Where the routed time goes: the routing decision (LN, score GEMM, softmax, top-k) and
   // the grouped LoRA update given a routing (base output precomputed).
@@ -260,8 +316,10 @@ int run_layer(const RouteBenchOptions& o) {
   double scores_ms = median_ms([&] { sink = at::mm(u, e.keys.t()); }, repeats);
   const double dense_gb = static_cast<double>(t) * n * r * 4 / 1e9;
   double dense_ms = -1;
-  if (!o.no_dense && dense_gb <= o.dense_max_gb)
+  if (!o.no_dense && dense_gb <= o.dense_max_gb) {
+    DenseAdapter dense(layer);  // stacks every expert: made only when it runs
     dense_ms = median_ms([&] { sink = dense.apply(u, at::mm(u, w.t())); }, repeats);
+  }
 
   auto j = common(o);
   j["mode"] = "layer";
@@ -306,6 +364,18 @@ int run_layer(const RouteBenchOptions& o) {
                      {"dense_over_base", 1 + (static_cast<double>(n) * d + n * r * 2.0 * d) / base_macs}};
   j["expert_bytes"] = (e.A.numel() + e.B.numel()) * e.A.element_size() + e.keys.numel() * 4;
   j["peak_rss_bytes"] = peak_rss_bytes();
+  if (!mapped_path.empty()) {
+    // The experts the routing of these tokens chooses, and the bytes of their factors.
+    const auto chosen = std::get<0>(at::_unique(layer->route(u).topk_index.reshape({-1}))).numel();
+    const std::int64_t factor_bytes = (e.A.numel() + e.B.numel()) * e.A.element_size() / n;
+    j["mapped_file_bytes"] = static_cast<std::int64_t>(std::filesystem::file_size(mapped_path));
+    j["experts_chosen"] = chosen;
+    j["chosen_factor_bytes"] = chosen * factor_bytes;
+    // Read from storage by the routed passes, the file's pages cold at the start (null where
+    // /proc/self/io is not readable).
+    j["routed_read_bytes"] = routed_read >= 0 && read_before >= 0 ? nlohmann::ordered_json(routed_read)
+                                                                   : nlohmann::ordered_json();
+  }
   print(j, o.json);
   return 0;
 }
@@ -478,7 +548,14 @@ Runner setup_bench_route(CLI::App& sub) {
                  "--factor-dtype bf16 stores them)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
+  sub.add_option("--mapped", o->mapped,
+                 "--layer: write the experts to DIR/experts.safetensors and route from its memory map, as an "
+                 "assembled model does, its pages cold; reports the bytes the routed passes read from storage");
   return [o]() -> int {
+    if (!o->mapped.empty() && !o->layer) {
+      std::cerr << "gaggle-bench: error: --mapped needs --layer\n";
+      return 2;
+    }
     if (o->top_k < 1 || o->experts < 1) {
       std::cerr << "gaggle-bench: error: --top-k and --experts must be at least 1\n";
       return 2;

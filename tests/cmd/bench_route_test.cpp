@@ -38,14 +38,20 @@ TEST_CASE("gaggle-bench route --index ivf reports exact time and honest recall, 
     std::cout << "GAGGLE-TEST-SKIPPED: gaggle-bench is not built (GAGGLE_WITH_TORCH off)\n";
     return;
   }
-  // Every cluster probed: the index's routing is the exact one.
+  // Every cluster probed: the index's routing is the exact one. The experts are routed from
+  // a memory-mapped file, as an assembled model holds them.
+  TempDir dir;
   auto layer = bench_route({"--layer", "--experts", "12", "--tokens", "64", "--index", "ivf", "--clusters", "3",
-                            "--probe", "3"});
+                            "--probe", "3", "--mapped", (dir / "mapped").string()});
   CHECK(layer["mode"] == "layer");
   CHECK(layer["index"] == "ivf");
   CHECK(layer["recall"].get<double>() == 1.0);
   CHECK(layer["candidates_per_token"].get<double>() == 12.0);
   for (const char* key : {"base_ms", "routed_ms", "exact_ms"}) CHECK(layer[key].get<double>() > 0);
+  CHECK(fs::file_size(dir / "mapped" / "experts.safetensors") == layer["mapped_file_bytes"].get<std::uint64_t>());
+  CHECK(layer["experts_chosen"].get<int>() >= 2);
+  CHECK(layer["experts_chosen"].get<int>() <= 12);
+  CHECK(layer["chosen_factor_bytes"].get<std::int64_t>() == layer["experts_chosen"].get<std::int64_t>() * 2 * 8 * 32 * 4);
 
   std::vector<std::string> all = kTinyModel, one = kTinyModel;
   for (const char* a : {"--experts", "6", "--index", "ivf", "--clusters", "3", "--probe", "3"}) all.push_back(a);
