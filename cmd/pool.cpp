@@ -47,7 +47,8 @@ int print_gate_separation(const std::string& pool_dir, const std::vector<std::st
                                     {"gate_cosine", l.gate_cosine},
                                     {"avg_act_cosine", l.avg_act_cosine},
                                     {"own_alignment", l.own_alignment},
-                                    {"self_top1", l.self_top1}};
+                                    {"self_top1", l.self_top1},
+                                    {"centred_top1", l.centred_top1}};
     };
     nlohmann::ordered_json out = {{"pool", pool_dir}, {"experts", s.experts}, {"chance_top1", 1.0 / s.experts.size()}};
     out["overall"] = row(s.overall);
@@ -59,11 +60,11 @@ int print_gate_separation(const std::string& pool_dir, const std::vector<std::st
     std::cout << out.dump(2) << "\n";
     return kExitSuccess;
   }
-  std::printf("%-22s %7s %9s %12s %10s %10s\n", "layer", "modules", "gate cos", "avg-act cos", "own align",
-              "self top-1");
+  std::printf("%-22s %7s %9s %12s %10s %10s %13s\n", "layer", "modules", "gate cos", "avg-act cos", "own align",
+              "self top-1", "centred top-1");
   auto print = [](const bundle::LayerSeparation& l) {
-    std::printf("%-22s %7d %9.3f %12.3f %10.3f %9.1f%%\n", l.layer.c_str(), l.modules, l.gate_cosine, l.avg_act_cosine,
-                l.own_alignment, 100 * l.self_top1);
+    std::printf("%-22s %7d %9.3f %12.3f %10.3f %9.1f%% %12.1f%%\n", l.layer.c_str(), l.modules, l.gate_cosine,
+                l.avg_act_cosine, l.own_alignment, 100 * l.self_top1, 100 * l.centred_top1);
   };
   for (const auto& l : s.layers) print(l);
   print(s.overall);
@@ -94,7 +95,9 @@ Runner setup_pool(CLI::App& sub) {
       "  gate cosine     mean cosine between two experts' standardised gates (1: the same direction)\n"
       "  avg-act cosine  the same for their average activations (how alike their tasks look to the model)\n"
       "  own align       cosine between an expert's gate and its own average activation\n"
-      "  self top-1      how often an expert's own average activation scores its own gate highest (chance 1/N)");
+      "  self top-1      how often an expert's own average activation scores its own gate highest (chance 1/N)\n"
+      "  centred top-1   the same once the pool's mean average activation is removed from it (what every task shares):\n"
+      "                  well above self top-1 means a shared input direction, not the gates, hides the experts");
   auto gate_bundles = std::make_shared<std::vector<std::string>>();
   gates->add_option("--pool", *pool_dir, "The pool directory");
   gates->add_option("bundles", *gate_bundles, "Expert bundle directories (train-gate output), instead of or besides --pool");

@@ -47,6 +47,25 @@ double mean_pair_cosine(const std::vector<Vector>& keys) {
   return pairs ? sum / pairs : 0.0;
 }
 
+// The share of experts whose own input, with the mean input of all n removed, scores
+// their own gate highest (ties against the expert).
+double centred_self_top1(const std::vector<Vector>& inputs, const std::vector<Vector>& gates) {
+  const std::size_t n = inputs.size();
+  Vector mean(inputs[0].size(), 0.0);
+  for (const auto& a : inputs)
+    for (std::size_t k = 0; k < mean.size(); ++k) mean[k] += a[k] / static_cast<double>(n);
+  int hits = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Vector centred = inputs[i];
+    for (std::size_t k = 0; k < mean.size(); ++k) centred[k] -= mean[k];
+    const double own = dot(centred, gates[i]);
+    bool top = true;
+    for (std::size_t j = 0; j < n && top; ++j) top = j == i || dot(centred, gates[j]) < own;
+    hits += top;
+  }
+  return static_cast<double>(hits) / static_cast<double>(n);
+}
+
 struct ExpertVectors {
   std::map<std::string, Vector> gate, avg_act;  // by module
   std::vector<std::string> order;               // modules with a gate, in file order
@@ -108,6 +127,7 @@ GateSeparation measure_gate_separation(const std::vector<GateSource>& experts) {
     l.avg_act_cosine += module.avg_act_cosine;
     l.own_alignment += module.own_alignment;
     l.self_top1 += module.self_top1;
+    l.centred_top1 += module.centred_top1;
     ++l.modules;
   };
   auto finish = [](LayerSeparation& l) {
@@ -115,6 +135,7 @@ GateSeparation measure_gate_separation(const std::vector<GateSource>& experts) {
     l.avg_act_cosine /= l.modules;
     l.own_alignment /= l.modules;
     l.self_top1 /= l.modules;
+    l.centred_top1 /= l.modules;
   };
   for (const auto& module : vectors[0].order) {
     std::vector<Vector> gate_keys, avg_keys;
@@ -149,6 +170,7 @@ GateSeparation measure_gate_separation(const std::vector<GateSource>& experts) {
       hits += top;
     }
     measured.self_top1 = static_cast<double>(hits) / static_cast<double>(n);
+    measured.centred_top1 = centred_self_top1(avg_keys, gate_keys);
     const std::string layer = layer_of(module);
     auto [it, fresh] = layer_at.try_emplace(layer, out.layers.size());
     if (fresh) out.layers.push_back(LayerSeparation{layer});

@@ -13,6 +13,12 @@
 //   self top-1      the share of (expert, module) pairs where the expert's own average
 //                   activation (its task's typical input) scores its own gate highest of
 //                   all gates (LN on both sides, as routing does); chance is 1/N
+//   centred top-1   the same with the pool's shared input removed first: each expert's
+//                   LN(a_i) minus the mean of LN(a_j) over the pool's experts. Every task's
+//                   tokens carry that shared part, and it scores some gates higher than
+//                   others for every token alike (a hub). Centred top-1 well above self
+//                   top-1 says the gates do tell the tasks apart but the shared part
+//                   hides it.
 //
 // LN is LayerNorm without affine (eps 1e-5), as route/phatgoose.h standardises keys.
 // Modules where any expert lacks a gate or an average activation are skipped.
@@ -30,7 +36,7 @@ struct GateSource {
 struct LayerSeparation {
   std::string layer;  // the module path up to its block number: "encoder.block.3", "model.layers.0"
   int modules = 0;
-  double gate_cosine = 0, avg_act_cosine = 0, own_alignment = 0, self_top1 = 0;
+  double gate_cosine = 0, avg_act_cosine = 0, own_alignment = 0, self_top1 = 0, centred_top1 = 0;
 };
 
 struct GateSeparation {

@@ -71,6 +71,28 @@ TEST_CASE("gate separation: cosines, own alignment and self top-1 per layer", "[
   CHECK(u.overall.own_alignment == Approx(0.5).epsilon(1e-4));
 }
 
+TEST_CASE("gate separation: centred top-1 removes the input every expert shares", "[bundle][gates]") {
+  TempDir dir;
+  // Gates e1 and e2. Expert a's typical input is 3 e1; expert b's is e2 + 2 e1: the part
+  // both share (along e1) makes a's gate score b's input highest, so b never finds itself
+  // (self top-1 1/2). Less the mean of the two standardised inputs, each input points to
+  // its own gate: LN(a) - m = 0.075 e1 - 0.316 e2 and LN(b) - m its negative, scoring
+  // 0.21 / -0.89 and -0.21 / 0.89 against the gates (worked out by hand).
+  const std::vector<float> hub_input{3, -3, 0, 0}, shared_input{2, -2, 1, -1};
+  auto s = bundle::measure_gate_separation({{"a", adapter(dir.path(), "a", e1, hub_input)},
+                                            {"b", adapter(dir.path(), "b", e2, shared_input)}});
+  CHECK(s.overall.self_top1 == Approx(0.5));
+  CHECK(s.overall.centred_top1 == Approx(1.0));
+  REQUIRE(s.layers.size() == 2);
+  CHECK(s.layers[0].centred_top1 == Approx(1.0));
+
+  // Inputs that share nothing: centring changes no winner.
+  auto t = bundle::measure_gate_separation({{"x", adapter(dir.path(), "x", e1, e1)},
+                                            {"y", adapter(dir.path(), "y", e2, e1)}});
+  CHECK(t.overall.self_top1 == Approx(0.5));
+  CHECK(t.overall.centred_top1 == Approx(0.0));  // both inputs e1: centred to zero, every score ties
+}
+
 TEST_CASE("gate separation: modules some expert lacks are skipped; bad pools are refused", "[bundle][gates]") {
   TempDir dir;
   auto s = bundle::measure_gate_separation({{"a", adapter(dir.path(), "a", e1, e1)},
