@@ -47,6 +47,14 @@ double mean_pair_cosine(const std::vector<Vector>& keys) {
   return pairs ? sum / pairs : 0.0;
 }
 
+// Whether `input` scores gate i strictly highest of all gates (ties go against expert i).
+bool own_gate_wins(const Vector& input, const std::vector<Vector>& gates, std::size_t i) {
+  const double own = dot(input, gates[i]);
+  for (std::size_t j = 0; j < gates.size(); ++j)
+    if (j != i && dot(input, gates[j]) >= own) return false;
+  return true;
+}
+
 // The share of experts whose own input, with the mean input of all n removed, scores
 // their own gate highest (ties against the expert).
 double centred_self_top1(const std::vector<Vector>& inputs, const std::vector<Vector>& gates) {
@@ -58,10 +66,7 @@ double centred_self_top1(const std::vector<Vector>& inputs, const std::vector<Ve
   for (std::size_t i = 0; i < n; ++i) {
     Vector centred = inputs[i];
     for (std::size_t k = 0; k < mean.size(); ++k) centred[k] -= mean[k];
-    const double own = dot(centred, gates[i]);
-    bool top = true;
-    for (std::size_t j = 0; j < n && top; ++j) top = j == i || dot(centred, gates[j]) < own;
-    hits += top;
+    hits += own_gate_wins(centred, gates, i);
   }
   return static_cast<double>(hits) / static_cast<double>(n);
 }
@@ -163,9 +168,7 @@ GateSeparation measure_gate_separation(const std::vector<GateSource>& experts) {
     for (std::size_t i = 0; i < n; ++i) {
       measured.own_alignment += cosine(gate_keys[i], avg_keys[i]) / static_cast<double>(n);
       // The expert's typical input against every gate; ties go against the expert.
-      const double own = dot(avg_keys[i], gate_keys[i]);
-      bool top = true;
-      for (std::size_t j = 0; j < n && top; ++j) top = j == i || dot(avg_keys[i], gate_keys[j]) < own;
+      const bool top = own_gate_wins(avg_keys[i], gate_keys, i);
       expert_hits[i] += top;
       hits += top;
     }

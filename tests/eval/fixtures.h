@@ -14,9 +14,19 @@
 #include "model/fingerprint.h"
 #include "model/t5.h"
 #include "peft/lora.h"
+#include "route/assembly.h"
 #include "support/test_support.h"
 
 namespace gaggle::test {
+
+// An unverified expert bundle at version 1.0.0 (assemble verifies it against the trust file).
+inline route::ExpertSource bundle_source(const std::string& name, const std::filesystem::path& dir) {
+  route::ExpertSource s;
+  s.name = name;
+  s.version = "1.0.0";
+  s.dir = dir;
+  return s;
+}
 
 inline model::T5Config tiny_eval_config() {
   model::T5Config c;

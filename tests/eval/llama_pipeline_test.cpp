@@ -13,6 +13,7 @@
 #include "bundle/keys.h"
 #include "bundle/manifest.h"
 #include "bundle/sign.h"
+#include "eval/fixtures.h"
 #include "eval/run.h"
 #include "io/json_file.h"
 #include "model/base_model.h"
@@ -31,15 +32,6 @@ using gaggle::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-// An unverified expert bundle at version 1.0.0 (assemble verifies it against the trust file).
-route::ExpertSource bundle_source(const std::string& name, const std::filesystem::path& dir) {
-  route::ExpertSource s;
-  s.name = name;
-  s.version = "1.0.0";
-  s.dir = dir;
-  return s;
-}
 
 void make_tiny_llama_base(const fs::path& dir) {
   ::setenv("GAGGLE_SPM_SHIM", (fs::path(GAGGLE_BUILD_DIR) / "libgaggle_spm.so").c_str(), 1);
@@ -131,7 +123,7 @@ TEST_CASE("Llama pipeline: train-expert, train-gate, assemble with every router,
   std::vector<route::ExpertSource> experts;
   for (const char* name : {"colours", "counts"}) {
     bundle::sign_bundle(tmp / "pool" / name, bundle::SignOptions{tmp / "key"});
-    experts.push_back(bundle_source(name, tmp / "pool" / name));
+    experts.push_back(test::bundle_source(name, tmp / "pool" / name));
   }
 
   // Every router assembles; each routed model generates the same with and without the cache.

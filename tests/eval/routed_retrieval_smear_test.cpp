@@ -22,15 +22,6 @@ using gaggle::test::TempDir;
 
 namespace {
 
-// An unverified expert bundle at version 1.0.0 (assemble verifies it against the trust file).
-route::ExpertSource bundle_source(const std::string& name, const std::filesystem::path& dir) {
-  route::ExpertSource s;
-  s.name = name;
-  s.version = "1.0.0";
-  s.dir = dir;
-  return s;
-}
-
 struct Pool {
   TempDir tmp;
   model::T5Model model{nullptr};
@@ -52,7 +43,7 @@ struct Pool {
       o.retrieval = torch::randn({4, model->config().d_model}, at::detail::createCPUGenerator(50 + i));
       test::make_tiny_expert(tmp / "pool" / o.name, *model, o);
       bundle::sign_bundle(tmp / "pool" / o.name, bundle::SignOptions{tmp / "key"});
-      experts.push_back(bundle_source(o.name, tmp / "pool" / o.name));
+      experts.push_back(test::bundle_source(o.name, tmp / "pool" / o.name));
     }
   }
 

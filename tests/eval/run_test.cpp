@@ -18,15 +18,6 @@ using gaggle::test::TempDir;
 
 namespace {
 
-// An unverified expert bundle at version 1.0.0 (assemble verifies it against the trust file).
-route::ExpertSource bundle_source(const std::string& name, const std::filesystem::path& dir) {
-  route::ExpertSource s;
-  s.name = name;
-  s.version = "1.0.0";
-  s.dir = dir;
-  return s;
-}
-
 void write_tasks(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   std::vector<tasks::Example> cls, gen;
@@ -164,7 +155,7 @@ TEST_CASE("run_eval scores a routed model from gaggle assemble like the same rou
     o.fingerprint = fp;
     test::make_tiny_expert(tmp / "pool" / o.name, *model, o);
     bundle::sign_bundle(tmp / "pool" / o.name, bundle::SignOptions{tmp / "key"});
-    a.experts.push_back(bundle_source(o.name, tmp / "pool" / o.name));
+    a.experts.push_back(test::bundle_source(o.name, tmp / "pool" / o.name));
   }
   route::assemble(a);
   write_tasks(tmp / "heldout");
