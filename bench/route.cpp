@@ -201,7 +201,9 @@ class RecallAdapter : public model::LinearAdapter {
     tally_.hits += route::topk_recall(want, got.topk_index) * t;
     tally_.tokens += t;
     tally_.candidates += static_cast<double>(got.candidates);
-    return indexed_->apply(u, base_out);
+    // The indexed decision just made is the one the layer would make: combine it rather
+    // than route the tokens through the index a second time.
+    return indexed_->combine(u, base_out, route::Routing{at::Tensor(), got.topk_index, got.topk_weight});
   }
 
  private:
