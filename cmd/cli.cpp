@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <iostream>
 
 #include "io/error.h"
@@ -20,6 +21,19 @@ Runner not_built_yet(CLI::App& sub, const std::string& issue) {
 void set_example(CLI::App& sub, const std::string& text) { sub.footer("\nExample:\n" + text); }
 
 void warn(const std::string& message) { std::cerr << "gaggle: warning: " << message << "\n"; }
+
+std::string human_bytes(std::uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
+}
 
 bool stderr_is_tty() { return ::isatty(STDERR_FILENO) == 1; }
 bool stdin_is_tty() { return ::isatty(STDIN_FILENO) == 1; }

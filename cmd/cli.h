@@ -1,6 +1,7 @@
 #pragma once
 // Shared pieces of the command line: exit codes, the verb table entry, and helpers
 // every verb uses. Only main.cpp dispatches, catches and maps exit codes.
+#include <cstdint>
 #include <functional>
 #include <string>
 
@@ -30,6 +31,9 @@ void set_example(CLI::App& sub, const std::string& text);
 
 // Writes a warning line "gaggle: warning: ..." to stderr.
 void warn(const std::string& message);
+
+// A byte count for people: "512 B", "1.2 MiB", "3.0 GiB" (powers of 1024).
+std::string human_bytes(std::uint64_t n);
 
 // Whether stderr is a terminal (progress bars) and stdin a terminal (prompts).
 bool stderr_is_tty();

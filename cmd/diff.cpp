@@ -99,8 +99,8 @@ Runner setup_diff(CLI::App& sub) {
       return kExitSuccess;
     }
     std::printf("%s -> %s: %d unchanged, %d changed, %d added, %d removed (%s of %s new)\n", d.from.c_str(), d.to.c_str(),
-                d.unchanged, d.changed, d.added, d.removed, hub_human_bytes(d.changed_bytes).c_str(),
-                hub_human_bytes(d.total_bytes).c_str());
+                d.unchanged, d.changed, d.added, d.removed, human_bytes(d.changed_bytes).c_str(),
+                human_bytes(d.total_bytes).c_str());
     for (const auto& file : d.files) {
       if (!file.has_tensors) {
         if (file.change != bundle::Change::unchanged || f->all)

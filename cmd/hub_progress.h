@@ -11,19 +11,6 @@
 
 namespace gaggle::cli {
 
-inline std::string hub_human_bytes(std::uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
-
 // A callback drawing "\r<phase> <item> [#####.....]  42% 1.2 MiB / 2.9 MiB" at most
 // ten times a second; an empty function when stderr is not a terminal or `quiet`.
 inline hub::ProgressFn hub_progress_bar(bool quiet) {
@@ -41,7 +28,7 @@ inline hub::ProgressFn hub_progress_bar(bool quiet) {
     std::string item = p.item.size() > 40 ? "..." + p.item.substr(p.item.size() - 37) : p.item;
     std::string amount;
     if (p.unit == "bytes")
-      amount = hub_human_bytes(p.done) + (p.total ? " / " + hub_human_bytes(p.total) : "");
+      amount = human_bytes(p.done) + (p.total ? " / " + human_bytes(p.total) : "");
     else
       amount = std::to_string(p.done) + (p.total ? "/" + std::to_string(p.total) : "") + " " + p.unit;
     if (p.total) {

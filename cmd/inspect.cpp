@@ -22,19 +22,6 @@ struct InspectOptions {
   bool json = false;
 };
 
-std::string human_bytes(std::uint64_t n) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(n);
-  int u = 0;
-  while (v >= 1024 && u < 4) {
-    v /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-  return buf;
-}
-
 int inspect_safetensors(const InspectOptions& opt) {
   auto file = io::SafetensorsFile::open(opt.path);
   std::uint64_t total_bytes = 0;

@@ -80,7 +80,7 @@ Runner setup_log(CLI::App& sub) {
       }
       const auto& d = v.changes;
       std::printf("  %d unchanged, %d changed, %d added, %d removed; %s new", d.unchanged, d.changed, d.added, d.removed,
-                  hub_human_bytes(d.changed_bytes).c_str());
+                  human_bytes(d.changed_bytes).c_str());
       std::string what = what_changed(d);
       if (!what.empty()) std::printf(" (%s)", what.c_str());
       std::printf("\n");

@@ -141,10 +141,10 @@ Runner setup_pool(CLI::App& sub) {
     for (const auto& b : pool.bundles) {
       std::string nv = b.name + "@" + b.version;
       std::printf("%-*s  %-24s  %10s  %s\n", static_cast<int>(w), nv.c_str(), b.principal.c_str(),
-                  hub_human_bytes(b.bytes).c_str(), b.path.c_str());
+                  human_bytes(b.bytes).c_str(), b.path.c_str());
       total += b.bytes;
     }
-    std::printf("\n%zu bundles, %s, from %s at %s (%s)\n", pool.bundles.size(), hub_human_bytes(total).c_str(),
+    std::printf("\n%zu bundles, %s, from %s at %s (%s)\n", pool.bundles.size(), human_bytes(total).c_str(),
                 pool.hub.c_str(), pool.commit.substr(0, 12).c_str(), pool.updated.c_str());
     return kExitSuccess;
   };

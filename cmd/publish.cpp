@@ -106,7 +106,7 @@ Runner setup_publish(CLI::App& sub) {
       for (const auto& url : r.blob_urls) std::cout << "  blob: " << url << "\n";
       if (r.deltas)
         std::cout << "  " << r.deltas << " tensors sent as deltas against " << opt->delta_from << " ("
-                  << hub_human_bytes(r.delta_bytes_saved) << " saved)\n";
+                  << human_bytes(r.delta_bytes_saved) << " saved)\n";
       if (r.attempts > 1) std::cout << "  the hub moved meanwhile: landed on attempt " << r.attempts << "\n";
     }
     return kExitSuccess;

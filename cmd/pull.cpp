@@ -64,8 +64,8 @@ Runner setup_pull(CLI::App& sub) {
       for (const auto& b : r.bundles)
         if (b.status == "installed") std::cout << "installed " << b.name << "@" << b.version << " (signed by " << b.principal << ")\n";
       std::cout << "pool " << *pool << ": " << r.installed << " installed, " << r.unchanged << " unchanged, " << r.rejected
-                << " rejected; received " << hub_human_bytes(r.git_bytes + r.http_bytes)
-                << (r.reused_bytes ? " (and reused " + hub_human_bytes(r.reused_bytes) + " of tensors already held)" : "")
+                << " rejected; received " << human_bytes(r.git_bytes + r.http_bytes)
+                << (r.reused_bytes ? " (and reused " + human_bytes(r.reused_bytes) + " of tensors already held)" : "")
                 << (r.index_not_modified ? " (index not modified)" : "") << "\n";
     }
     for (const auto& b : r.bundles)
