@@ -1,8 +1,10 @@
 // gaggle-bench route — what routing among N experts costs (issue #7, item 7).
 //
-// Three figures, each the median of --repeats timed runs after a warm-up:
+// Three figures, each the median of --repeats timed runs after a warm-up (base and routed
+// alternated round by round; routed_over_base is the median of the rounds' ratios):
 //   base_ms    the base computation alone;
-//   routed_ms  routed over N experts, LoRA on every linear (route::RoutedLinear);
+//   routed_ms  routed over N experts, LoRA on every linear (route::RoutedLinear, run as
+//              the model's hooked linears run it: forward(u, W));
 //   dense_ms   a dense implementation that computes every expert for every token, then
 //              masks to the top-k (route::dense_routed_update).
 // --layer: one routed linear layer (d_in = d_out = d_model, --tokens tokens).
@@ -78,31 +80,36 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Two forwards timed in alternation, round by round: on shared cores whose speed drifts
-// over minutes, both see the same drift, and the median of the rounds' ratios is far
-// steadier than a ratio of two medians taken minutes apart. first/second switch the
-// model to each configuration.
+// Two computations timed in alternation, round by round: on shared cores whose speed
+// drifts over minutes, both see the same drift, and the median of the rounds' ratios is
+// far steadier than a ratio of two medians taken minutes apart.
 struct Alternated {
   double a_ms = 0, b_ms = 0, b_over_a = 0;
 };
-Alternated alternate(const std::function<void()>& first, const std::function<void()>& second,
-                     const std::function<void()>& fn, int repeats) {
-  auto time_ms = [&] {
+Alternated alternate_runs(const std::function<void()>& run_a, const std::function<void()>& run_b, int repeats,
+                          const std::function<void()>& before_a = [] {}, const std::function<void()>& before_b = [] {}) {
+  auto time_ms = [](const std::function<void()>& fn) {
     auto t0 = std::chrono::steady_clock::now();
     fn();
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   };
-  first(), fn();  // warm-ups
-  second(), fn();
+  before_a(), run_a();  // warm-ups
+  before_b(), run_b();
   std::vector<double> a, b, ratio;
   for (int i = 0; i < repeats; ++i) {
-    first();
-    a.push_back(time_ms());
-    second();
-    b.push_back(time_ms());
+    before_a();
+    a.push_back(time_ms(run_a));
+    before_b();
+    b.push_back(time_ms(run_b));
     ratio.push_back(b.back() / a.back());
   }
   return {median(a), median(b), median(ratio)};
+}
+
+// One model's forward in two configurations: first/second switch it (untimed).
+Alternated alternate(const std::function<void()>& first, const std::function<void()>& second,
+                     const std::function<void()>& fn, int repeats) {
+  return alternate_runs(fn, fn, repeats, first, second);
 }
 
 std::int64_t peak_rss_bytes() {
@@ -301,11 +308,14 @@ int run_layer(const RouteBenchOptions& o) {
   const int repeats = o.repeats > 0 ? o.repeats : 7;
   at::Tensor sink;
   const std::int64_t read_before = storage_read_bytes();
-  double base_ms = median_ms([&] { sink = at::mm(u, w.t()); }, repeats);
-  double routed_ms = median_ms([&] { sink = layer->apply(u, at::mm(u, w.t())); }, repeats);
+  // The routed layer as the model's hooked linears run it (forward: W u, then the update
+  // added into it), alternated with the base round by round.
+  const Alternated timed = alternate_runs([&] { sink = at::linear(u, w); }, [&] { sink = layer->forward(u, w); },
+                                          repeats);
+  const double base_ms = timed.a_ms, routed_ms = timed.b_ms;
   // What the routed passes read of the experts (before the exact reference runs).
   const std::int64_t routed_read = storage_read_bytes() - read_before;
-  double exact_ms = ivf ? median_ms([&] { sink = exact->apply(u, at::mm(u, w.t())); }, repeats) : routed_ms;
+  double exact_ms = ivf ? median_ms([&] { sink = exact->forward(u, w); }, repeats) : routed_ms;
   // Where the routed time goes: the routing decision (LN, score GEMM, softmax, top-k) and
   // the grouped LoRA update given a routing (base output precomputed).
   route::Routing routing;
@@ -331,7 +341,7 @@ int run_layer(const RouteBenchOptions& o) {
   j["dense_ms"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms);
   j["route_ms"] = route_ms;
   j["combine_ms"] = combine_ms;
-  j["routed_over_base"] = routed_ms / base_ms;
+  j["routed_over_base"] = timed.b_over_a;  // the median of alternated rounds' ratios
   j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
   j["index"] = o.index;
   j["exact_ms"] = exact_ms;

@@ -55,6 +55,11 @@ class LinearAdapter {
   // u: [..., d_in]; base_out: W u, [..., d_out]. Returns the output, [..., d_out]
   // (typically base_out + a low-rank update).
   virtual at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) = 0;
+  // What the hooked layer calls: the layer's output from u and its frozen weight W
+  // [d_out, d_in] (no bias). The default is apply(u, W u). An adapter overrides it where
+  // owning the fresh W u saves work: the routed layer adds its update into it in place
+  // instead of into a copy (hooked_linear.cpp defines the default).
+  virtual at::Tensor forward(const at::Tensor& u, const at::Tensor& weight);
   // Called by the model before apply() runs on a new batch (see TokenContext).
   virtual void set_tokens(const TokenContext& /*context*/) {}
 };

@@ -96,7 +96,7 @@ void add_expert_rows_blas(const detail::LoraRowsTarget& g, detail::SgemmFn sgemm
       const std::int64_t t = slot_token[begin + row];
       float* o = g.out + t * d_out;
       const float* yr = y.data() + row * d_out;
-      if (g.started[t]) {
+      if (g.started[t] || g.base == g.out) {  // (in place: the row already holds base)
         add_into(o, yr, d_out);
       } else {
         sum_into(o, g.base + t * d_out, yr, d_out);
@@ -197,9 +197,11 @@ void combine_by_expert(const detail::LoraRowsTarget& shared, const ExpertFactors
 // The grouped kernel: out = base + Σ_slots w · scale · B_e (A_e u). u [T, d_in],
 // base [T, d_out], all contiguous float32 on the CPU; the factors float32, or bfloat16
 // where detail::lora_rows_supported().
+// in_place: the update is added into base's own storage, which is returned (no second
+// [T, d_out] buffer to allocate, fault in and stream; the caller owns base).
 at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, const ExpertFactors& factors,
                                std::int64_t r, const Routing& routing, double scale, std::vector<std::int64_t>* trace,
-                               detail::SgemmFn sgemm) {
+                               detail::SgemmFn sgemm, bool in_place) {
   const std::int64_t t_count = u.size(0), d_in = u.size(1), d_out = base.size(1);
   const std::int64_t n = factors.size();
   const std::int64_t k = routing.topk_index.size(1), slots = t_count * k;
@@ -251,7 +253,7 @@ at::Tensor grouped_combine_cpu(const at::Tensor& u, const at::Tensor& base, cons
   // A whole number of blocks per thread: at::parallel_for hands each thread a contiguous
   // range of equal length.
   const std::int64_t blocks = threads * std::max<std::int64_t>(1, t_count / block_tokens / threads);
-  auto out = at::empty({t_count, d_out}, u.options());
+  auto out = in_place ? base : at::empty({t_count, d_out}, u.options());
   const float* u_data = u.data_ptr<float>();
   const float* base_data = base.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
@@ -445,6 +447,11 @@ bool RoutedLinear::fast_path(const at::Tensor& u) const {
 }
 
 at::Tensor RoutedLinear::combine(const at::Tensor& u, const at::Tensor& base_out, const Routing& routing) const {
+  return combine_into(u, base_out, routing, /*in_place=*/false);
+}
+
+at::Tensor RoutedLinear::combine_into(const at::Tensor& u, const at::Tensor& base_out, const Routing& routing,
+                                      bool in_place) const {
   require(base_out.size(-1) == d_out_,
           "base output has width " + std::to_string(base_out.size(-1)) + ", expected d_out " + std::to_string(d_out_));
   auto u2 = u.reshape({-1, d_in_});
@@ -455,8 +462,11 @@ at::Tensor RoutedLinear::combine(const at::Tensor& u, const at::Tensor& base_out
   at::Tensor out;
   if (fast_path(u2) && base2.scalar_type() == at::kFloat && base2.device().is_cpu()) {
     at::NoGradGuard no_grad;
+    // In place only into a tensor outside autograd's graph (a contiguous base2 is a view
+    // of base_out's storage; otherwise .contiguous() made a copy that is ours anyway).
     out = grouped_combine_cpu(u2.contiguous(), base2.contiguous(), ExpertFactors{a_of_, b_of_, a16_of_, b16_of_}, r_,
-                              routing, scale_, trace_, detail::row_major_sgemm());
+                              routing, scale_, trace_, detail::row_major_sgemm(),
+                              in_place && !base2.requires_grad());
   } else {
     out = grouped_combine_generic(u2, base2, A_, B_, routing, scale_, trace_);
   }

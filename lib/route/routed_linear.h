@@ -71,6 +71,10 @@ class RoutedLinear : public model::LinearAdapter {
   // u [..., d_in], base_out [..., d_out] -> base_out + routed update (a new tensor;
   // base_out is not modified).
   at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override;
+  // W u computed here, then routed as apply() does; on the CPU kernel the update is added
+  // into that fresh W u in place (no second [T, d_out] buffer). The same values as
+  // apply(u, W u). What the model's hooked linears call.
+  at::Tensor forward(const at::Tensor& u, const at::Tensor& weight) override;
 
   // The routing decision alone (u is flattened to [T, d_in]). Without keep_scores the
   // [T, N] scores are not kept (routing.scores undefined) where that saves a pass.
@@ -106,6 +110,11 @@ class RoutedLinear : public model::LinearAdapter {
  private:
   static std::vector<at::Tensor> per_expert(const at::Tensor& stacked, const char* name, const char* shape);
   bool fast_path(const at::Tensor& u) const;
+  // apply() and forward(): with in_place, the CPU kernel may write the update into
+  // base_out's storage (forward's own W u, which nobody else holds).
+  at::Tensor route_and_combine(const at::Tensor& u, const at::Tensor& base_out, bool in_place);
+  at::Tensor combine_into(const at::Tensor& u, const at::Tensor& base_out, const Routing& routing,
+                          bool in_place) const;
   // CPU float32 routing in few passes (detail/fused_routing.h): no normalised copy of u,
   // no [T, N] probabilities.
   bool fused_route_applies(const at::Tensor& u2) const;

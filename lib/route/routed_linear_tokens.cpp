@@ -1,6 +1,6 @@
-// RoutedLinear::apply with a routing trace that counts real tokens only (the padding
-// mask the model tells its adapters, model::TokenContext), kept apart from the grouped
-// kernel in routed_linear.cpp.
+// RoutedLinear::apply and forward, with a routing trace that counts real tokens only (the
+// padding mask the model tells its adapters, model::TokenContext), kept apart from the
+// grouped kernel in routed_linear.cpp.
 #include <ATen/ATen.h>
 
 #include <utility>
@@ -12,8 +12,16 @@ namespace gaggle::route {
 void RoutedLinear::set_tokens(const model::TokenContext& context) { token_mask_ = context.mask; }
 
 at::Tensor RoutedLinear::apply(const at::Tensor& u, const at::Tensor& base_out) {
+  return route_and_combine(u, base_out, /*in_place=*/false);
+}
+
+at::Tensor RoutedLinear::forward(const at::Tensor& u, const at::Tensor& weight) {
+  return route_and_combine(u, at::linear(u, weight), /*in_place=*/true);
+}
+
+at::Tensor RoutedLinear::route_and_combine(const at::Tensor& u, const at::Tensor& base_out, bool in_place) {
   Routing routing = route(u, /*keep_scores=*/false);
-  if (!trace_) return combine(u, base_out, routing);
+  if (!trace_) return combine_into(u, base_out, routing, in_place);
   at::Tensor index = routing.topk_index;  // [T, k]
   if (token_mask_.defined() && token_mask_.numel() == index.size(0))
     index = index.index_select(0, at::nonzero(token_mask_.reshape({-1}).to(index.device()) != 0).reshape({-1}));
@@ -26,7 +34,7 @@ at::Tensor RoutedLinear::apply(const at::Tensor& u, const at::Tensor& base_out) 
     std::vector<std::int64_t>* value;
     ~Restore() { slot = value; }
   } restore{trace_, std::exchange(trace_, nullptr)};
-  return combine(u, base_out, routing);
+  return combine_into(u, base_out, routing, in_place);
 }
 
 }  // namespace gaggle::route

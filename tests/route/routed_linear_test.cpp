@@ -1,6 +1,7 @@
 #include "route/routed_linear.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -110,6 +111,39 @@ TEST_CASE("grouped kernel handles groups larger than one chunk and many threads"
   CHECK(max_diff(y, dense_reference(u, base, e, e.gates, route::ScoreKind::layer_norm_dot, 2, 1.0 / r)) < 1e-5);
   // Deterministic: the same input gives bit-identical output.
   CHECK(at::equal(y, fast.apply(u, base)));
+}
+
+TEST_CASE("forward adds the update into its own W u: the values of apply(u, W u), and apply leaves base alone",
+          "[route][routed_linear]") {
+  at::NoGradGuard no_grad;
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);  // the kernel's split by expert needs more than one worker
+  struct Case {
+    std::int64_t n, r, d, t;
+    bool bf16;
+  };
+  // r = 4: the gather-and-BLAS path; r = 16: the one-pass update in token blocks; 64
+  // experts over 256 tokens: the one-pass update split by expert; then bfloat16 factors.
+  for (const Case c : {Case{9, 4, 24, 33, false}, Case{6, 16, 64, 300, false}, Case{64, 16, 64, 256, false},
+                       Case{64, 16, 64, 256, true}}) {
+    INFO("n " << c.n << ", r " << c.r << ", tokens " << c.t << (c.bf16 ? ", bf16" : ""));
+    auto e = random_experts(c.n, c.r, c.d, c.d, 41);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(42);
+    auto u = at::randn({c.t, c.d}, gen, at::kFloat);
+    auto W = at::randn({c.d, c.d}, gen, at::kFloat);
+    auto A = c.bf16 ? e.A.to(at::kBFloat16) : e.A;
+    auto B = c.bf16 ? e.B.to(at::kBFloat16) : e.B;
+    route::RoutedLinear layer(A, B, route::phatgoose_keys(e.gates), route::RoutedLinearOptions{});
+    auto base = at::linear(u, W);
+    const auto base_before = base.clone();
+    auto applied = layer.apply(u, base);
+    CHECK(at::equal(base, base_before));  // apply's base_out is the caller's
+    CHECK(at::equal(layer.forward(u, W), applied));
+    if (!c.bf16)
+      CHECK(max_diff(applied, dense_reference(u, base, e, e.gates, route::ScoreKind::layer_norm_dot, 2, 1.0 / c.r)) <
+            1e-4);
+  }
+  at::set_num_threads(threads);
 }
 
 TEST_CASE("one expert with top-1 equals the plain LoRA layer", "[route][routed_linear]") {

@@ -9,8 +9,15 @@ HookedLinearImpl::HookedLinearImpl(std::int64_t d_in, std::int64_t d_out) {
 }
 
 at::Tensor HookedLinearImpl::forward(const at::Tensor& u) {
-  at::Tensor y = at::linear(u, weight);
-  return adapter ? adapter->apply(u, y) : y;
+  return adapter ? adapter->forward(u, weight) : at::linear(u, weight);
 }
 
 }  // namespace gaggle::model::detail
+
+namespace gaggle::model {
+
+at::Tensor LinearAdapter::forward(const at::Tensor& u, const at::Tensor& weight) {
+  return apply(u, at::linear(u, weight));
+}
+
+}  // namespace gaggle::model
