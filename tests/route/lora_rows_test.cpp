@@ -37,6 +37,15 @@ TEST_CASE("add_lora_rows adds w · B (A u) to base on a token's first update and
     return;
   }
   const bool pre_transposed = GENERATE(false, true);
+  // Both vector widths where this CPU has AVX-512 (d_in 64 with d_out 48: a 32-wide chunk
+  // and the 16-wide tail); elsewhere the 256-bit kernel twice.
+  const auto width = GENERATE(route::detail::LoraRowsWidth::widest, route::detail::LoraRowsWidth::avx2);
+  route::detail::set_lora_rows_width(width);
+  struct Restore {
+    ~Restore() { route::detail::set_lora_rows_width(route::detail::LoraRowsWidth::widest); }
+  } restore;
+  INFO("r " << r << ", d_in " << d_in << ", d_out " << d_out << (pre_transposed ? ", Bt given" : "")
+            << (width == route::detail::LoraRowsWidth::avx2 ? ", AVX2 only" : ", widest"));
   std::mt19937 gen(static_cast<unsigned>(r * 1000 + d_in * 10 + d_out));
   const std::int64_t tokens = 60;
   auto u = random_values(tokens * d_in, gen), base = random_values(tokens * d_out, gen);
@@ -124,6 +133,12 @@ TEST_CASE("bfloat16 factors give exactly what float32 factors of the same values
     WARN("no AVX2 and FMA on this CPU: the one-pass kernel is not used here");
     return;
   }
+  // d_out 48 takes the 512-bit kernel where the CPU has AVX-512 (widened by its own loads).
+  const auto width = GENERATE(route::detail::LoraRowsWidth::widest, route::detail::LoraRowsWidth::avx2);
+  route::detail::set_lora_rows_width(width);
+  struct Restore {
+    ~Restore() { route::detail::set_lora_rows_width(route::detail::LoraRowsWidth::widest); }
+  } restore;
   std::mt19937 gen(static_cast<unsigned>(d_out));
   const std::int64_t tokens = 50;
   auto u = random_values(tokens * d_in, gen), base = random_values(tokens * d_out, gen);

@@ -1,8 +1,14 @@
 #include "route/detail/lora_rows.h"
 
+// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* in the reductions and
+// widening loads, a false alarm); the state at the header's lines is what counts.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "route/detail/cpu_features.h"
@@ -147,6 +153,88 @@ __attribute__((target("avx2,fma"))) void up_transposed(const LoraRowsTarget& g, 
   }
 }
 
+// The same two halves with 512-bit registers, where the CPU has AVX-512 (twice the
+// multiply-adds per instruction; d_in and d_out multiples of 16).
+__attribute__((target("avx512f"))) inline __m512 load16(const float* p) { return _mm512_loadu_ps(p); }
+__attribute__((target("avx512f"))) inline __m512 load16(const std::uint16_t* p) {
+  const __m512i wide = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(wide, 16));
+}
+
+template <int T, typename F>
+__attribute__((target("avx512f"))) void down512(const LoraRowsTarget& g, const F* a, const float* const* x,
+                                                const float* w, float* h) {
+  for (std::int64_t j = 0; j < g.r; j += 2) {
+    const F* a0 = a + j * g.d_in;
+    const F* a1 = a0 + g.d_in;
+    __m512 acc[T][2];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    for (std::int64_t k = 0; k < g.d_in; k += 16) {
+      const __m512 w0 = load16(a0 + k), w1 = load16(a1 + k);
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        __m512 v = _mm512_loadu_ps(x[t] + k);
+        asm("" : "+v"(v));  // one load feeding both multiply-adds (see down)
+        acc[t][0] = _mm512_fmadd_ps(v, w0, acc[t][0]);
+        acc[t][1] = _mm512_fmadd_ps(v, w1, acc[t][1]);
+      }
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      h[t * g.r + j] = w[t] * _mm512_reduce_add_ps(acc[t][0]);
+      h[t * g.r + j + 1] = w[t] * _mm512_reduce_add_ps(acc[t][1]);
+    }
+  }
+}
+
+template <int T>
+__attribute__((target("avx512f"))) void up_transposed512(const LoraRowsTarget& g, const float* bt,
+                                                         const std::int64_t* token, const float* h) {
+  const float* start[T];
+  float* dest[T];
+  rows_of<T>(g, token, start, dest);
+  for (std::int64_t c = 0; c < g.d_out; c += 32) {
+    const bool two = g.d_out - c >= 32;
+    __m512 acc[T][2];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      acc[t][0] = start[t] ? _mm512_loadu_ps(start[t] + c) : _mm512_setzero_ps();
+      acc[t][1] = start[t] && two ? _mm512_loadu_ps(start[t] + c + 16) : _mm512_setzero_ps();
+    }
+    if (two) {
+      for (std::int64_t j = 0; j < g.r; ++j) {
+        const __m512 b0 = _mm512_loadu_ps(bt + j * g.d_out + c), b1 = _mm512_loadu_ps(bt + j * g.d_out + c + 16);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          const __m512 hj = _mm512_set1_ps(h[t * g.r + j]);
+          acc[t][0] = _mm512_fmadd_ps(b0, hj, acc[t][0]);
+          acc[t][1] = _mm512_fmadd_ps(b1, hj, acc[t][1]);
+        }
+      }
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        _mm512_storeu_ps(dest[t] + c, acc[t][0]);
+        _mm512_storeu_ps(dest[t] + c + 16, acc[t][1]);
+      }
+    } else {  // the last sixteen of a d_out that is 16 mod 32
+      for (std::int64_t j = 0; j < g.r; ++j) {
+        const __m512 b0 = _mm512_loadu_ps(bt + j * g.d_out + c);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) acc[t][0] = _mm512_fmadd_ps(b0, _mm512_set1_ps(h[t * g.r + j]), acc[t][0]);
+      }
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) _mm512_storeu_ps(dest[t] + c, acc[t][0]);
+    }
+  }
+}
+
+std::atomic<bool> avx2_only{false};  // set_lora_rows_width
+
+bool use_avx512(const LoraRowsTarget& g) {
+  return !avx2_only.load(std::memory_order_relaxed) && lora_rows_avx512(g.d_in, g.d_out);
+}
+
 // Asks for the rows the next tile will read (its tokens' inputs, and the rows its update
 // starts from) while this tile computes: the tokens are scattered, so the hardware
 // prefetcher cannot guess them, and a cold 2 KiB row otherwise stalls the first loads.
@@ -173,8 +261,14 @@ void tile(const LoraRowsTarget& g, const F* a, const F* b, const float* bt, cons
   const float* x[T];
   #pragma GCC unroll 8
   for (int t = 0; t < T; ++t) x[t] = g.u + token[t] * g.d_in;
-  down<T>(g, a, x, weight, h);
-  if (bt)
+  const bool wide = use_avx512(g);
+  if (wide)
+    down512<T>(g, a, x, weight, h);
+  else
+    down<T>(g, a, x, weight, h);
+  if (bt && wide)
+    up_transposed512<T>(g, bt, token, h);
+  else if (bt)
     up_transposed<T>(g, bt, token, h);
   else if (g.r == 16)
     up_dot<T, 16>(g, b, token, h);
@@ -185,6 +279,16 @@ void tile(const LoraRowsTarget& g, const F* a, const F* b, const float* bt, cons
 }
 
 }  // namespace
+
+bool lora_rows_avx512(std::int64_t d_in, std::int64_t d_out) {
+  static const bool cpu = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return cpu && d_in % 16 == 0 && d_out % 16 == 0;
+}
+
+void set_lora_rows_width(LoraRowsWidth width) { avx2_only.store(width == LoraRowsWidth::avx2); }
 
 bool lora_rows_supported(std::int64_t r, std::int64_t d_in, std::int64_t d_out) {
   return r > 0 && r % 8 == 0 && r <= 256 && d_in > 0 && d_in % 8 == 0 && d_out > 0 && d_out % 8 == 0 &&

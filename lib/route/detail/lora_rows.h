@@ -19,7 +19,8 @@
 // The factors may be float32 or bfloat16 (a16/b16: the upper halves of float32 bit
 // patterns, as safetensors' BF16 stores them). 16-bit factors halve the bytes a large
 // pool streams from memory (issue #15): each element is widened to float32 as it is
-// loaded, and the arithmetic stays float32.
+// loaded, and the arithmetic stays float32. Where the CPU has AVX-512 the two products run
+// in 512-bit registers (lora_rows_avx512); the dot-product path for a few rows stays 256-bit.
 #include <cstdint>
 
 namespace gaggle::route::detail {
@@ -44,6 +45,17 @@ struct LoraRowsTarget {
 // True where add_lora_rows can run: AVX2 and FMA on this CPU, r a multiple of 8 and
 // d_in, d_out multiples of 8.
 bool lora_rows_supported(std::int64_t r, std::int64_t d_in, std::int64_t d_out);
+
+// True where add_lora_rows computes A u and the product with Bᵀ in 512-bit registers:
+// AVX-512 on this CPU and d_in, d_out multiples of 16. Twice the multiply-adds per
+// instruction; on the 2-core development machine the update at N = 8 took 2.0 instead
+// of 2.8 ms (docs/performance.md).
+bool lora_rows_avx512(std::int64_t d_in, std::int64_t d_out);
+
+// Tests compare the two widths on one CPU: avx2 keeps the 256-bit kernel even where
+// AVX-512 is there, widest (the default) takes AVX-512 where lora_rows_avx512().
+enum class LoraRowsWidth { widest, avx2 };
+void set_lora_rows_width(LoraRowsWidth width);
 
 // bt[j][c] = b[c][j] for b [d_out, r] (r, d_out multiples of 8). Only where
 // lora_rows_supported().
