@@ -11,6 +11,7 @@
 #include "route/detail/cblas.h"
 #include "route/detail/fused_routing.h"
 #include "route/detail/lora_rows.h"
+#include "route/detail/packed_keys.h"
 
 namespace gaggle::route {
 namespace {
@@ -409,6 +410,8 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
     auto keys = keys_.contiguous();
     key_sum_.resize(n_);
     detail::key_sums(keys.data_ptr<float>(), n_, d_in_, key_sum_.data());
+    if (detail::packed_keys_supported() && n_ * d_in_ * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes)
+      packed_keys_ = std::make_shared<const detail::PackedKeys>(keys.data_ptr<float>(), n_, d_in_);
   }
   require(options_.top_k >= 1 && options_.top_k <= n_,
           "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");

@@ -35,6 +35,10 @@
 
 namespace gaggle::route {
 
+namespace detail {
+class PackedKeys;  // detail/packed_keys.h
+}
+
 enum class ScoreKind {
   layer_norm_dot,  // PHATGOOSE, average activation: LN(u) · key / sqrt(d_in)
   abs_dot,         // Arrow: |u · key| / temperature / sqrt(d_in)
@@ -123,6 +127,12 @@ class RoutedLinear : public model::LinearAdapter {
   std::vector<at::Tensor> A_, B_;  // per expert: [r, d_in], [d_out, r]
   at::Tensor keys_;
   std::vector<float> key_sum_;  // Σ_j keys[e][j], when the keys are CPU float32 (fused_route)
+  // Keys up to this size are scored per block of tokens while the block is in cache
+  // (fused_route); larger key sets in one multi-threaded GEMM first.
+  static constexpr std::int64_t kBlockedKeyBytes = 4 * 1024 * 1024;
+  // The keys packed for the AVX-512 score kernel, where the CPU has it and they are
+  // scored per block (fused_route); null: the BLAS scores them.
+  std::shared_ptr<const detail::PackedKeys> packed_keys_;
   std::vector<const float*> a_of_, b_of_;  // the same as raw pointers, when all are contiguous CPU float32
   std::vector<const std::uint16_t*> a16_of_, b16_of_;  // the same when all are contiguous CPU bfloat16
   bool fast_factors_ = false, requires_grad_ = false;

@@ -16,6 +16,7 @@
 #include "io/error.h"
 #include "route/detail/cblas.h"
 #include "route/detail/fused_routing.h"
+#include "route/detail/packed_keys.h"
 #include "route/phatgoose.h"
 #include "route/routed_linear.h"
 
@@ -27,9 +28,6 @@ namespace {
 // (OpenBLAS packs the keys once per call), and the routing decision at 166 and 1000
 // experts took 0.2 and 1.3 ms less (2026-12-06, docs/performance.md).
 constexpr std::int64_t kBlockRows = 512;
-// Keys up to this size (2,048 keys at d = 512) are scored per block of tokens with
-// single-threaded BLAS; larger key sets are scored in one multi-threaded GEMM first.
-constexpr std::int64_t kBlockedKeyBytes = 4 * 1024 * 1024;
 
 }  // namespace
 
@@ -57,8 +55,12 @@ Routing RoutedLinear::fused_route(const at::Tensor& u2, bool keep_scores) const 
   if (!transform.layer_norm) transform.scale /= options_.arrow_temperature;
   transform.key_sum = key_sum_.data();
 
+  // Keys up to kBlockedKeyBytes (2,048 keys at d = 512) are scored per block of tokens,
+  // by the packed AVX-512 kernel or single-threaded BLAS; larger key sets in one
+  // multi-threaded GEMM first.
   const detail::SgemmFn sgemm = detail::row_major_sgemm();
-  const bool blocked = sgemm && n * d * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes;
+  const detail::PackedKeys* packed = packed_keys_.get();
+  const bool blocked = (packed || sgemm) && n * d * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes;
   at::Tensor raw;  // [T, N]: the raw products, then the scores
   if (keep_scores || !blocked) raw = blocked ? at::empty({t_count, n}, u.options()) : at::mm(u, keys.t());
   const float* u_data = u.data_ptr<float>();
@@ -77,7 +79,10 @@ Routing RoutedLinear::fused_route(const at::Tensor& u2, bool keep_scores) const 
       if (transform.layer_norm)
         detail::row_moments(u_data + lo * d, rows, d, options_.layer_norm_eps, mean.data(), rstd.data());
       float* rows_raw = raw_data ? raw_data + lo * n : block_raw.data();
-      if (blocked) sgemm(false, true, rows, n, d, 1.0f, u_data + lo * d, d, key_data, d, 0.0f, rows_raw, n);
+      if (blocked && packed)
+        packed->scores(u_data + lo * d, rows, rows_raw, n);
+      else if (blocked)
+        sgemm(false, true, rows, n, d, 1.0f, u_data + lo * d, d, key_data, d, 0.0f, rows_raw, n);
       detail::select_top_k(rows_raw, rows, n, mean.data(), rstd.data(), transform, k, options_.renorm_eps,
                            keep_scores, index + lo * k, weight + lo * k);
     }

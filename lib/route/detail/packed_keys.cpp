@@ -1,0 +1,89 @@
+#include "route/detail/packed_keys.h"
+
+// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_*, a false alarm); the
+// state at the header's lines is what counts.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+
+namespace gaggle::route::detail {
+namespace {
+
+constexpr std::int64_t kPanel = 32;        // keys per panel: two 512-bit registers
+constexpr std::int64_t kTileTokens = 8;    // tokens per tile: 16 accumulators
+constexpr std::int64_t kBlockTokens = 128;  // tokens whose rows stay in L2 while every panel passes
+
+// The T × 32 products of tokens u[0..T) with one panel (d × 32, packed), written to
+// raw[t * ld + c] for the first `width` keys of the panel.
+template <int T>
+__attribute__((target("avx512f"))) void tile(const float* u, std::int64_t d, const float* panel, float* raw,
+                                             std::int64_t ld, std::int64_t width) {
+  __m512 acc[T][2];
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+  for (std::int64_t j = 0; j < d; ++j) {
+    const __m512 k0 = _mm512_loadu_ps(panel + j * kPanel), k1 = _mm512_loadu_ps(panel + j * kPanel + 16);
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const __m512 x = _mm512_set1_ps(u[t * d + j]);
+      acc[t][0] = _mm512_fmadd_ps(x, k0, acc[t][0]);
+      acc[t][1] = _mm512_fmadd_ps(x, k1, acc[t][1]);
+    }
+  }
+  const __mmask16 m0 = width >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << width) - 1);
+  const __mmask16 m1 = width >= 32 ? __mmask16(0xFFFF) : width > 16 ? __mmask16((1u << (width - 16)) - 1) : 0;
+  #pragma GCC unroll 8
+  for (int t = 0; t < T; ++t) {
+    _mm512_mask_storeu_ps(raw + t * ld, m0, acc[t][0]);
+    if (m1) _mm512_mask_storeu_ps(raw + t * ld + 16, m1, acc[t][1]);
+  }
+}
+
+void tokens_against_panel(const float* u, std::int64_t rows, std::int64_t d, const float* panel, float* raw,
+                          std::int64_t ld, std::int64_t width) {
+  std::int64_t t = 0;
+  for (; t + kTileTokens <= rows; t += kTileTokens) tile<kTileTokens>(u + t * d, d, panel, raw + t * ld, ld, width);
+  switch (rows - t) {
+    case 7: tile<7>(u + t * d, d, panel, raw + t * ld, ld, width); break;
+    case 6: tile<6>(u + t * d, d, panel, raw + t * ld, ld, width); break;
+    case 5: tile<5>(u + t * d, d, panel, raw + t * ld, ld, width); break;
+    case 4: tile<4>(u + t * d, d, panel, raw + t * ld, ld, width); break;
+    case 3: tile<3>(u + t * d, d, panel, raw + t * ld, ld, width); break;
+    case 2: tile<2>(u + t * d, d, panel, raw + t * ld, ld, width); break;
+    case 1: tile<1>(u + t * d, d, panel, raw + t * ld, ld, width); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
+bool packed_keys_supported() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return yes;
+}
+
+PackedKeys::PackedKeys(const float* keys, std::int64_t n, std::int64_t d) : n_(n), d_(d) {
+  const std::int64_t panels = (n + kPanel - 1) / kPanel;
+  panels_.assign(static_cast<std::size_t>(panels * d * kPanel), 0.0f);
+  for (std::int64_t e = 0; e < n; ++e)
+    for (std::int64_t j = 0; j < d; ++j) panels_[(e / kPanel * d + j) * kPanel + e % kPanel] = keys[e * d + j];
+}
+
+void PackedKeys::scores(const float* u, std::int64_t rows, float* raw, std::int64_t ld) const {
+  // Panels outside, tokens inside: a panel (64 KiB at d = 512) stays in L2 while a block
+  // of token rows passes it, and each token row is read from L2 once per panel.
+  for (std::int64_t lo = 0; lo < rows; lo += kBlockTokens) {
+    const std::int64_t count = std::min(kBlockTokens, rows - lo);
+    for (std::int64_t e0 = 0; e0 < n_; e0 += kPanel)
+      tokens_against_panel(u + lo * d_, count, d_, panels_.data() + e0 * d_, raw + lo * ld + e0, ld,
+                           std::min(kPanel, n_ - e0));
+  }
+}
+
+}  // namespace gaggle::route::detail
