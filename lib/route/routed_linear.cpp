@@ -410,7 +410,10 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
     auto keys = keys_.contiguous();
     key_sum_.resize(n_);
     detail::key_sums(keys.data_ptr<float>(), n_, d_in_, key_sum_.data());
-    if (detail::packed_keys_supported() && n_ * d_in_ * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes)
+    // From 16 keys on: below that the kernel's 16-wide registers would mostly multiply
+    // padding, and the BLAS is as fast.
+    if (detail::packed_keys_supported() && n_ >= 16 &&
+        n_ * d_in_ * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes)
       packed_keys_ = std::make_shared<const detail::PackedKeys>(keys.data_ptr<float>(), n_, d_in_);
   }
   require(options_.top_k >= 1 && options_.top_k <= n_,
