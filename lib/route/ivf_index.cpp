@@ -11,6 +11,7 @@
 #include "io/error.h"
 #include "route/detail/cblas.h"
 #include "route/detail/fused_routing.h"
+#include "route/detail/packed_keys.h"
 #include "route/detail/topk.h"
 
 namespace gaggle::route {
@@ -89,6 +90,21 @@ void check_ivf_index(const IvfIndex& index, std::int64_t experts, std::int64_t d
 
 void group_keys(IvfIndex& index, const at::Tensor& keys) {
   index.grouped_keys = keys.index_select(0, index.members.to(keys.device())).to(at::kFloat).contiguous();
+  index.packed_centroids.reset();
+  index.packed_clusters.clear();
+  if (!detail::packed_keys_supported() || !index.grouped_keys.device().is_cpu()) return;
+  // The keys never change while the index routes: packed once here, not on every call as
+  // the BLAS packs them (detail/packed_keys.h).
+  const auto centroids = index.centroids.to(at::kFloat).contiguous();
+  const std::int64_t d = centroids.size(1);
+  index.packed_centroids = std::make_shared<const detail::PackedKeys>(centroids.data_ptr<float>(), centroids.size(0), d);
+  const auto offsets = index.offsets.cpu().contiguous();
+  const std::int64_t* off = offsets.data_ptr<std::int64_t>();
+  const float* key_data = index.grouped_keys.data_ptr<float>();
+  index.packed_clusters.resize(index.clusters());
+  for (std::int64_t c = 0; c < index.clusters(); ++c)
+    if (off[c + 1] > off[c])
+      index.packed_clusters[c] = std::make_shared<const detail::PackedKeys>(key_data + off[c] * d, off[c + 1] - off[c], d);
 }
 
 namespace {
@@ -138,21 +154,27 @@ at::Tensor centroid_scores_of(const at::Tensor& x, const QueryRows& rows, const 
 // centroids stay in cache), transformed and ranked while they are in cache, so the [T, C]
 // scores are never written.
 void rank_clusters(const at::Tensor& x, const QueryRows& rows, const at::Tensor& centroids,
-                   const std::vector<float>& centroid_sum, std::int64_t ranked, std::int64_t* order) {
+                   const detail::PackedKeys* packed, const std::vector<float>& centroid_sum, std::int64_t ranked,
+                   std::int64_t* order) {
   constexpr std::int64_t kBlock = 256;
   const std::int64_t c_count = centroids.size(0), d = rows.d;
   const detail::SgemmFn sgemm = detail::row_major_sgemm();
+  const bool blocked = packed || sgemm;
   at::Tensor all_scores;
-  if (!sgemm) all_scores = centroid_scores_of(x, rows, centroids, centroid_sum);
+  if (!blocked) all_scores = centroid_scores_of(x, rows, centroids, centroid_sum);
   const float* centroid_data = centroids.data_ptr<float>();
   at::parallel_for(0, rows.rows, kBlock, [&](std::int64_t begin, std::int64_t end) {
     detail::SingleThreadedBlas one_thread;
-    std::vector<float> best(ranked), block(sgemm ? kBlock * c_count : 0);
+    std::vector<float> best(ranked), block(blocked ? kBlock * c_count : 0);
     for (std::int64_t lo = begin; lo < end; lo += kBlock) {
       const std::int64_t count = std::min(kBlock, end - lo);
       const float* scores = nullptr;
-      if (sgemm) {
-        sgemm(false, true, count, c_count, d, 1.0f, rows.x + lo * d, d, centroid_data, d, 0.0f, block.data(), c_count);
+      if (blocked) {
+        if (packed)
+          packed->scores(rows.x + lo * d, count, block.data(), c_count);
+        else
+          sgemm(false, true, count, c_count, d, 1.0f, rows.x + lo * d, d, centroid_data, d, 0.0f, block.data(),
+                c_count);
         for (std::int64_t i = 0; i < count; ++i)
           rows.transform_scores(lo + i, block.data() + i * c_count, c_count, centroid_sum.data());
         scores = block.data();
@@ -186,7 +208,9 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
   // (all of them only when some token's best ones hold fewer than k experts).
   std::int64_t ranked = std::min(c_count, probe + 2);
   at::Tensor order = at::empty({t_count, ranked}, at::TensorOptions().dtype(at::kLong));
-  rank_clusters(x, rows, centroids, centroid_sum, ranked, order.data_ptr<std::int64_t>());
+  const bool packed = !index.packed_clusters.empty();  // made by group_keys where the CPU has AVX-512
+  rank_clusters(x, rows, centroids, packed ? index.packed_centroids.get() : nullptr, centroid_sum, ranked,
+                order.data_ptr<std::int64_t>());
 
   // Each token's clusters: the best `probe`, and more while they hold fewer than k experts.
   // probed[t · ranked + j] is the j-th cluster token t scores, in the order its
@@ -242,7 +266,9 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
       if (product.size() < static_cast<std::size_t>(count * size)) product.resize(count * size);
       for (std::int64_t i = 0; i < count; ++i) rows.write(tokens_of[c][i], gathered.data() + i * d);
       const float* key_rows = key_data + off[c] * d;
-      if (sgemm) {
+      if (packed) {
+        index.packed_clusters[c]->scores(gathered.data(), count, product.data(), size);
+      } else if (sgemm) {
         sgemm(false, true, count, size, d, 1.0f, gathered.data(), d, key_rows, d, 0.0f, product.data(), size);
       } else {
         auto q = at::from_blob(gathered.data(), {count, d}, at::TensorOptions().dtype(at::kFloat));
