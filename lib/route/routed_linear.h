@@ -13,7 +13,8 @@
 // prep(u) = LN(u) / sqrt(d_in) (LayerNorm without affine, eps 1e-5) for PHATGOOSE and
 // average activation; u / (temperature · sqrt(d_in)) followed by |·| for Arrow. On CPU
 // float32 without autograd the decision takes one pass over the tokens and writes neither
-// LN(u) nor p (routed_linear_route.cpp, detail/fused_routing.h).
+// LN(u) nor p (routed_linear_route.cpp, detail/fused_routing.h); where the CPU has
+// AVX-512 the keys are packed once for a score kernel of their own (detail/packed_keys.h).
 //
 // The LoRA products are computed for the selected (token, expert) slots only, grouped by
 // expert: one counting sort of the T·k slots, then each selected expert's update on its
