@@ -208,8 +208,9 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
   // (all of them only when some token's best ones hold fewer than k experts).
   std::int64_t ranked = std::min(c_count, probe + 2);
   at::Tensor order = at::empty({t_count, ranked}, at::TensorOptions().dtype(at::kLong));
-  const bool packed = !index.packed_clusters.empty();  // made by group_keys where the CPU has AVX-512
-  rank_clusters(x, rows, centroids, packed ? index.packed_centroids.get() : nullptr, centroid_sum, ranked,
+  // Packed by group_keys where the CPU has AVX-512 (the centroids and the clusters together).
+  const bool packed = !index.packed_clusters.empty();
+  rank_clusters(x, rows, centroids, index.packed_centroids.get(), centroid_sum, ranked,
                 order.data_ptr<std::int64_t>());
 
   // Each token's clusters: the best `probe`, and more while they hold fewer than k experts.

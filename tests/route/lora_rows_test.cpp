@@ -25,6 +25,14 @@ std::vector<float> random_values(std::size_t n, std::mt19937& gen) {
   return v;
 }
 
+// Sets the kernel's vector width for one test case and restores the default after it.
+struct KernelWidth {
+  explicit KernelWidth(route::detail::LoraRowsWidth width) { route::detail::set_lora_rows_width(width); }
+  ~KernelWidth() { route::detail::set_lora_rows_width(route::detail::LoraRowsWidth::widest); }
+  KernelWidth(const KernelWidth&) = delete;
+  KernelWidth& operator=(const KernelWidth&) = delete;
+};
+
 }  // namespace
 
 TEST_CASE("add_lora_rows adds w · B (A u) to base on a token's first update and to out after",
@@ -40,10 +48,7 @@ TEST_CASE("add_lora_rows adds w · B (A u) to base on a token's first update and
   // Both vector widths where this CPU has AVX-512 (d_in 64 with d_out 48: a 32-wide chunk
   // and the 16-wide tail); elsewhere the 256-bit kernel twice.
   const auto width = GENERATE(route::detail::LoraRowsWidth::widest, route::detail::LoraRowsWidth::avx2);
-  route::detail::set_lora_rows_width(width);
-  struct Restore {
-    ~Restore() { route::detail::set_lora_rows_width(route::detail::LoraRowsWidth::widest); }
-  } restore;
+  const KernelWidth kernel_width(width);
   INFO("r " << r << ", d_in " << d_in << ", d_out " << d_out << (pre_transposed ? ", Bt given" : "")
             << (width == route::detail::LoraRowsWidth::avx2 ? ", AVX2 only" : ", widest"));
   std::mt19937 gen(static_cast<unsigned>(r * 1000 + d_in * 10 + d_out));
@@ -135,10 +140,7 @@ TEST_CASE("bfloat16 factors give exactly what float32 factors of the same values
   }
   // d_out 48 takes the 512-bit kernel where the CPU has AVX-512 (widened by its own loads).
   const auto width = GENERATE(route::detail::LoraRowsWidth::widest, route::detail::LoraRowsWidth::avx2);
-  route::detail::set_lora_rows_width(width);
-  struct Restore {
-    ~Restore() { route::detail::set_lora_rows_width(route::detail::LoraRowsWidth::widest); }
-  } restore;
+  const KernelWidth kernel_width(width);
   std::mt19937 gen(static_cast<unsigned>(d_out));
   const std::int64_t tokens = 50;
   auto u = random_values(tokens * d_in, gen), base = random_values(tokens * d_out, gen);

@@ -22,4 +22,12 @@ bool cpu_has_avx2_fma() {
   return yes;
 }
 
+bool cpu_has_avx512f() {
+  static const bool yes = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") != 0;
+  }();
+  return yes;
+}
+
 }  // namespace gaggle::route::detail

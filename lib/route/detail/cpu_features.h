@@ -11,4 +11,7 @@ bool cpu_has_avx2();
 // AVX2 and FMA together (the exp and dot-product kernels use fused multiply-add).
 bool cpu_has_avx2_fma();
 
+// AVX-512 Foundation (the 512-bit expert update and the packed score kernel).
+bool cpu_has_avx512f();
+
 }  // namespace gaggle::route::detail

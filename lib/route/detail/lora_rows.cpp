@@ -281,11 +281,7 @@ void tile(const LoraRowsTarget& g, const F* a, const F* b, const float* bt, cons
 }  // namespace
 
 bool lora_rows_avx512(std::int64_t d_in, std::int64_t d_out) {
-  static const bool cpu = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return cpu && d_in % 16 == 0 && d_out % 16 == 0;
+  return cpu_has_avx512f() && d_in % 16 == 0 && d_out % 16 == 0;
 }
 
 void set_lora_rows_width(LoraRowsWidth width) { avx2_only.store(width == LoraRowsWidth::avx2); }

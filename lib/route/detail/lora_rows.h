@@ -48,8 +48,8 @@ bool lora_rows_supported(std::int64_t r, std::int64_t d_in, std::int64_t d_out);
 
 // True where add_lora_rows computes A u and the product with Bᵀ in 512-bit registers:
 // AVX-512 on this CPU and d_in, d_out multiples of 16. Twice the multiply-adds per
-// instruction; on the 2-core development machine the update at N = 8 took 2.0 instead
-// of 2.8 ms (docs/performance.md).
+// instruction; on the 2-core development machine the update at N = 8 took 1.6-1.7 ms
+// instead of 2.4-3.0 (docs/performance.md).
 bool lora_rows_avx512(std::int64_t d_in, std::int64_t d_out);
 
 // Tests compare the two widths on one CPU: avx2 keeps the 256-bit kernel even where

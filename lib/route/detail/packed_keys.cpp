@@ -9,6 +9,8 @@
 
 #include <algorithm>
 
+#include "route/detail/cpu_features.h"
+
 namespace gaggle::route::detail {
 namespace {
 
@@ -68,13 +70,7 @@ void tokens_against_panel(const float* u, std::int64_t rows, std::int64_t d, con
 
 }  // namespace
 
-bool packed_keys_supported() {
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
-  }();
-  return yes;
-}
+bool packed_keys_supported() { return cpu_has_avx512f(); }
 
 PackedKeys::PackedKeys(const float* keys, std::int64_t n, std::int64_t d) : n_(n), d_(d) {
   const std::int64_t panels = (n + kPanel - 1) / kPanel;
