@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -92,6 +93,7 @@ void group_keys(IvfIndex& index, const at::Tensor& keys) {
   index.grouped_keys = keys.index_select(0, index.members.to(keys.device())).to(at::kFloat).contiguous();
   index.packed_centroids.reset();
   index.packed_clusters.clear();
+  index.grouped_key_sum.clear();
   if (!detail::packed_keys_supported() || !index.grouped_keys.device().is_cpu()) return;
   // The keys never change while the index routes: packed once here, not on every call as
   // the BLAS packs them (detail/packed_keys.h).
@@ -101,6 +103,8 @@ void group_keys(IvfIndex& index, const at::Tensor& keys) {
   const auto offsets = index.offsets.cpu().contiguous();
   const std::int64_t* off = offsets.data_ptr<std::int64_t>();
   const float* key_data = index.grouped_keys.data_ptr<float>();
+  index.grouped_key_sum.resize(index.grouped_keys.size(0));
+  detail::key_sums(key_data, index.grouped_keys.size(0), d, index.grouped_key_sum.data());
   index.packed_clusters.resize(index.clusters());
   for (std::int64_t c = 0; c < index.clusters(); ++c)
     if (off[c + 1] > off[c])
@@ -208,7 +212,7 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
   // (all of them only when some token's best ones hold fewer than k experts).
   std::int64_t ranked = std::min(c_count, probe + 2);
   at::Tensor order = at::empty({t_count, ranked}, at::TensorOptions().dtype(at::kLong));
-  // Packed by group_keys where the CPU has AVX-512 (the centroids and the clusters together).
+  // Packed by group_keys where the CPU runs the score kernel (the centroids and the clusters together).
   const bool packed = !index.packed_clusters.empty();
   rank_clusters(x, rows, centroids, index.packed_centroids.get(), centroid_sum, ranked,
                 order.data_ptr<std::int64_t>());
@@ -255,21 +259,45 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
   const auto keys = index.grouped_keys.to(at::kFloat).contiguous();
   const float* key_data = keys.data_ptr<float>();
   const detail::SgemmFn sgemm = detail::row_major_sgemm();
-  at::parallel_for(0, c_count, 1, [&](std::int64_t begin, std::int64_t end) {
+  // The probed clusters, largest work (tokens × keys) first, handed out one at a time:
+  // tokens crowd into the few clusters near their tasks, so equal ranges of cluster ids
+  // would leave one thread with most of the work.
+  std::vector<std::int64_t> work_order;
+  for (std::int64_t c = 0; c < c_count; ++c)
+    if (!tokens_of[c].empty()) work_order.push_back(c);
+  auto work = [&](std::int64_t c) { return static_cast<std::int64_t>(tokens_of[c].size()) * (off[c + 1] - off[c]); };
+  std::stable_sort(work_order.begin(), work_order.end(), [&](std::int64_t a, std::int64_t b) { return work(a) > work(b); });
+  std::atomic<std::size_t> next_cluster{0};
+  const float* key_sum = index.grouped_key_sum.data();
+  at::parallel_for(0, at::get_num_threads(), 1, [&](std::int64_t, std::int64_t) {
     detail::SingleThreadedBlas one_thread;
     thread_local std::vector<float> gathered, product;  // kept across calls: no page faults
-    for (std::int64_t c = begin; c < end; ++c) {
-      if (tokens_of[c].empty()) continue;
+    thread_local std::vector<const float*> in;
+    thread_local std::vector<float*> out;
+    for (std::size_t next = next_cluster++; next < work_order.size(); next = next_cluster++) {
+      const std::int64_t c = work_order[next];
       const std::int64_t size = off[c + 1] - off[c], count = static_cast<std::int64_t>(tokens_of[c].size());
+      const std::vector<std::int64_t>& tokens = tokens_of[c];
+      if (packed) {
+        // The raw rows read where they lie, their products written straight to each
+        // token's candidate scores, then turned into LN scores in place.
+        in.resize(count);
+        out.resize(count);
+        for (std::int64_t i = 0; i < count; ++i) {
+          in[i] = rows.x + tokens[i] * d;
+          out[i] = sp + tokens[i] * w + slot_of[c][i];
+        }
+        index.packed_clusters[c]->scores(in.data(), count, out.data());
+        for (std::int64_t i = 0; i < count; ++i) rows.transform_scores(tokens[i], out[i], size, key_sum + off[c]);
+        continue;
+      }
       // The cluster's queries, made as they are gathered, scored against its keys in one
       // small GEMM.
       if (gathered.size() < static_cast<std::size_t>(count * d)) gathered.resize(count * d);
       if (product.size() < static_cast<std::size_t>(count * size)) product.resize(count * size);
-      for (std::int64_t i = 0; i < count; ++i) rows.write(tokens_of[c][i], gathered.data() + i * d);
+      for (std::int64_t i = 0; i < count; ++i) rows.write(tokens[i], gathered.data() + i * d);
       const float* key_rows = key_data + off[c] * d;
-      if (packed) {
-        index.packed_clusters[c]->scores(gathered.data(), count, product.data(), size);
-      } else if (sgemm) {
+      if (sgemm) {
         sgemm(false, true, count, size, d, 1.0f, gathered.data(), d, key_rows, d, 0.0f, product.data(), size);
       } else {
         auto q = at::from_blob(gathered.data(), {count, d}, at::TensorOptions().dtype(at::kFloat));
@@ -278,7 +306,7 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
         at::mm_out(product_rows, q, k.t());
       }
       for (std::int64_t i = 0; i < count; ++i)
-        std::memcpy(sp + tokens_of[c][i] * w + slot_of[c][i], product.data() + i * size, size * sizeof(float));
+        std::memcpy(sp + tokens[i] * w + slot_of[c][i], product.data() + i * size, size * sizeof(float));
     }
   });
   // The softmax over each token's candidates, its top-k and the reference's weights, in

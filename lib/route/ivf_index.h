@@ -32,10 +32,13 @@ struct IvfIndex {
   at::Tensor members;    // [N] int64: expert ids grouped by cluster, ascending within one
   at::Tensor offsets;    // [C + 1] int64: cluster c holds members[offsets[c], offsets[c + 1])
   at::Tensor grouped_keys;  // keys.index_select(0, members): each cluster's keys contiguous (not stored; group_keys)
-  // The centroids and each cluster's keys packed for the AVX-512 score kernel, where the
-  // CPU has it (group_keys; not stored); empty: the BLAS scores them.
+  // The centroids and each cluster's keys packed for our score kernel, where the CPU runs
+  // one (group_keys; not stored); empty: the BLAS scores them.
   std::shared_ptr<const detail::PackedKeys> packed_centroids;
   std::vector<std::shared_ptr<const detail::PackedKeys>> packed_clusters;  // [C], null for an empty cluster
+  // Σ_j grouped_keys[i][j] for each grouped key, beside the packed clusters: the kernel
+  // scores a layer's raw token rows, and LN(u) · key = (u · key - mean(u) · Σ key) · rstd(u).
+  std::vector<float> grouped_key_sum;
 
   std::int64_t clusters() const { return centroids.defined() ? centroids.size(0) : 0; }
 };
@@ -47,8 +50,8 @@ IvfIndex build_ivf_index(const at::Tensor& keys, std::int64_t clusters, int iter
 // Checks shapes and ranges against N experts of width d_in (an index read from a file).
 // Throws Error{invalid} naming `source`.
 void check_ivf_index(const IvfIndex& index, std::int64_t experts, std::int64_t d_in, const std::string& source);
-// Fills index.grouped_keys from the keys the index was built over (and, where the CPU has
-// AVX-512, packs the centroids and each cluster's keys for its score kernel).
+// Fills index.grouped_keys from the keys the index was built over (and, where the CPU runs
+// detail/packed_keys.h, packs the centroids and each cluster's keys for its score kernel).
 void group_keys(IvfIndex& index, const at::Tensor& keys);
 
 struct IvfRouting {

@@ -410,8 +410,8 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
     auto keys = keys_.contiguous();
     key_sum_.resize(n_);
     detail::key_sums(keys.data_ptr<float>(), n_, d_in_, key_sum_.data());
-    // From 16 keys on: below that the kernel's 16-wide registers would mostly multiply
-    // padding, and the BLAS is as fast.
+    // From 16 keys on: below that the kernel's panels (two registers of 8 or 16 keys)
+    // would mostly multiply padding, and the BLAS is as fast.
     if (detail::packed_keys_supported() && n_ >= 16 &&
         n_ * d_in_ * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes)
       packed_keys_ = std::make_shared<const detail::PackedKeys>(keys.data_ptr<float>(), n_, d_in_);

@@ -14,7 +14,8 @@
 // average activation; u / (temperature · sqrt(d_in)) followed by |·| for Arrow. On CPU
 // float32 without autograd the decision takes one pass over the tokens and writes neither
 // LN(u) nor p (routed_linear_route.cpp, detail/fused_routing.h); where the CPU has
-// AVX-512 the keys are packed once for a score kernel of their own (detail/packed_keys.h).
+// AVX2 or AVX-512 the keys are packed once for a score kernel of their own
+// (detail/packed_keys.h).
 //
 // The LoRA products are computed for the selected (token, expert) slots only, grouped by
 // expert: one counting sort of the T·k slots, then each selected expert's update on its
@@ -131,7 +132,7 @@ class RoutedLinear : public model::LinearAdapter {
   // Keys up to this size are scored per block of tokens while the block is in cache
   // (fused_route); larger key sets in one multi-threaded GEMM first.
   static constexpr std::int64_t kBlockedKeyBytes = 4 * 1024 * 1024;
-  // The keys packed for the AVX-512 score kernel, where the CPU has it and they are
+  // The keys packed for our score kernel, where the CPU runs one and they are
   // scored per block (fused_route); null: the BLAS scores them.
   std::shared_ptr<const detail::PackedKeys> packed_keys_;
   std::vector<const float*> a_of_, b_of_;  // the same as raw pointers, when all are contiguous CPU float32

@@ -56,7 +56,7 @@ Routing RoutedLinear::fused_route(const at::Tensor& u2, bool keep_scores) const 
   transform.key_sum = key_sum_.data();
 
   // Keys up to kBlockedKeyBytes (2,048 keys at d = 512) are scored per block of tokens,
-  // by the packed AVX-512 kernel or single-threaded BLAS; larger key sets in one
+  // by the packed score kernel or single-threaded BLAS; larger key sets in one
   // multi-threaded GEMM first.
   const detail::SgemmFn sgemm = detail::row_major_sgemm();
   const detail::PackedKeys* packed = packed_keys_.get();
