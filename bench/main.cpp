@@ -16,6 +16,7 @@ Runner setup_bench_route(CLI::App& sub);
 Runner setup_bench_forward(CLI::App& sub);
 Runner setup_bench_train(CLI::App& sub);
 Runner setup_bench_assemble(CLI::App& sub);
+Runner setup_bench_kernels(CLI::App& sub);
 
 namespace {
 
@@ -31,6 +32,7 @@ const Benchmark kBenchmarks[] = {
     {"forward", "T5 forward tokens/s (t5-small size) and the ratio to the GEMM roofline", setup_bench_forward},
     {"train", "train-expert tokens/s (t5-small size) and the share of a step outside LibTorch kernels", setup_bench_train},
     {"assemble", "Incremental assembly (assemble --update, one expert added) against a fresh assemble", setup_bench_assemble},
+    {"kernels", "The routed layer's score and update kernels against the BLAS, one thread", setup_bench_kernels},
 };
 
 std::string g_command_line;
