@@ -63,7 +63,7 @@ TEST_CASE("add_lora_rows adds w · B (A u) to base on a token's first update and
   // 1-13 rows cover every tile remainder and both products with B (dot products below
   // kLoraTransposeRows, Bᵀ from it on); 37 several whole tiles. Tokens scattered, not
   // ascending; every third token already holds an earlier update.
-  for (const std::int64_t rows : {1, 2, 3, 4, 5, 7, 8, 9, 13, 37}) {
+  for (const std::int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 37}) {
     std::vector<std::int64_t> token(rows);
     std::vector<float> weight(rows);
     for (std::int64_t i = 0; i < rows; ++i) {
