@@ -410,11 +410,15 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
     auto keys = keys_.contiguous();
     key_sum_.resize(n_);
     detail::key_sums(keys.data_ptr<float>(), n_, d_in_, key_sum_.data());
-    // From 16 keys on: below that the kernel's panels (two registers of 8 or 16 keys)
-    // would mostly multiply padding, and the BLAS is as fast.
-    if (detail::packed_keys_supported() && n_ >= 16 &&
-        n_ * d_in_ * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes)
-      packed_keys_ = std::make_shared<const detail::PackedKeys>(keys.data_ptr<float>(), n_, d_in_);
+    if (detail::packed_keys_supported() && n_ * d_in_ * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes) {
+      auto packed = std::make_shared<const detail::PackedKeys>(keys.data_ptr<float>(), n_, d_in_);
+      // The 512-bit kernel from 16 keys on: below that its registers mostly multiply
+      // padding, and the BLAS was as fast on the AVX-512 machine it was measured on. The
+      // 256-bit one at any count: few keys make the scores a pass over the token rows,
+      // which it makes in one go (8 keys, one thread: 0.51 ms against the BLAS's 1.15,
+      // `gaggle-bench kernels --keys 8`).
+      if (packed->kernel() == detail::ScoreKernel::avx2 || n_ >= 16) packed_keys_ = std::move(packed);
+    }
   }
   require(options_.top_k >= 1 && options_.top_k <= n_,
           "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");
