@@ -327,25 +327,20 @@ int run_layer(const RouteBenchOptions& o) {
   // Of the routing decision: the raw scores u · key (what the fused decision computes;
   // LayerNorm is folded into it) and the rest (token moments, the score transform, top-k,
   // the softmax's normaliser and the weights). The scores as the layer makes them: by our
-  // packed kernel where RoutedLinear uses it (the 256-bit kernel at any count, the 512-bit
-  // one from 16 keys; keys up to 4 MiB), otherwise by the BLAS.
+  // packed kernel where the layer packed its keys for it, otherwise by the BLAS.
   double scores_ms = 0;
-  const bool packed_scores = route::detail::packed_keys_supported() && n * d * 4 <= 4 * 1024 * 1024;
-  if (packed_scores) {
-    const auto keys = e.keys.contiguous();
-    const route::detail::PackedKeys packed(keys.data_ptr<float>(), n, d);
-    if (packed.kernel() == route::detail::ScoreKernel::avx2 || n >= 16) {
-      auto raw = at::empty({t, n}, u.options());
-      const float* u_data = u.data_ptr<float>();
-      float* raw_data = raw.data_ptr<float>();
-      scores_ms = median_ms([&] {
-        at::parallel_for(0, t, 512, [&](std::int64_t begin, std::int64_t end) {
-          packed.scores(u_data + begin * d, end - begin, raw_data + begin * n, n);
-        });
-      }, repeats);
-    }
+  if (const route::detail::PackedKeys* packed = exact->packed_keys()) {
+    auto raw = at::empty({t, n}, u.options());
+    const float* u_data = u.data_ptr<float>();
+    float* raw_data = raw.data_ptr<float>();
+    scores_ms = median_ms([&] {
+      at::parallel_for(0, t, 512, [&](std::int64_t begin, std::int64_t end) {
+        packed->scores(u_data + begin * d, end - begin, raw_data + begin * n, n);
+      });
+    }, repeats);
+  } else {
+    scores_ms = median_ms([&] { sink = at::mm(u, e.keys.t()); }, repeats);
   }
-  if (scores_ms == 0) scores_ms = median_ms([&] { sink = at::mm(u, e.keys.t()); }, repeats);
   const double dense_gb = static_cast<double>(t) * n * r * 4 / 1e9;
   double dense_ms = -1;
   if (!o.no_dense && dense_gb <= o.dense_max_gb) {

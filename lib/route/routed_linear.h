@@ -112,6 +112,9 @@ class RoutedLinear : public model::LinearAdapter {
   at::Tensor stacked_A() const;
   at::Tensor stacked_B() const;
   const at::Tensor& keys() const { return keys_; }
+  // The keys as the fused decision scores them per block of tokens, packed for our score
+  // kernel; null where the BLAS scores them (benchmarks time the scores the same way).
+  const detail::PackedKeys* packed_keys() const { return packed_keys_.get(); }
 
  private:
   static std::vector<at::Tensor> per_expert(const at::Tensor& stacked, const char* name, const char* shape);

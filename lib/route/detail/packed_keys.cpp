@@ -153,11 +153,12 @@ PackedKeys::PackedKeys(const float* keys, std::int64_t n, std::int64_t d)
     : PackedKeys(keys, n, d, cpu_has_avx512f() ? ScoreKernel::avx512 : ScoreKernel::avx2) {}
 
 PackedKeys::PackedKeys(const float* keys, std::int64_t n, std::int64_t d, ScoreKernel kernel)
-    : n_(n), d_(d), kernel_(kernel), panel_(kernel == ScoreKernel::avx512 ? Tile512<1, 1>::kPanel : Tile256<1, 1>::kPanel) {
-  const std::int64_t panels = (n + panel_ - 1) / panel_;
-  panels_.assign(static_cast<std::size_t>(panels * d * panel_), 0.0f);
+    : n_(n), d_(d), kernel_(kernel) {
+  const std::int64_t panel = kernel == ScoreKernel::avx512 ? Tile512<1, 1>::kPanel : Tile256<1, 1>::kPanel;
+  const std::int64_t panels = (n + panel - 1) / panel;
+  panels_.assign(static_cast<std::size_t>(panels * d * panel), 0.0f);
   for (std::int64_t e = 0; e < n; ++e)
-    for (std::int64_t j = 0; j < d; ++j) panels_[(e / panel_ * d + j) * panel_ + e % panel_] = keys[e * d + j];
+    for (std::int64_t j = 0; j < d; ++j) panels_[(e / panel * d + j) * panel + e % panel] = keys[e * d + j];
 }
 
 void PackedKeys::scores(const float* u, std::int64_t rows, float* raw, std::int64_t ld) const {

@@ -46,8 +46,9 @@ class PackedKeys {
  private:
   std::int64_t n_ = 0, d_ = 0;
   ScoreKernel kernel_ = ScoreKernel::avx2;
-  std::int64_t panel_ = 16;  // keys per panel: 32 (avx512) or 16 (avx2)
-  std::vector<float> panels_;  // [ceil(n / panel)][d][panel]: key e0 + c at [p][j][c], zero past n
+  // [ceil(n / panel)][d][panel] with panel = 32 (avx512) or 16 (avx2): key e0 + c at
+  // [p][j][c], zero past n
+  std::vector<float> panels_;
 };
 
 }  // namespace gaggle::route::detail
