@@ -128,6 +128,10 @@ class RoutedLinear : public model::LinearAdapter {
   // no [T, N] probabilities.
   bool fused_route_applies(const at::Tensor& u2) const;
   Routing fused_route(const at::Tensor& u2, bool keep_scores) const;
+  // forward() on the CPU kernel in one pass over the tokens (routed_linear_forward.cpp):
+  // per block of tokens, W u, the routing decision and, for a small pool, the update,
+  // while the block's rows are in cache. Empty where it does not apply.
+  at::Tensor one_pass_forward(const at::Tensor& u2, const at::Tensor& weight) const;
 
   std::vector<at::Tensor> A_, B_;  // per expert: [r, d_in], [d_out, r]
   at::Tensor keys_;

@@ -138,11 +138,79 @@ TEST_CASE("forward adds the update into its own W u: the values of apply(u, W u)
     const auto base_before = base.clone();
     auto applied = layer.apply(u, base);
     CHECK(at::equal(base, base_before));  // apply's base_out is the caller's
-    CHECK(at::equal(layer.forward(u, W), applied));
+    // r = 4 takes the whole-batch path, bit for bit; the others the one-pass forward, whose
+    // updates may round differently (B transposed for other row counts).
+    if (c.r == 4)
+      CHECK(at::equal(layer.forward(u, W), applied));
+    else
+      CHECK(max_diff(layer.forward(u, W), applied) < 1e-4);
     if (!c.bf16)
       CHECK(max_diff(applied, dense_reference(u, base, e, e.gates, route::ScoreKind::layer_norm_dot, 2, 1.0 / c.r)) <
             1e-4);
   }
+  at::set_num_threads(threads);
+}
+
+TEST_CASE("the one-pass forward routes and updates per block of tokens as apply(u, W u) does",
+          "[route][routed_linear]") {
+  at::NoGradGuard no_grad;
+  const int threads = at::get_num_threads();
+  struct Case {
+    std::int64_t n, t;
+    int k, threads;
+    route::ScoreKind kind;
+    bool bf16;
+  };
+  // 12 experts: the update inside each block; 64 over 600 tokens: too few rows per expert
+  // and block, so the update runs afterwards over the whole batch; uneven blocks (1,001
+  // tokens), two blocks per worker (40,000 tokens: a block holds 4 MiB of rows, 9,362 at
+  // these widths), one worker, Arrow's scores, k = 1 and 3, bfloat16 factors; 100 tokens:
+  // too few for blocks, the whole-batch path.
+  int poisoned_cases = 0;
+  for (const Case c : {Case{12, 600, 2, 2, route::ScoreKind::layer_norm_dot, false},
+                       Case{64, 600, 2, 2, route::ScoreKind::layer_norm_dot, false},
+                       Case{12, 1001, 3, 2, route::ScoreKind::layer_norm_dot, false},
+                       Case{12, 40000, 2, 2, route::ScoreKind::layer_norm_dot, false},
+                       Case{12, 600, 1, 1, route::ScoreKind::abs_dot, false},
+                       Case{12, 600, 2, 2, route::ScoreKind::layer_norm_dot, true},
+                       Case{12, 100, 2, 2, route::ScoreKind::layer_norm_dot, false}}) {
+    INFO("n " << c.n << ", tokens " << c.t << ", k " << c.k << ", threads " << c.threads << (c.bf16 ? ", bf16" : ""));
+    at::set_num_threads(c.threads);
+    const std::int64_t r = 16, d_in = 64, d_out = 48;
+    auto e = random_experts(c.n, r, d_in, d_out, 51);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(52);
+    // Tokens that resemble the first three experts' gates: the others are seldom chosen.
+    auto pick = at::randint(3, {c.t}, gen, at::kLong);
+    auto u = (at::randn({c.t, d_in}, gen, at::kFloat) + 6 * e.gates.index_select(0, pick))
+                 .view({-1, c.t / (c.t % 2 ? 1 : 2), d_in});  // [B, S, d]
+    auto W = at::randn({d_out, d_in}, gen, at::kFloat);
+    auto A = c.bf16 ? e.A.to(at::kBFloat16) : e.A;
+    auto B = c.bf16 ? e.B.to(at::kBFloat16) : e.B;
+    at::Tensor raw_keys = c.kind == route::ScoreKind::abs_dot ? route::arrow_keys(e.A, e.B) : e.gates;
+    at::Tensor keys = c.kind == route::ScoreKind::abs_dot ? raw_keys : route::phatgoose_keys(e.gates);
+    route::RoutedLinearOptions options;
+    options.top_k = c.k;
+    options.score = c.kind;
+    route::RoutedLinear layer(A, B, keys, options);
+    const auto y = layer.forward(u, W);
+    REQUIRE(y.sizes() == at::IntArrayRef{u.size(0), u.size(1), d_out});
+    const auto base = at::linear(u, W);
+    const double tolerance = 1e-6 * (1 + y.abs().max().item<double>());  // float rounding of outputs ~100
+    CHECK(max_diff(y, layer.apply(u, base)) < tolerance);
+    if (!c.bf16) CHECK(max_diff(y, dense_reference(u, base, e, raw_keys, c.kind, c.k, 1.0 / r)) < 10 * tolerance);
+    CHECK(at::equal(y, layer.forward(u, W)));  // deterministic
+    // Experts no token chose are never read: poisoned, they change nothing.
+    auto chosen = at::zeros({c.n}, at::kBool).index_fill(0, layer.route(u).topk_index.reshape({-1}), true);
+    if (chosen.all().item<bool>()) continue;
+    ++poisoned_cases;
+    auto unchosen = at::logical_not(chosen).nonzero().reshape({-1});
+    auto A2 = A.clone(), B2 = B.clone();
+    A2.index_fill_(0, unchosen, std::numeric_limits<float>::quiet_NaN());
+    B2.index_fill_(0, unchosen, std::numeric_limits<float>::quiet_NaN());
+    route::RoutedLinear poisoned(A2, B2, keys, options);
+    CHECK(at::equal(poisoned.forward(u, W), y));
+  }
+  CHECK(poisoned_cases >= 4);
   at::set_num_threads(threads);
 }
 
