@@ -6,9 +6,12 @@
 // in its rate: the score kernel (route/detail/packed_keys.h) against the BLAS on the shape
 // the exact router gives it, the same for an ivf cluster's scattered tokens, and the
 // one-pass expert update (route/detail/lora_rows.h), each next to the single-thread rate
-// of the base layer's GEMM, the rate the cost model prices every multiply-add at.
+// of the base layer's GEMM, the rate the cost model prices every multiply-add at. The
+// rest of the routing decision (token moments, top-k, the softmax's normaliser) does no
+// multiply-adds the cost model counts, and is timed in nanoseconds per token.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -20,8 +23,10 @@
 
 #include "bench.h"
 #include "route/detail/cblas.h"
+#include "route/detail/fused_routing.h"
 #include "route/detail/lora_rows.h"
 #include "route/detail/packed_keys.h"
+#include "route/detail/topk.h"
 
 namespace gaggle::bench {
 namespace {
@@ -30,6 +35,7 @@ struct KernelsOptions {
   std::int64_t tokens = 4096, d = 512, keys = 166;
   std::int64_t clusters = 40, cluster_keys = 100, cluster_tokens = 205;  // ivf at 10,000 experts, 16 tasks
   std::int64_t experts = 8, rank = 16;
+  int top_k = 2;
   int repeats = 7;
   bool json = false;
 };
@@ -105,6 +111,33 @@ int run_kernels(const KernelsOptions& o) {
       j["scores"][std::string(kernel_name(k)) + "_ms"] = ms;
       j["scores"][std::string(kernel_name(k)) + "_gflops"] = gflops(macs, ms);
     }
+
+    // The rest of the decision on these scores (detail/fused_routing.h): each token's
+    // moments, then the top-k with its weights (scores transformed, the normaliser summed),
+    // and the top-k scan alone, over rows of transformed scores.
+    std::vector<float> mean(t), rstd(t), key_sum(n), weight(t * o.top_k), best_v(o.top_k);
+    std::vector<std::int64_t> index(t * o.top_k), best_i(o.top_k);
+    route::detail::key_sums(keys.data(), n, d, key_sum.data());
+    route::detail::ScoreTransform transform;
+    transform.scale = 1.0 / std::sqrt(static_cast<double>(d));
+    transform.key_sum = key_sum.data();
+    const double moments_ms =
+        fastest_ms(o.repeats, [&] { route::detail::row_moments(u.data(), t, d, 1e-6, mean.data(), rstd.data()); });
+    const double select_ms = fastest_ms(o.repeats, [&] {
+      route::detail::select_top_k(raw.data(), t, n, mean.data(), rstd.data(), transform, o.top_k, 1e-6,
+                                  /*keep_scores=*/false, index.data(), weight.data());
+    });
+    route::detail::select_top_k(raw.data(), t, n, mean.data(), rstd.data(), transform, o.top_k, 1e-6,
+                                /*keep_scores=*/true, index.data(), weight.data());  // raw now holds the scores
+    const double topk_ms = fastest_ms(o.repeats, [&] {
+      for (std::int64_t row = 0; row < t; ++row)
+        route::detail::topk_row(raw.data() + row * n, n, o.top_k, best_v.data(), best_i.data());
+    });
+    const double ns_per_token = 1e6 / static_cast<double>(t);
+    j["select"]["top_k"] = o.top_k;
+    j["select"]["moments_ns_per_token"] = moments_ms * ns_per_token;
+    j["select"]["select_ns_per_token"] = select_ms * ns_per_token;
+    j["select"]["topk_ns_per_token"] = topk_ms * ns_per_token;
   }
 
   // An ivf index's probed clusters: each cluster's tokens, scattered through the batch,
@@ -214,6 +247,11 @@ int run_kernels(const KernelsOptions& o) {
   for (ScoreKernel k : kernels)
     line((std::string("packed keys, ") + kernel_name(k)).c_str(), j["scores"][std::string(kernel_name(k)) + "_ms"],
          j["scores"][std::string(kernel_name(k)) + "_gflops"]);
+  std::printf("the rest of the decision, top-%d of %lld scores, per token:\n", o.top_k,
+              static_cast<long long>(o.keys));
+  std::printf("  %-44s %8.0f ns\n", "token moments (mean, rstd)", j["select"]["moments_ns_per_token"].get<double>());
+  std::printf("  %-44s %8.0f ns\n", "top-k and weights (select_top_k)", j["select"]["select_ns_per_token"].get<double>());
+  std::printf("  %-44s %8.0f ns\n", "  of which the top-k scan (topk_row)", j["select"]["topk_ns_per_token"].get<double>());
   std::printf("ivf clusters: %lld clusters of %lld keys, %lld scattered tokens each:\n",
               static_cast<long long>(o.clusters), static_cast<long long>(o.cluster_keys),
               static_cast<long long>(j["clusters"]["tokens_per_cluster"].get<std::int64_t>()));
@@ -242,6 +280,7 @@ Runner setup_bench_kernels(CLI::App& sub) {
   sub.add_option("--cluster-tokens", o->cluster_tokens, "ivf: tokens probing each cluster")->check(CLI::Range(1, 1 << 20));
   sub.add_option("--experts", o->experts, "update: experts (each token goes to two)")->check(CLI::Range(1, 1 << 12));
   sub.add_option("--rank", o->rank, "update: LoRA rank (a multiple of 8)")->check(CLI::Range(8, 256));
+  sub.add_option("--top-k", o->top_k, "Experts per token the selection picks")->check(CLI::Range(1, 64));
   sub.add_option("--repeats", o->repeats, "Timed repetitions (the fastest is reported)")->check(CLI::Range(1, 1000));
   sub.add_flag("--json", o->json, "One JSON object instead of the table");
   return [o]() -> int { return run_kernels(*o); };

@@ -33,13 +33,19 @@ TEST_CASE("topk_row equals a plain scan on random rows with ties and NaN", "[rou
   std::mt19937 rng(7);
   std::uniform_int_distribution<int> coarse(0, 5);  // few distinct values: many ties
   std::normal_distribution<float> normal;
-  for (int trial = 0; trial < 3000; ++trial) {
-    const std::int64_t n = 1 + trial % 53;
-    const int k = 1 + trial % 4;
+  for (int trial = 0; trial < 6000; ++trial) {
+    // Short rows (the scalar tails), then rows of up to 300 (k = 2 and small k take their
+    // own vectorised paths); k up to 6 (the filtered scan).
+    const std::int64_t n = trial < 3000 ? 1 + trial % 53 : 1 + (trial * 7) % 300;
+    const int k = 1 + trial % (trial < 3000 ? 4 : 6);
     std::vector<float> row(n);
     for (auto& x : row) x = trial % 3 == 0 ? static_cast<float>(coarse(rng)) : normal(rng);
     if (trial % 7 == 0) row[trial % n] = std::nanf("");
     if (trial % 11 == 0) row[(trial / 3) % n] = -std::numeric_limits<float>::infinity();
+    if (trial % 13 == 0) row[(trial / 5) % n] = std::numeric_limits<float>::infinity();
+    if (trial % 17 == 0) row[(trial / 7) % n] = std::numeric_limits<float>::infinity();  // maybe two
+    if (trial % 5 == 0)  // signed zeros tie with each other
+      for (std::int64_t j = trial % 3; j < n; j += 4) row[j] = j % 8 ? 0.0f : -0.0f;
     std::vector<float> want_v, got_v(k);
     std::vector<std::int64_t> want_i, got_i(k);
     plain_topk(row, k, want_v, want_i);

@@ -10,9 +10,13 @@ namespace gaggle::route::detail {
 // earlier one); NaN and -inf are never chosen. Slots left unfilled (fewer than k values
 // above -inf) get index -1 and value -inf. Requires 1 <= k.
 //
-// Most of a row cannot enter the top k once the first few values are in, so the scan
-// compares eight values at a time against the current k-th best (AVX2 where the CPU has
-// it) and only inserts the rare values that beat it: the same result as a plain scan.
+// With AVX2, k = 2 (the default routing) takes one pass in which each of eight lanes
+// keeps its two largest values, then two searches for where the winners first lie; k up
+// to 4 takes k such max-and-search passes; larger k a scan that compares eight values at
+// a time against the current k-th best and inserts only the rare values that beat it.
+// All give the result of a plain scan. One core, 166 values a row: about 60 ns a row
+// for k = 2, against 180 for the filtered scan (whose insertions near the start of a row
+// branch unpredictably).
 void topk_row(const float* row, std::int64_t n, int k, float* best_v, std::int64_t* best_i);
 
 // Gives the slots topk_row left unfilled (index -1: a row of NaN, a NaN input) the lowest
