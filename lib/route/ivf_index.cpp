@@ -135,8 +135,7 @@ struct QueryRows {
   // LN(u) · c = (u · c - mean(u) · Σ c) · rstd(u), exact in real arithmetic.
   void transform_scores(std::int64_t t, float* raw, std::int64_t n, const float* key_sum) const {
     if (prepared()) return;
-    const float mean = shift[t], f = factor[t];
-    for (std::int64_t c = 0; c < n; ++c) raw[c] = (raw[c] - mean * key_sum[c]) * f;
+    detail::layer_norm_scores_in_place(raw, n, shift[t], factor[t], key_sum);
   }
 };
 

@@ -85,6 +85,11 @@ __attribute__((target("avx2,fma"))) double sum_exp_avx2(const float* x, std::int
 
 }  // namespace
 
+[[gnu::target_clones("avx2", "default"), gnu::optimize("O3")]] void layer_norm_scores_in_place(
+    float* raw, std::int64_t n, float mean, float factor, const float* key_sum) {
+  for (std::int64_t e = 0; e < n; ++e) raw[e] = (raw[e] - mean * key_sum[e]) * factor;
+}
+
 double sum_exp_shifted(const float* x, std::int64_t n, float shift) {
   // Z needs no more than a few digits: it enters the weights only through renorm_eps
   // (select_top_k), so float partial sums are enough.

@@ -29,6 +29,11 @@ struct ScoreTransform {
   const float* key_sum = nullptr;   // [n] Σ_j key[e][j]; layer_norm only
 };
 
+// raw[e] = (raw[e] - mean · key_sum[e]) · factor for e < n, in place: a row of raw dot
+// products u · key made into the scores LN(u) · key · scale (factor = rstd(u) · scale),
+// vectorised where the CPU has AVX2. The ivf index's centroids and clusters.
+void layer_norm_scores_in_place(float* raw, std::int64_t n, float mean, float factor, const float* key_sum);
+
 // Mean and 1 / sqrt(var + eps) of each of `rows` rows of width d (population variance,
 // as LayerNorm), two passes over each row (the second centred, as LayerNorm computes it).
 void row_moments(const float* u, std::int64_t rows, std::int64_t d, double eps, float* mean, float* rstd);
