@@ -390,10 +390,12 @@ int run_layer(const RouteBenchOptions& o) {
                      {"routed_over_base", 1 + extra / base_macs},
                      {"dense_over_base", 1 + (static_cast<double>(n) * d + n * r * 2.0 * d) / base_macs}};
   j["expert_bytes"] = (e.A.numel() + e.B.numel()) * e.A.element_size() + e.keys.numel() * 4;
+  // The distinct experts these tokens' routing chose: the update reads their factors.
+  j["experts_chosen"] = std::get<0>(at::_unique(layer->route(u).topk_index.reshape({-1}))).numel();
   j["peak_rss_bytes"] = peak_rss_bytes();
   if (!mapped_path.empty()) {
     // The experts the routing of these tokens chooses, and the bytes of their factors.
-    const auto chosen = std::get<0>(at::_unique(layer->route(u).topk_index.reshape({-1}))).numel();
+    const std::int64_t chosen = j["experts_chosen"];
     const std::int64_t factor_bytes = (e.A.numel() + e.B.numel()) * e.A.element_size() / n;
     j["mapped_file_bytes"] = static_cast<std::int64_t>(std::filesystem::file_size(mapped_path));
     j["experts_chosen"] = chosen;
