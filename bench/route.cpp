@@ -318,6 +318,17 @@ int run_layer(const RouteBenchOptions& o) {
   // What the routed passes read of the experts (before the exact reference runs).
   const std::int64_t routed_read = storage_read_bytes() - read_before;
   double exact_ms = ivf ? median_ms([&] { sink = exact->forward(u, w); }, repeats) : routed_ms;
+  // The same layer with forward() over the whole batch (W u, then route, then update),
+  // alternated with the one-pass forward: the one pass's gain on this machine, this run.
+  double whole_batch_ratio = 0, whole_batch_ms = 0;
+  if (!ivf) {
+    route::RoutedLinearOptions whole = options;
+    whole.one_pass_forward = false;
+    route::RoutedLinear whole_batch(e.A, e.B, e.keys, whole);
+    const Alternated against = alternate_runs([&] { sink = whole_batch.forward(u, w); },
+                                              [&] { sink = layer->forward(u, w); }, repeats);
+    whole_batch_ms = against.a_ms, whole_batch_ratio = against.b_over_a;
+  }
   // Where the routed time goes: the routing decision (LN, score GEMM, softmax, top-k) and
   // the grouped LoRA update given a routing (base output precomputed).
   route::Routing routing;
@@ -357,6 +368,10 @@ int run_layer(const RouteBenchOptions& o) {
   j["route_ms"] = route_ms;
   j["combine_ms"] = combine_ms;
   j["routed_over_base"] = timed.b_over_a;  // the median of alternated rounds' ratios
+  if (!ivf) {
+    j["whole_batch_ms"] = whole_batch_ms;                // forward without the one pass
+    j["one_pass_over_whole_batch"] = whole_batch_ratio;  // the median of alternated rounds' ratios
+  }
   j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
   j["index"] = o.index;
   j["exact_ms"] = exact_ms;

@@ -54,6 +54,9 @@ struct RoutedLinearOptions {
   double arrow_temperature = 10.0;
   double renorm_eps = 1e-6;
   bool force_generic = false;  // tests and benchmarks: run the LibTorch-ops path on CPU too
+  // forward() in one pass over the tokens where the CPU kernel runs (routed_linear_forward.cpp);
+  // false: W u over the whole batch, then route and update (benchmarks compare the two).
+  bool one_pass_forward = true;
 };
 
 // The routing decision for T tokens.

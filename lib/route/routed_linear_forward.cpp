@@ -64,7 +64,7 @@ at::Tensor RoutedLinear::one_pass_forward(const at::Tensor& u2, const at::Tensor
   const detail::SgemmFn sgemm = detail::row_major_sgemm();
   const bool keys_blocked = n * d * static_cast<std::int64_t>(sizeof(float)) <= kBlockedKeyBytes;
   const bool grad = at::GradMode::is_enabled() && weight.requires_grad();
-  if (trace_ || index_ || !sgemm || !keys_blocked || grad || !fast_path(u2) || !fused_route_applies(u2) ||
+  if (!options_.one_pass_forward || trace_ || index_ || !sgemm || !keys_blocked || grad || !fast_path(u2) || !fused_route_applies(u2) ||
       !detail::lora_rows_supported(r_, d, d_out) || !weight.device().is_cpu() || weight.scalar_type() != at::kFloat ||
       weight.dim() != 2 || weight.size(0) != d_out || weight.size(1) != d)
     return {};

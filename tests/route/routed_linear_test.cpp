@@ -199,6 +199,10 @@ TEST_CASE("the one-pass forward routes and updates per block of tokens as apply(
     CHECK(max_diff(y, layer.apply(u, base)) < tolerance);
     if (!c.bf16) CHECK(max_diff(y, dense_reference(u, base, e, raw_keys, c.kind, c.k, 1.0 / r)) < 10 * tolerance);
     CHECK(at::equal(y, layer.forward(u, W)));  // deterministic
+    // Without the one pass, forward is apply(u, W u) bit for bit.
+    route::RoutedLinearOptions whole = options;
+    whole.one_pass_forward = false;
+    CHECK(at::equal(route::RoutedLinear(A, B, keys, whole).forward(u, W), layer.apply(u, base)));
     // Experts no token chose are never read: poisoned, they change nothing.
     auto chosen = at::zeros({c.n}, at::kBool).index_fill(0, layer.route(u).topk_index.reshape({-1}), true);
     if (chosen.all().item<bool>()) continue;
