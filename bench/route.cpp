@@ -413,7 +413,6 @@ int run_layer(const RouteBenchOptions& o) {
     const std::int64_t chosen = j["experts_chosen"];
     const std::int64_t factor_bytes = (e.A.numel() + e.B.numel()) * e.A.element_size() / n;
     j["mapped_file_bytes"] = static_cast<std::int64_t>(std::filesystem::file_size(mapped_path));
-    j["experts_chosen"] = chosen;
     j["chosen_factor_bytes"] = chosen * factor_bytes;
     // Read from storage by the routed passes, the file's pages cold at the start (null where
     // /proc/self/io is not readable).

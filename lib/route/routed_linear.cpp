@@ -9,6 +9,7 @@
 
 #include "io/error.h"
 #include "route/detail/cblas.h"
+#include "route/detail/expert_factors.h"
 #include "route/detail/fused_routing.h"
 #include "route/detail/lora_rows.h"
 #include "route/detail/packed_keys.h"
@@ -35,24 +36,7 @@ bool plain_cpu(const at::Tensor& t, at::ScalarType type) {
   return t.device().is_cpu() && t.scalar_type() == type && t.is_contiguous() && !t.requires_grad();
 }
 
-// Every expert's factors as raw pointers: float32 (a, b) or bfloat16 (a16, b16; the
-// one-pass kernel only), the other pair empty.
-struct ExpertFactors {
-  const std::vector<const float*>& a;
-  const std::vector<const float*>& b;
-  const std::vector<const std::uint16_t*>& a16;
-  const std::vector<const std::uint16_t*>& b16;
-
-  std::int64_t size() const { return static_cast<std::int64_t>(a16.empty() ? a.size() : a16.size()); }
-  // Points the kernel's target at expert e's factors.
-  void point(detail::LoraRowsTarget& target, std::int64_t e) const {
-    if (a16.empty()) {
-      target.a = a[e], target.b = b[e], target.a16 = nullptr, target.b16 = nullptr;
-    } else {
-      target.a = nullptr, target.b = nullptr, target.a16 = a16[e], target.b16 = b16[e];
-    }
-  }
-};
+using detail::ExpertFactors;
 
 // Row updates of the grouped kernel, vectorised (the build's -O2 leaves these loops
 // scalar) and cloned for AVX2 where the CPU has it. Element-wise: results are the same.

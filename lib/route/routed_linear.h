@@ -131,6 +131,13 @@ class RoutedLinear : public model::LinearAdapter {
   // no [T, N] probabilities.
   bool fused_route_applies(const at::Tensor& u2) const;
   Routing fused_route(const at::Tensor& u2, bool keep_scores) const;
+  // One block of token rows u_rows [rows, d_in] through the fused decision on this thread:
+  // the rows' moments (mean, rstd: [rows]), their raw products with the keys into raw
+  // [rows, N] (by the packed kernel, else by the BLAS from key_data; with neither, raw
+  // already holds them), then the top-k and its weights (index, weight: [rows, k]). With
+  // keep_scores raw ends up holding the scores. fused_route and one_pass_forward run it.
+  void route_rows(const float* u_rows, std::int64_t rows, const float* key_data, float* raw, float* mean, float* rstd,
+                  bool keep_scores, std::int64_t* index, float* weight) const;
   // forward() on the CPU kernel in one pass over the tokens (routed_linear_forward.cpp):
   // per block of tokens, W u, the routing decision and, for a small pool, the update,
   // while the block's rows are in cache. Empty where it does not apply.

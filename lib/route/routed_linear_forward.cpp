@@ -6,8 +6,8 @@
 // decision reads u once more, the update reads a token's row of u and reads and writes
 // its output row once per chosen expert. At 4,096 tokens and d = 512 that is about 56 MB
 // per call beyond the base layer's own traffic, which the cost model does not count.
-// Here each worker takes blocks of a few hundred tokens and, while a block's rows are in
-// its cache, computes their W u (single-threaded BLAS), routes them (the fused decision,
+// Here each worker takes blocks of about 1,024 tokens (4 MiB of rows) and, while a block's
+// rows are in cache, computes their W u (single-threaded BLAS), routes them (the fused decision,
 // detail/fused_routing.h) and, when the pool is small enough that each chosen expert
 // gets several of the block's rows, adds the update into them. For larger pools the
 // experts' factors would be streamed once per block: the update then runs afterwards,
@@ -19,13 +19,11 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "route/detail/cblas.h"
-#include "route/detail/fused_routing.h"
+#include "route/detail/expert_factors.h"
 #include "route/detail/lora_rows.h"
-#include "route/detail/packed_keys.h"
 #include "route/routed_linear.h"
 
 namespace gaggle::route {
@@ -84,15 +82,9 @@ at::Tensor RoutedLinear::one_pass_forward(const at::Tensor& u2, const at::Tensor
   Routing routing;
   routing.topk_index = at::empty({t_count, k}, u.options().dtype(at::kLong));
   routing.topk_weight = at::empty({t_count, k}, u.options());
-  detail::ScoreTransform transform;
-  transform.layer_norm = options_.score == ScoreKind::layer_norm_dot;
-  transform.scale = 1.0 / std::sqrt(static_cast<double>(d));
-  if (!transform.layer_norm) transform.scale /= options_.arrow_temperature;
-  transform.key_sum = key_sum_.data();
-
-  const detail::PackedKeys* packed = packed_keys_.get();
   const auto keys = keys_.contiguous();
-  const float* key_data = keys.data_ptr<float>();
+  const float* key_data = packed_keys_ ? nullptr : keys.data_ptr<float>();  // the BLAS scores unpacked keys
+  const detail::ExpertFactors factors{a_of_, b_of_, a16_of_, b16_of_};
   const float* u_data = u.data_ptr<float>();
   const float* w_data = w.data_ptr<float>();
   float* out_data = out.data_ptr<float>();
@@ -122,16 +114,10 @@ at::Tensor RoutedLinear::one_pass_forward(const at::Tensor& u2, const at::Tensor
       const std::int64_t lo = t_count * block / blocks, rows = t_count * (block + 1) / blocks - lo;
       const float* u_rows = u_data + lo * d;
       sgemm(false, true, rows, d_out, d, 1.0f, u_rows, d, w_data, d, 0.0f, out_data + lo * d_out, d_out);
-      if (transform.layer_norm)
-        detail::row_moments(u_rows, rows, d, options_.layer_norm_eps, buf.mean.data(), buf.rstd.data());
-      if (packed)
-        packed->scores(u_rows, rows, buf.raw.data(), n);
-      else
-        sgemm(false, true, rows, n, d, 1.0f, u_rows, d, key_data, d, 0.0f, buf.raw.data(), n);
       std::int64_t* block_index = index + lo * k;
       float* block_weight = weight_data + lo * k;
-      detail::select_top_k(buf.raw.data(), rows, n, buf.mean.data(), buf.rstd.data(), transform, k,
-                           options_.renorm_eps, /*keep_scores=*/false, block_index, block_weight);
+      route_rows(u_rows, rows, key_data, buf.raw.data(), buf.mean.data(), buf.rstd.data(), /*keep_scores=*/false,
+                 block_index, block_weight);
       if (!update_in_block) continue;
 
       // The block's slots sorted by expert (counting sort), tokens ascending within one.
@@ -149,10 +135,7 @@ at::Tensor RoutedLinear::one_pass_forward(const at::Tensor& u2, const at::Tensor
       for (std::int64_t e = 0; e < n; ++e) {  // ascending: a row's updates in expert order
         const std::int64_t last = offset[e], count = last - first;
         if (count == 0) continue;
-        if (a16_of_.empty())
-          target.a = a_of_[e], target.b = b_of_[e], target.a16 = nullptr, target.b16 = nullptr;
-        else
-          target.a = nullptr, target.b = nullptr, target.a16 = a16_of_[e], target.b16 = b16_of_[e];
+        factors.point(target, e);
         target.bt = nullptr;
         if (count >= detail::kLoraTransposeRows) {
           float* bt = buf.bt.data() + e * r_ * d_out;

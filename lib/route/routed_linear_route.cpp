@@ -49,12 +49,6 @@ Routing RoutedLinear::fused_route(const at::Tensor& u2, bool keep_scores) const 
     if (keep_scores) routing.scores = at::empty({0, n}, u.options());
     return routing;
   }
-  detail::ScoreTransform transform;
-  transform.layer_norm = options_.score == ScoreKind::layer_norm_dot;
-  transform.scale = 1.0 / std::sqrt(static_cast<double>(d));
-  if (!transform.layer_norm) transform.scale /= options_.arrow_temperature;
-  transform.key_sum = key_sum_.data();
-
   // Keys up to kBlockedKeyBytes (2,048 keys at d = 512) are scored per block of tokens,
   // by the packed score kernel or single-threaded BLAS; larger key sets in one
   // multi-threaded GEMM first.
@@ -64,7 +58,7 @@ Routing RoutedLinear::fused_route(const at::Tensor& u2, bool keep_scores) const 
   at::Tensor raw;  // [T, N]: the raw products, then the scores
   if (keep_scores || !blocked) raw = blocked ? at::empty({t_count, n}, u.options()) : at::mm(u, keys.t());
   const float* u_data = u.data_ptr<float>();
-  const float* key_data = keys.data_ptr<float>();
+  const float* key_data = blocked && !packed ? keys.data_ptr<float>() : nullptr;  // null: scored already or packed
   float* raw_data = raw.defined() ? raw.data_ptr<float>() : nullptr;
   std::int64_t* index = routing.topk_index.data_ptr<std::int64_t>();
   float* weight = routing.topk_weight.data_ptr<float>();
@@ -76,19 +70,29 @@ Routing RoutedLinear::fused_route(const at::Tensor& u2, bool keep_scores) const 
     if (!raw_data && block_raw.size() < static_cast<std::size_t>(kBlockRows * n)) block_raw.resize(kBlockRows * n);
     for (std::int64_t lo = begin; lo < end; lo += kBlockRows) {
       const std::int64_t rows = std::min(kBlockRows, end - lo);
-      if (transform.layer_norm)
-        detail::row_moments(u_data + lo * d, rows, d, options_.layer_norm_eps, mean.data(), rstd.data());
-      float* rows_raw = raw_data ? raw_data + lo * n : block_raw.data();
-      if (blocked && packed)
-        packed->scores(u_data + lo * d, rows, rows_raw, n);
-      else if (blocked)
-        sgemm(false, true, rows, n, d, 1.0f, u_data + lo * d, d, key_data, d, 0.0f, rows_raw, n);
-      detail::select_top_k(rows_raw, rows, n, mean.data(), rstd.data(), transform, k, options_.renorm_eps,
-                           keep_scores, index + lo * k, weight + lo * k);
+      route_rows(u_data + lo * d, rows, key_data, raw_data ? raw_data + lo * n : block_raw.data(), mean.data(),
+                 rstd.data(), keep_scores, index + lo * k, weight + lo * k);
     }
   });
   if (keep_scores) routing.scores = raw;
   return routing;
+}
+
+void RoutedLinear::route_rows(const float* u_rows, std::int64_t rows, const float* key_data, float* raw, float* mean,
+                             float* rstd, bool keep_scores, std::int64_t* index, float* weight) const {
+  const std::int64_t n = n_, d = d_in_;
+  detail::ScoreTransform transform;
+  transform.layer_norm = options_.score == ScoreKind::layer_norm_dot;
+  transform.scale = 1.0 / std::sqrt(static_cast<double>(d));
+  if (!transform.layer_norm) transform.scale /= options_.arrow_temperature;
+  transform.key_sum = key_sum_.data();
+  if (transform.layer_norm) detail::row_moments(u_rows, rows, d, options_.layer_norm_eps, mean, rstd);
+  if (packed_keys_)
+    packed_keys_->scores(u_rows, rows, raw, n);
+  else if (key_data)
+    detail::row_major_sgemm()(false, true, rows, n, d, 1.0f, u_rows, d, key_data, d, 0.0f, raw, n);
+  detail::select_top_k(raw, rows, n, mean, rstd, transform, options_.top_k, options_.renorm_eps, keep_scores, index,
+                       weight);
 }
 
 Routing RoutedLinear::route(const at::Tensor& u, bool keep_scores) const {
