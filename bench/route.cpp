@@ -57,6 +57,7 @@ struct RouteBenchOptions {
   bool layer = false, json = false, no_dense = false;
   std::string index = "exact";         // exact or ivf
   std::int64_t clusters = 0, probe = 8;  // ivf: 0 clusters = round(sqrt(N))
+  double probe_margin = route::kNoProbeMargin;  // ivf: clusters after the first only within this of its score
   std::int64_t families = 0;             // synthetic gates around this many centres (0: independent)
   double token_signal = 0;               // tokens = this · a random expert's key + N(0, 1) noise (0: pure noise)
   std::int64_t token_tasks = 0;          // --token-signal's experts drawn from this many (0: from all N)
@@ -199,13 +200,18 @@ class RecallAdapter : public model::LinearAdapter {
     double hits = 0, tokens = 0, candidates = 0;
   };
   RecallAdapter(std::shared_ptr<route::RoutedLinear> indexed, std::shared_ptr<route::RoutedLinear> exact,
-                std::shared_ptr<route::IvfIndex> index, std::int64_t probe, Tally& tally)
-      : indexed_(std::move(indexed)), exact_(std::move(exact)), index_(std::move(index)), probe_(probe), tally_(tally) {}
+                std::shared_ptr<route::IvfIndex> index, std::int64_t probe, double margin, Tally& tally)
+      : indexed_(std::move(indexed)),
+        exact_(std::move(exact)),
+        index_(std::move(index)),
+        probe_(probe),
+        margin_(margin),
+        tally_(tally) {}
   at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override {
     auto u2 = u.reshape({-1, u.size(-1)});
     const auto& o = exact_->options();
     auto want = exact_->route(u2).topk_index;
-    auto got = route::ivf_route_tokens(u2, *index_, probe_, o.top_k, o.renorm_eps, o.layer_norm_eps);
+    auto got = route::ivf_route_tokens(u2, *index_, probe_, o.top_k, o.renorm_eps, o.layer_norm_eps, margin_);
     const auto t = static_cast<double>(u2.size(0));
     tally_.hits += route::topk_recall(want, got.topk_index) * t;
     tally_.tokens += t;
@@ -219,8 +225,14 @@ class RecallAdapter : public model::LinearAdapter {
   std::shared_ptr<route::RoutedLinear> indexed_, exact_;
   std::shared_ptr<route::IvfIndex> index_;
   std::int64_t probe_;
+  double margin_;
   Tally& tally_;
 };
+
+// A probe margin in JSON: a number, or null for none (JSON has no infinity).
+nlohmann::ordered_json margin_json(double margin) {
+  return std::isfinite(margin) ? nlohmann::ordered_json(margin) : nlohmann::ordered_json();
+}
 
 // The clusters of an ivf index over n experts: --clusters, or round(sqrt(n)).
 std::int64_t clusters_for(const RouteBenchOptions& o) {
@@ -305,7 +317,7 @@ int run_layer(const RouteBenchOptions& o) {
     auto t0 = std::chrono::steady_clock::now();
     index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
     build_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    layer->set_index(index, std::min(o.probe, clusters));
+    layer->set_index(index, std::min(o.probe, clusters), o.probe_margin);
   }
   const int repeats = o.repeats > 0 ? o.repeats : 7;
   at::Tensor sink;
@@ -384,9 +396,11 @@ int run_layer(const RouteBenchOptions& o) {
     // Recall: the share of tokens whose top-k set is the exact one, over all t tokens.
     const auto want = exact->route(u).topk_index;
     auto approx = route::ivf_route_tokens(u, *index, std::min(o.probe, clusters), static_cast<int>(k),
-                                          options.renorm_eps, options.layer_norm_eps);
+                                          options.renorm_eps, options.layer_norm_eps, o.probe_margin);
     j["clusters"] = clusters;
     j["probe"] = std::min(o.probe, clusters);
+    j["probe_margin"] = margin_json(o.probe_margin);
+    j["clusters_per_token"] = static_cast<double>(approx.probed) / static_cast<double>(t);
     j["index_build_ms"] = build_ms;
     j["recall"] = route::topk_recall(want, approx.topk_index);
     j["candidates_per_token"] = static_cast<double>(approx.candidates) / static_cast<double>(t);
@@ -475,7 +489,7 @@ int run_model(const RouteBenchOptions& o) {
     if (share) by_shape[{d_out, d_in}] = e;
     layers.push_back(std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options));
     if (ivf) {
-      layers.back()->set_index(e.index, probe);
+      layers.back()->set_index(e.index, probe, o.probe_margin);
       exact_layers.push_back(std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options));
     }
     experts_of.push_back(e);
@@ -499,7 +513,7 @@ int run_model(const RouteBenchOptions& o) {
     exact_timed = alternate(base, exact, forward, repeats);
     for (std::size_t i = 0; i < names.size(); ++i)
       model->set_adapter(names[i], std::make_shared<RecallAdapter>(layers[i], exact_layers[i], experts_of[i].index,
-                                                                    probe, tally));
+                                                                    probe, o.probe_margin, tally));
     forward();
   }
   const std::int64_t tokens = o.batch * o.seq;
@@ -532,6 +546,7 @@ int run_model(const RouteBenchOptions& o) {
     j["exact_over_base"] = exact_timed.b_over_a;
     j["clusters"] = clusters;
     j["probe"] = probe;
+    j["probe_margin"] = margin_json(o.probe_margin);
     j["index_build_ms"] = build_ms;
     // Over every routed module's inputs in one forward of the indexed model.
     j["recall"] = tally.tokens > 0 ? tally.hits / tally.tokens : 1.0;
@@ -576,6 +591,9 @@ Runner setup_bench_route(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--clusters", o->clusters, "ivf: clusters (0: round(sqrt(N)))")->capture_default_str();
   sub.add_option("--probe", o->probe, "ivf: clusters probed per token")->capture_default_str();
+  sub.add_option("--probe-margin", o->probe_margin,
+                 "ivf: probe a cluster after a token's best only if its centroid score is within this of the best's "
+                 "(a logit gap; default: no margin, --probe clusters for every token)");
   sub.add_option("--families", o->families,
                  "Synthetic gates around this many random centres (0: independent gates)")->capture_default_str();
   sub.add_option("--token-signal", o->token_signal,

@@ -1,4 +1,5 @@
 // gaggle assemble — base + pool + router -> a routed model directory (lib/route/assembly.h).
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -21,6 +22,7 @@ namespace {
 struct AssembleFlags {
   std::string base, pool, router, out, update, trust, expert, index = "exact", factor_dtype = "f32";
   std::int64_t clusters = -1, probe = 0;
+  double probe_margin = -1;  // -1: none given
   std::vector<std::string> experts;
   int top_k = 2;
   bool force = false, quiet = false;
@@ -73,6 +75,8 @@ void print_index(const route::Assembly& a) {
   if (a.index.kind.empty()) return;
   std::printf("index: ivf, %lld clusters per module, %lld probed per token", static_cast<long long>(a.index.clusters),
               static_cast<long long>(a.index.probe));
+  if (std::isfinite(a.index.probe_margin))
+    std::printf(" (those after the best within %g of its score)", a.index.probe_margin);
   if (a.index.recall >= 0)
     std::printf("; exact top-%d recall %.1f%% on the new experts' held-in average activations\n", a.top_k,
                 100.0 * a.index.recall);
@@ -91,8 +95,8 @@ int run_update(const AssembleFlags& f, const hub::Pool& pool) {
   if (f.factor_dtype != "f32")
     throw Error(ErrorCode::usage, "cmd", "--update keeps the model's factor dtype",
                 "to change it, assemble afresh with --out");
-  if (f.index != "exact" || f.probe)
-    throw Error(ErrorCode::usage, "cmd", "--update keeps the model's index and probe",
+  if (f.index != "exact" || f.probe || f.probe_margin >= 0)
+    throw Error(ErrorCode::usage, "cmd", "--update keeps the model's index, probe and probe margin",
                 "--clusters N rebuilds it with N clusters (0: round(sqrt(N experts))); or assemble afresh with --out");
   options.clusters = f.clusters;
   if (!f.quiet) options.progress = [](const std::string& m) { std::cerr << "assemble: " << m << "\n"; };
@@ -135,8 +139,9 @@ int run_assemble(const AssembleFlags& f) {
   options.top_k = f.top_k;
   options.force = f.force;
   options.ivf = f.index == "ivf";
-  if (!options.ivf && (f.clusters >= 0 || f.probe))
-    throw Error(ErrorCode::usage, "cmd", "--clusters and --probe are for --index ivf");
+  if (!options.ivf && (f.clusters >= 0 || f.probe || f.probe_margin >= 0))
+    throw Error(ErrorCode::usage, "cmd", "--clusters, --probe and --probe-margin are for --index ivf");
+  if (f.probe_margin >= 0) options.probe_margin = f.probe_margin;
   options.clusters = std::max<std::int64_t>(f.clusters, 0);
   options.probe = f.probe;
   options.factor_dtype = f.factor_dtype == "bf16" ? io::DType::BF16 : io::DType::F32;
@@ -226,6 +231,11 @@ Runner setup_assemble(CLI::App& sub) {
   sub.add_option("--clusters", f->clusters, "ivf: clusters per module (default: round(sqrt(N experts)))");
   sub.add_option("--probe", f->probe,
                  "ivf: clusters scored per token (default: a quarter of them; all of them is exact routing)");
+  sub.add_option("--probe-margin", f->probe_margin,
+                 "ivf: probe a cluster after a token's best only where its centroid score is within this of the "
+                 "best's (a logit gap, e.g. 2); tokens that sit clearly in one cluster then score one cluster's "
+                 "experts. The recall printed is measured with it. Default: every token probes --probe clusters")
+      ->check(CLI::NonNegativeNumber);
   sub.add_option("--factor-dtype", f->factor_dtype,
                  "How the experts' LoRA factors are stored: f32, or bf16 (half the bytes on disk and in memory "
                  "traffic, which is what a large pool's routed layers wait on; weights rounded to nearest even, "

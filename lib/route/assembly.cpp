@@ -254,6 +254,7 @@ Assembly describe_assembly(const AssembleOptions& options, std::vector<LoadedExp
     assembly.index.clusters =
         options.clusters > 0 ? options.clusters : std::max<std::int64_t>(1, std::llround(std::sqrt(static_cast<double>(n))));
     assembly.index.probe = options.probe > 0 ? options.probe : std::max<std::int64_t>(1, assembly.index.clusters / 4);
+    assembly.index.probe_margin = options.probe_margin;
     if (assembly.index.probe > assembly.index.clusters)
       throw_error(ErrorCode::usage, kRoom, "--probe " + std::to_string(assembly.index.probe) + " is more than the " +
                                                std::to_string(assembly.index.clusters) + " clusters");
@@ -387,7 +388,9 @@ void write_module_files(const BuildPlan& plan, const FreshKeys& fresh_keys, cons
           auto q = layer_norm_no_affine(at::stack(fresh_keys.queries[m]).to(at::kFloat)) *
                    (1.0 / std::sqrt(static_cast<double>(d_in)));
           auto exact = std::get<1>(at::mm(q, keys.t()).topk(options.top_k, 1));
-          auto approx = ivf_route(q, index, assembly.index.probe, options.top_k, 1e-6).topk_index;
+          // (with the margin the model will route with: the recall printed is the model's)
+          auto approx =
+              ivf_route(q, index, assembly.index.probe, options.top_k, 1e-6, assembly.index.probe_margin).topk_index;
           recall_hits += topk_recall(exact, approx) * static_cast<double>(q.size(0));
           recall_queries += static_cast<double>(q.size(0));
         }
@@ -450,6 +453,8 @@ void check_counts(const AssembleOptions& options) {
                       " experts (0: round(sqrt(N)))");
     if (options.probe < 0 || (options.clusters > 0 && options.probe > options.clusters))
       throw_error(ErrorCode::usage, kRoom, "--probe " + std::to_string(options.probe) + " must be between 1 and --clusters");
+    if (!(options.probe_margin >= 0))
+      throw_error(ErrorCode::usage, kRoom, "--probe-margin " + std::to_string(options.probe_margin) + " must be >= 0");
   }
   if (options.router == RouterKind::single && options.experts.size() != 1)
     throw_error(ErrorCode::usage, kRoom, "router 'single' takes exactly one expert", "name it with --expert NAME");
@@ -510,6 +515,7 @@ UpdateReport update_assembly(const UpdateOptions& update) {
   options.ivf = before.index.kind == "ivf";
   options.clusters = update.clusters >= 0 ? update.clusters : before.index.clusters;
   options.probe = update.clusters >= 0 ? 0 : before.index.probe;
+  options.probe_margin = before.index.probe_margin;
   options.factor_dtype = before.factor_dtype;  // kept experts' files are linked as they are
   check_counts(options);
   const std::string base_fp = model::base_fingerprint(options.base_dir);
@@ -598,7 +604,10 @@ nlohmann::json assembly_to_json(const Assembly& a) {
   j["modules"] = nlohmann::ordered_json::array();
   for (const auto& m : a.modules)
     j["modules"].push_back({{"name", m.name}, {"file", m.file}, {"d_in", m.d_in}, {"d_out", m.d_out}, {"rank", m.rank}});
-  if (!a.index.kind.empty()) j["index"] = {{"kind", a.index.kind}, {"clusters", a.index.clusters}, {"probe", a.index.probe}};
+  if (!a.index.kind.empty()) {
+    j["index"] = {{"kind", a.index.kind}, {"clusters", a.index.clusters}, {"probe", a.index.probe}};
+    if (std::isfinite(a.index.probe_margin)) j["index"]["probe_margin"] = a.index.probe_margin;
+  }
   if (a.factor_dtype != io::DType::F32) j["factor_dtype"] = std::string(io::dtype_name(a.factor_dtype));
   if (!a.retrieval.file.empty())
     j["retrieval"] = {{"file", a.retrieval.file}, {"rows", a.retrieval.rows}, {"d_model", a.retrieval.d_model}};
@@ -646,6 +655,7 @@ Assembly read_assembly(const fs::path& model_dir) {
   if (j.contains("index")) {
     const auto& x = j["index"];
     a.index = {x["kind"].get<std::string>(), x["clusters"].get<std::int64_t>(), x["probe"].get<std::int64_t>()};
+    a.index.probe_margin = x.value("probe_margin", kNoProbeMargin);
     if (a.router != RouterKind::phatgoose && a.router != RouterKind::average_activation)
       throw_error(ErrorCode::invalid, kRoom, path.string() + ": /index: the router '" + std::string(router_name(a.router)) +
                                                  "' takes no index");

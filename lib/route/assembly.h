@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -61,9 +62,12 @@ struct AssembleOptions {
   int top_k = 2;
   // Sub-linear routing (route/ivf_index.h; phatgoose and average-activation): an IVF index
   // over each module's keys, stored in the module files. clusters 0: round(sqrt(N));
-  // probe 0: a quarter of the clusters (at least 1).
+  // probe 0: a quarter of the clusters (at least 1). probe_margin: clusters after a token's
+  // best are probed only within this logit gap of its centroid score (ivf_index.h;
+  // kNoProbeMargin: all `probe` of them).
   bool ivf = false;
   std::int64_t clusters = 0, probe = 0;
+  double probe_margin = std::numeric_limits<double>::infinity();  // route::kNoProbeMargin
   // How the experts' factors are stored: F32, or BF16 (half the bytes a large pool streams
   // per routed forward; each weight rounded to nearest even, the arithmetic stays F32).
   io::DType factor_dtype = io::DType::F32;
@@ -76,6 +80,7 @@ struct AssembleOptions {
 struct AssemblyIndex {
   std::string kind;  // "" (exact routing) or "ivf"
   std::int64_t clusters = 0, probe = 0;
+  double probe_margin = std::numeric_limits<double>::infinity();  // stored only when finite
   // Not stored: measured when made, over the queries at hand (the added experts' average
   // activations, their held-in data's mean input to each module): the share of them, over
   // every module, whose top-k through the index is the exact top-k; -1 when none.

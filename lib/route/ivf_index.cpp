@@ -152,13 +152,14 @@ at::Tensor centroid_scores_of(const at::Tensor& x, const QueryRows& rows, const 
   return scores;
 }
 
-// Each token's `ranked` best clusters, in order, into order [T, ranked]. Where a BLAS is
+// Each token's `ranked` best clusters, in order, into order [T, ranked], and their scores
+// into order_score [T, ranked]. Where a BLAS is
 // loaded, per block of tokens: the block's centroid scores (single-threaded GEMM; the
 // centroids stay in cache), transformed and ranked while they are in cache, so the [T, C]
 // scores are never written.
 void rank_clusters(const at::Tensor& x, const QueryRows& rows, const at::Tensor& centroids,
                    const detail::PackedKeys* packed, const std::vector<float>& centroid_sum, std::int64_t ranked,
-                   std::int64_t* order) {
+                   std::int64_t* order, float* order_score) {
   constexpr std::int64_t kBlock = 256;
   const std::int64_t c_count = centroids.size(0), d = rows.d;
   const detail::SgemmFn sgemm = detail::row_major_sgemm();
@@ -168,7 +169,7 @@ void rank_clusters(const at::Tensor& x, const QueryRows& rows, const at::Tensor&
   const float* centroid_data = centroids.data_ptr<float>();
   at::parallel_for(0, rows.rows, kBlock, [&](std::int64_t begin, std::int64_t end) {
     detail::SingleThreadedBlas one_thread;
-    std::vector<float> best(ranked), block(blocked ? kBlock * c_count : 0);
+    std::vector<float> block(blocked ? kBlock * c_count : 0);
     for (std::int64_t lo = begin; lo < end; lo += kBlock) {
       const std::int64_t count = std::min(kBlock, end - lo);
       const float* scores = nullptr;
@@ -186,20 +187,22 @@ void rank_clusters(const at::Tensor& x, const QueryRows& rows, const at::Tensor&
       }
       for (std::int64_t i = 0; i < count; ++i) {
         std::int64_t* row = order + (lo + i) * ranked;
-        detail::topk_row(scores + i * c_count, c_count, static_cast<int>(ranked), best.data(), row);
+        float* best = order_score + (lo + i) * ranked;
+        detail::topk_row(scores + i * c_count, c_count, static_cast<int>(ranked), best, row);
         // A NaN token ranks no cluster: it takes the first ones (its weights come out NaN).
-        detail::fill_unfilled_slots(scores + i * c_count, static_cast<int>(ranked), best.data(), row);
+        detail::fill_unfilled_slots(scores + i * c_count, static_cast<int>(ranked), best, row);
       }
     }
   });
 }
 
 IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const IvfIndex& index, std::int64_t probe,
-                            int top_k, double renorm_eps) {
+                            int top_k, double renorm_eps, double probe_margin) {
   require(index.grouped_keys.defined(), "keys are not grouped (group_keys)");
   const std::int64_t c_count = index.clusters(), n = index.members.size(0);
   require(probe >= 1 && probe <= c_count,
           "--probe " + std::to_string(probe) + " must be between 1 and the " + std::to_string(c_count) + " clusters");
+  require(probe_margin >= 0, "the probe margin must be >= 0 (infinity: probe --probe clusters for every token)");
   require(top_k >= 1 && top_k <= n, "top-k must be between 1 and the experts");
   const std::int64_t t_count = rows.rows, d = rows.d;
   auto offsets = index.offsets.cpu().contiguous();
@@ -211,10 +214,11 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
   // (all of them only when some token's best ones hold fewer than k experts).
   std::int64_t ranked = std::min(c_count, probe + 2);
   at::Tensor order = at::empty({t_count, ranked}, at::TensorOptions().dtype(at::kLong));
+  at::Tensor order_score = at::empty({t_count, ranked}, at::TensorOptions().dtype(at::kFloat));
   // Packed by group_keys where the CPU runs the score kernel (the centroids and the clusters together).
   const bool packed = !index.packed_clusters.empty();
   rank_clusters(x, rows, centroids, index.packed_centroids.get(), centroid_sum, ranked,
-                order.data_ptr<std::int64_t>());
+                order.data_ptr<std::int64_t>(), order_score.data_ptr<float>());
 
   // Each token's clusters: the best `probe`, and more while they hold fewer than k experts.
   // probed[t · ranked + j] is the j-th cluster token t scores, in the order its
@@ -225,9 +229,14 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
   for (int attempt = 0; attempt < 2; ++attempt) {
     probed.assign(t_count * ranked, -1);
     const std::int64_t* ord = order.data_ptr<std::int64_t>();
+    const float* ord_score = order_score.data_ptr<float>();
     bool short_of_k = false;
     for (std::int64_t t = 0; t < t_count && !short_of_k; ++t) {
+      // Clusters scoring below this are not probed once the token has k candidates
+      // (-inf with no margin; NaN scores compare false and probe as without one).
+      const double lowest = static_cast<double>(ord_score[t * ranked]) - probe_margin;
       for (std::int64_t j = 0; j < ranked && (j < probe || width[t] < top_k); ++j) {
+        if (width[t] >= top_k && static_cast<double>(ord_score[t * ranked + j]) < lowest) break;
         const std::int64_t c = ord[t * ranked + j], size = off[c + 1] - off[c];
         if (size == 0) continue;
         tokens_of[c].push_back(t);
@@ -244,9 +253,11 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
     std::fill(width.begin(), width.end(), 0);
     std::fill(probed_count.begin(), probed_count.end(), 0);
     ranked = c_count;
-    order = centroid_scores_of(x, rows, centroids, centroid_sum).argsort(1, /*descending=*/true).contiguous();
+    auto sorted = centroid_scores_of(x, rows, centroids, centroid_sum).sort(1, /*descending=*/true);
+    order_score = std::get<0>(sorted).contiguous();
+    order = std::get<1>(sorted).contiguous();
   }
-  for (std::int64_t t = 0; t < t_count; ++t) out.candidates += width[t];
+  for (std::int64_t t = 0; t < t_count; ++t) out.candidates += width[t], out.probed += probed_count[t];
   const std::int64_t w = *std::max_element(width.begin(), width.end());
   // Row t holds its width[t] candidates' scores; the rest is never read. Kept across calls
   // on this thread: a fresh buffer would fault in its pages every time.
@@ -336,16 +347,16 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
 }  // namespace
 
 IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int64_t probe, int top_k,
-                     double renorm_eps) {
+                     double renorm_eps, double probe_margin) {
   at::NoGradGuard no_grad;
   auto q = queries.to(at::kFloat).contiguous();
   QueryRows rows;
   rows.x = q.data_ptr<float>(), rows.rows = q.size(0), rows.d = q.size(1);
-  return route_query_rows(q, rows, index, probe, top_k, renorm_eps);
+  return route_query_rows(q, rows, index, probe, top_k, renorm_eps, probe_margin);
 }
 
 IvfRouting ivf_route_tokens(const at::Tensor& u, const IvfIndex& index, std::int64_t probe, int top_k,
-                            double renorm_eps, double layer_norm_eps) {
+                            double renorm_eps, double layer_norm_eps, double probe_margin) {
   at::NoGradGuard no_grad;
   auto x = u.to(at::kFloat).contiguous();
   QueryRows rows;
@@ -358,7 +369,7 @@ IvfRouting ivf_route_tokens(const at::Tensor& u, const IvfIndex& index, std::int
                         rows.factor.data() + begin);
     for (std::int64_t t = begin; t < end; ++t) rows.factor[t] = static_cast<float>(rows.factor[t] * scale);
   });
-  return route_query_rows(x, rows, index, probe, top_k, renorm_eps);
+  return route_query_rows(x, rows, index, probe, top_k, renorm_eps, probe_margin);
 }
 
 double topk_recall(const at::Tensor& exact_index, const at::Tensor& approx_index) {

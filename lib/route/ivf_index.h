@@ -17,6 +17,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,12 +59,21 @@ struct IvfRouting {
   at::Tensor topk_index;   // [T, k] int64, descending score
   at::Tensor topk_weight;  // [T, k] float
   std::int64_t candidates = 0;  // experts scored, summed over tokens (N·T for exact)
+  std::int64_t probed = 0;      // clusters probed, summed over tokens
 };
 
+// A token probes its best cluster and, of its next best up to `probe` in all, those whose
+// centroid score is within `probe_margin` of the best one's (scores are the router's logits:
+// a margin of m skips clusters whose centroid is e^m times less likely than the best one).
+// Where the tokens of a batch sit near one cluster, most probe one; where two are close,
+// both. Infinity (the default) probes `probe` clusters for every token.
+inline constexpr double kNoProbeMargin = std::numeric_limits<double>::infinity();
+
 // queries q [T, d_in] float (LN(u) / sqrt(d_in)), an index with grouped_keys; probe
-// 1..C clusters per token. Fewer than k candidates for a token (tiny clusters) is filled
+// 1..C clusters per token (fewer with a finite probe_margin >= 0). Fewer than k candidates for a token (tiny clusters) is filled
 // from the next-best clusters' order, never with an out-of-range id.
-IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int64_t probe, int top_k, double renorm_eps);
+IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int64_t probe, int top_k, double renorm_eps,
+                     double probe_margin = kNoProbeMargin);
 
 // The same routing straight from a layer's token rows u [T, d_in], as RoutedLinear runs
 // it: q = LN(u) / sqrt(d_in) is never written. The centroids score the raw rows (turned
@@ -71,7 +81,7 @@ IvfRouting ivf_route(const at::Tensor& queries, const IvfIndex& index, std::int6
 // and a probed cluster's rows are normalised as they are gathered for its keys. The same
 // experts and weights as ivf_route(LN(u) / sqrt(d_in)) up to float rounding.
 IvfRouting ivf_route_tokens(const at::Tensor& u, const IvfIndex& index, std::int64_t probe, int top_k,
-                            double renorm_eps, double layer_norm_eps);
+                            double renorm_eps, double layer_norm_eps, double probe_margin = kNoProbeMargin);
 
 // The share of tokens whose approximate top-k set equals the exact one (order ignored).
 double topk_recall(const at::Tensor& exact_index, const at::Tensor& approx_index);

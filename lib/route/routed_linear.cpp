@@ -412,7 +412,7 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
 at::Tensor RoutedLinear::stacked_A() const { return at::stack(A_); }
 at::Tensor RoutedLinear::stacked_B() const { return at::stack(B_); }
 
-void RoutedLinear::set_index(std::shared_ptr<const IvfIndex> index, std::int64_t probe) {
+void RoutedLinear::set_index(std::shared_ptr<const IvfIndex> index, std::int64_t probe, double probe_margin) {
   if (index) {
     require(options_.score == ScoreKind::layer_norm_dot,
             "an ivf index serves scores LN(u) · key (phatgoose, average-activation), not Arrow's |u · key|");
@@ -421,9 +421,11 @@ void RoutedLinear::set_index(std::shared_ptr<const IvfIndex> index, std::int64_t
     require(probe >= 1 && probe <= index->clusters(),
             "probe " + std::to_string(probe) + " must be between 1 and the " + std::to_string(index->clusters()) +
                 " clusters");
+    require(probe_margin >= 0, "the probe margin must be >= 0");
   }
   index_ = std::move(index);
   probe_ = probe;
+  probe_margin_ = probe_margin;
 }
 
 void RoutedLinear::set_trace(std::vector<std::int64_t>* counts) {

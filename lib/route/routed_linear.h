@@ -97,9 +97,10 @@ class RoutedLinear : public model::LinearAdapter {
   // combine() counts every row it is given.
   void set_trace(std::vector<std::int64_t>* counts);
   // Sub-linear routing (route/ivf_index.h): score only the experts of the `probe` best
-  // clusters. Null restores exact routing. Throws Error{invalid} for Arrow's scores or an
-  // index of other experts.
-  void set_index(std::shared_ptr<const IvfIndex> index, std::int64_t probe);
+  // clusters (those beyond the first only within probe_margin of its centroid score). Null
+  // restores exact routing. Throws Error{invalid} for Arrow's scores or an index of other
+  // experts.
+  void set_index(std::shared_ptr<const IvfIndex> index, std::int64_t probe, double probe_margin = kNoProbeMargin);
   // Keeps the context's token mask for the trace (routed_linear_tokens.cpp).
   void set_tokens(const model::TokenContext& context) override;
 
@@ -157,6 +158,7 @@ class RoutedLinear : public model::LinearAdapter {
   bool fast_factors_ = false, requires_grad_ = false;
   std::shared_ptr<const IvfIndex> index_;
   std::int64_t probe_ = 0;
+  double probe_margin_ = kNoProbeMargin;
   RoutedLinearOptions options_;
   std::int64_t n_ = 0, r_ = 0, d_in_ = 0, d_out_ = 0;
   double scale_ = 0;

@@ -103,7 +103,8 @@ Routing RoutedLinear::route(const at::Tensor& u, bool keep_scores) const {
   auto u2 = u.reshape({-1, d_in_});
   Routing routing;
   if (index_ && u2.device().is_cpu() && !(at::GradMode::is_enabled() && u2.requires_grad())) {
-    auto r = ivf_route_tokens(u2, *index_, probe_, options_.top_k, options_.renorm_eps, options_.layer_norm_eps);
+    auto r = ivf_route_tokens(u2, *index_, probe_, options_.top_k, options_.renorm_eps, options_.layer_norm_eps,
+                              probe_margin_);
     routing.topk_index = r.topk_index;
     routing.topk_weight = r.topk_weight.to(u2.scalar_type());
     return routing;  // (no [T, N] scores: that is the point)

@@ -138,7 +138,7 @@ RoutedModel RoutedModel::attach(model::BaseModel& model, const fs::path& model_d
         check_ivf_index(*index, n, m.d_in, file->path().string());
         if (!device.is_cpu()) index->centroids = index->centroids.to(device);
         group_keys(*index, keys);
-        layer->set_index(index, a.index.probe);
+        layer->set_index(index, a.index.probe, a.index.probe_margin);
       }
       out.traced_.emplace_back(m.name, [layer](std::vector<std::int64_t>* c) { layer->set_trace(c); });
       adapters.emplace_back(m.name, layer);

@@ -138,6 +138,60 @@ TEST_CASE("ivf recall is the share of tokens whose top-k set is exact, and never
   CHECK(last == 1.0);
 }
 
+TEST_CASE("a probe margin probes a token's clusters after its best only within the margin of the best's score",
+          "[route][ivf]") {
+  c10::InferenceMode guard;
+  auto l = experts(200, 32, 2, 4);
+  auto index = route::build_ivf_index(l.keys, 16);
+  auto u = at::randn({300, 32}, at::make_generator<at::CPUGeneratorImpl>(5));
+  auto q = queries(u);
+  const std::int64_t probe = 4;
+  const int k = 2;
+  // The centroid scores the router ranks clusters by, in descending order.
+  auto sorted = at::mm(q, index.centroids.t()).sort(1, /*descending=*/true);
+  auto score = std::get<0>(sorted).contiguous(), order = std::get<1>(sorted).contiguous();
+  auto offsets = index.offsets.contiguous();
+  const std::int64_t* off = offsets.data_ptr<std::int64_t>();
+  auto no_margin = route::ivf_route(q, index, probe, k, 1e-6);
+  std::int64_t last_candidates = 0;
+  for (double margin : {0.0, 0.05, 0.2, 1.0}) {
+    INFO("margin " << margin);
+    auto r = route::ivf_route(q, index, probe, k, 1e-6, margin);
+    // Each token probes its best cluster, then, of its next best up to `probe`, those within
+    // the margin (and more only while it has fewer than k candidates).
+    std::int64_t want_probed = 0, want_candidates = 0;
+    for (std::int64_t t = 0; t < q.size(0); ++t) {
+      std::int64_t width = 0;
+      for (std::int64_t j = 0; j < index.clusters() && (j < probe || width < k); ++j) {
+        if (width >= k && score[t][j].item<float>() < score[t][0].item<float>() - margin) break;
+        const std::int64_t c = order[t][j].item<std::int64_t>(), size = off[c + 1] - off[c];
+        if (size == 0) continue;
+        ++want_probed, width += size;
+      }
+      want_candidates += width;
+    }
+    CHECK(r.probed == want_probed);
+    CHECK(r.candidates == want_candidates);
+    CHECK(r.candidates >= last_candidates);  // a wider margin never scores fewer experts
+    last_candidates = r.candidates;
+  }
+  CHECK(last_candidates < no_margin.candidates);  // the margins above skip some clusters
+  // A margin no score gap reaches is no margin: the same experts, weights and work.
+  auto wide = route::ivf_route(q, index, probe, k, 1e-6, 1e30);
+  CHECK(at::equal(wide.topk_index, no_margin.topk_index));
+  CHECK(at::equal(wide.topk_weight, no_margin.topk_weight));
+  CHECK(wide.probed == q.size(0) * probe);
+  // From the layer's raw rows, the same as from the queries.
+  auto rows = route::ivf_route_tokens(u, index, probe, k, 1e-6, route::kRouteLayerNormEps, 0.2);
+  auto qs = route::ivf_route(q, index, probe, k, 1e-6, 0.2);
+  CHECK(at::equal(rows.topk_index, qs.topk_index));
+  CHECK(rows.probed == qs.probed);
+  CHECK_THROWS_WITH(route::ivf_route(q, index, probe, k, 1e-6, -1.0), Catch::Contains("margin must be >= 0"));
+  route::RoutedLinear layer(l.A, l.B, l.keys, route::RoutedLinearOptions{});
+  CHECK_THROWS_WITH(layer.set_index(std::make_shared<route::IvfIndex>(index), probe, -0.5),
+                    Catch::Contains("margin must be >= 0"));
+}
+
 TEST_CASE("ivf refuses Arrow, probes out of range and corrupt indexes", "[route][ivf]") {
   auto l = experts(10, 8, 2, 6);
   auto index = std::make_shared<route::IvfIndex>(route::build_ivf_index(l.keys, 3));
@@ -206,7 +260,29 @@ TEST_CASE("assemble --index ivf stores the index; probing every cluster is the e
     CHECK(io::read_file(first.out_dir / m.file) == io::read_file(fresh.out_dir / m.file));
   CHECK(io::read_file(first.out_dir / "assembly.json") == io::read_file(fresh.out_dir / "assembly.json"));
 
-  // Arrow takes no index.
+  // A probe margin is stored, read back, kept by an update, and the recall is measured with it.
+  auto margined = w.options(route::RouterKind::phatgoose, "margined");
+  margined.ivf = true, margined.clusters = 3, margined.probe = 3, margined.probe_margin = 1e6;
+  auto m = route::assemble(margined);
+  CHECK(m.index.recall == 1.0);  // no gap reaches the margin: every cluster probed
+  CHECK(route::read_assembly(margined.out_dir).index.probe_margin == 1e6);
+  CHECK(at::allclose(forward(margined.out_dir), forward(exact.out_dir), 1e-5, 1e-5));
+  auto tight = w.options(route::RouterKind::phatgoose, "tight");
+  tight.ivf = true, tight.clusters = 3, tight.probe = 3, tight.probe_margin = 0;
+  auto tm = route::assemble(tight);
+  CHECK(tm.index.recall <= 1);
+  CHECK(route::read_assembly(tight.out_dir).index.probe_margin == 0);
+  CHECK(at::isfinite(forward(tight.out_dir)).all().item<bool>());
+  route::UpdateOptions keep;
+  keep.model_dir = tight.out_dir;
+  keep.trust_file = w.trust;
+  keep.experts = w.options(route::RouterKind::phatgoose, "x").experts;
+  keep.experts.pop_back();
+  CHECK(route::update_assembly(keep).assembly.index.probe_margin == 0);
+  CHECK(route::read_assembly(tight.out_dir).index.probe_margin == 0);
+  CHECK_FALSE(std::isfinite(route::read_assembly(all.out_dir).index.probe_margin));  // none stored: none read
+
+  // Arrow takes no index.  // Arrow takes no index.
   auto arrow = w.options(route::RouterKind::arrow, "arrow");
   arrow.ivf = true;
   CHECK_THROWS_WITH(route::assemble(arrow), Catch::Contains("phatgoose and average-activation"));
@@ -224,4 +300,18 @@ TEST_CASE("gaggle assemble --index ivf reports the recall it measured", "[route]
                                "--out", (w.dir / "x").string()});
   CHECK(bad.exit_code == 2);
   CHECK_THAT(bad.err, Catch::Contains("--index ivf"));
+  auto margin = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--index", "ivf",
+                                  "--clusters", "2", "--probe", "2", "--probe-margin", "0.5", "--out",
+                                  (w.dir / "mm").string(), "-q"});
+  INFO(margin.err);
+  REQUIRE(margin.exit_code == 0);
+  CHECK_THAT(margin.out, Catch::Contains("2 probed per token (those after the best within 0.5 of its score)"));
+  CHECK(route::read_assembly(w.dir / "mm").index.probe_margin == 0.5);
+  auto negative = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--index",
+                                    "ivf", "--probe-margin", "-1", "--out", (w.dir / "n").string()});
+  CHECK(negative.exit_code == 2);
+  auto exact_margin = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(),
+                                        "--probe-margin", "1", "--out", (w.dir / "e").string()});
+  CHECK(exact_margin.exit_code == 2);
+  CHECK_THAT(exact_margin.err, Catch::Contains("--index ivf"));
 }
