@@ -78,8 +78,9 @@ void print_index(const route::Assembly& a) {
   if (std::isfinite(a.index.probe_margin))
     std::printf(" (those after the best within %g of its score)", a.index.probe_margin);
   if (a.index.recall >= 0)
-    std::printf("; exact top-%d recall %.1f%% on the new experts' held-in average activations\n", a.top_k,
-                100.0 * a.index.recall);
+    std::printf("; exact top-%d recall %.1f%% on the new experts' held-in average activations (%.2f clusters, "
+                "%.0f experts scored each)\n",
+                a.top_k, 100.0 * a.index.recall, a.index.clusters_per_query, a.index.candidates_per_query);
   else
     std::printf("; recall not measured (no average activations in the new bundles)\n");
 }

@@ -355,7 +355,7 @@ void write_module_files(const BuildPlan& plan, const FreshKeys& fresh_keys, cons
   const auto n = static_cast<std::int64_t>(plan.experts.size());
   const auto fresh_rows = at::tensor(plan.fresh, at::TensorOptions().dtype(at::kLong));
   const AssembleOptions& options = plan.options;
-  double recall_hits = 0, recall_queries = 0;
+  double recall_hits = 0, recall_queries = 0, probed = 0, candidates = 0;
   if (options.ivf && options.progress)
     options.progress("indexing the keys: " + std::to_string(assembly.index.clusters) + " clusters per module");
   for (std::size_t m = 0; m < plan.modules.size(); ++m) {
@@ -389,10 +389,11 @@ void write_module_files(const BuildPlan& plan, const FreshKeys& fresh_keys, cons
                    (1.0 / std::sqrt(static_cast<double>(d_in)));
           auto exact = std::get<1>(at::mm(q, keys.t()).topk(options.top_k, 1));
           // (with the margin the model will route with: the recall printed is the model's)
-          auto approx =
-              ivf_route(q, index, assembly.index.probe, options.top_k, 1e-6, assembly.index.probe_margin).topk_index;
-          recall_hits += topk_recall(exact, approx) * static_cast<double>(q.size(0));
+          auto approx = ivf_route(q, index, assembly.index.probe, options.top_k, 1e-6, assembly.index.probe_margin);
+          recall_hits += topk_recall(exact, approx.topk_index) * static_cast<double>(q.size(0));
           recall_queries += static_cast<double>(q.size(0));
+          probed += static_cast<double>(approx.probed);
+          candidates += static_cast<double>(approx.candidates);
         }
       }
     }
@@ -401,7 +402,11 @@ void write_module_files(const BuildPlan& plan, const FreshKeys& fresh_keys, cons
     writer.write(dir / file);
     assembly.modules.push_back({module, file, d_in, d_out, plan.rank});
   }
-  if (recall_queries > 0) assembly.index.recall = recall_hits / recall_queries;
+  if (recall_queries > 0) {
+    assembly.index.recall = recall_hits / recall_queries;
+    assembly.index.clusters_per_query = probed / recall_queries;
+    assembly.index.candidates_per_query = candidates / recall_queries;
+  }
 }
 
 // Writes the routed model (format 3): the retrieval index (retrieval router), one file per

@@ -85,6 +85,9 @@ struct AssemblyIndex {
   // activations, their held-in data's mean input to each module): the share of them, over
   // every module, whose top-k through the index is the exact top-k; -1 when none.
   double recall = -1;
+  // Not stored, measured on the same queries: the clusters each probed on average (below
+  // `probe` where a probe margin skips some), and the experts it scored.
+  double clusters_per_query = -1, candidates_per_query = -1;
 };
 
 struct AssemblyExpert {

@@ -9,9 +9,10 @@
 // Here each worker takes blocks of about 1,024 tokens (4 MiB of rows) and, while a block's
 // rows are in cache, computes their W u (single-threaded BLAS), routes them (the fused decision,
 // detail/fused_routing.h) and, when the pool is small enough that each chosen expert
-// gets several of the block's rows, adds the update into them. For larger pools the
-// experts' factors would be streamed once per block: the update then runs afterwards,
-// grouped over all tokens (combine_into), as apply() does.
+// gets several of the block's rows, adds the update into them; blocks of twice the size
+// where that is what gets each expert enough rows (N = 129-204 at k = 2, d = 512). For
+// larger pools the experts' factors would be streamed once per block: the update then
+// runs afterwards, grouped over all tokens (combine_into), as apply() does.
 //
 // The values are those of apply(u, W u) up to float rounding: the same W u (one BLAS),
 // the same routing (the same per-row kernels), each row's updates added in expert order.
@@ -43,6 +44,16 @@ constexpr std::int64_t kMinBlockTokens = 128;
 // blocks: enough rows to repay reading the expert's factors (64 KiB at r = 16, d = 512) for
 // the block. (At N = 166 the update inside 1,024-token blocks was 0.02 slower than after.)
 constexpr std::int64_t kMinRowsPerExpert = 16;
+// Where the update would run after the blocks but blocks twice as large would give each
+// chosen expert kMinRowsPerGrownBlock of their slots, the blocks grow and the update runs
+// inside. At N = 166 (d = 512, 4,096 tokens, 2 threads: 25 rows per expert in blocks of
+// 2,048) that took 1.06-1.18x the cost model (median 1.14) against 1.11-1.20 (1.16) for
+// blocks of 1,024 and the update after, in eight alternated rounds; at N = 250 (16 rows)
+// it did not pay. More rows than for the usual blocks, since twice the rows leave less of
+// the cache to the factors. Larger blocks alone do not pay: at N = 36 and 1,000 (update
+// inside, and after, either way) 2,048 tokens were 0.01-0.05 slower than 1,024.
+constexpr std::int64_t kBlockGrowth = 2;
+constexpr std::int64_t kMinRowsPerGrownBlock = 20;
 
 // Per-thread buffers, kept across calls: a fresh buffer of megabytes faults in its pages
 // on every one of a forward's ~100 routed modules.
@@ -68,16 +79,27 @@ at::Tensor RoutedLinear::one_pass_forward(const at::Tensor& u2, const at::Tensor
     return {};
   // A whole number of blocks per worker (at::parallel_for hands each a contiguous range).
   const std::int64_t threads = std::max(1, at::get_num_threads());
+  const int k = options_.top_k;
   const std::int64_t block_tokens =
       std::max(kMinBlockTokens, kBlockBytes / ((d + d_out) * static_cast<std::int64_t>(sizeof(float))));
-  const std::int64_t blocks = threads * std::max<std::int64_t>(1, (t_count + block_tokens * threads / 2) /
-                                                                      (block_tokens * threads));
+  auto blocks_of = [&](std::int64_t tokens) {
+    return threads * std::max<std::int64_t>(1, (t_count + tokens * threads / 2) / (tokens * threads));
+  };
+  // Whether each chosen expert gets `rows` of a block's slots on average.
+  auto update_fits = [&](std::int64_t blocks, std::int64_t rows) {
+    return k * ((t_count + blocks - 1) / blocks) >= rows * n;
+  };
+  std::int64_t blocks = blocks_of(block_tokens);
+  bool update_in_block = update_fits(blocks, kMinRowsPerExpert);
+  if (!update_in_block && update_fits(blocks_of(kBlockGrowth * block_tokens), kMinRowsPerGrownBlock)) {
+    blocks = blocks_of(kBlockGrowth * block_tokens);
+    update_in_block = true;
+  }
   if (t_count < kMinBlockTokens * blocks) return {};
 
   at::NoGradGuard no_grad;
   const auto u = u2.contiguous();
   const auto w = weight.contiguous();
-  const int k = options_.top_k;
   auto out = at::empty({t_count, d_out}, u.options());
   Routing routing;
   routing.topk_index = at::empty({t_count, k}, u.options().dtype(at::kLong));
@@ -91,7 +113,6 @@ at::Tensor RoutedLinear::one_pass_forward(const at::Tensor& u2, const at::Tensor
   std::int64_t* index = routing.topk_index.data_ptr<std::int64_t>();
   float* weight_data = routing.topk_weight.data_ptr<float>();
   const std::int64_t most_rows = (t_count + blocks - 1) / blocks;
-  const bool update_in_block = k * most_rows >= kMinRowsPerExpert * n;
   const float scale = static_cast<float>(scale_);
   std::vector<std::uint8_t> started(update_in_block ? t_count : 0, 0);  // (in place: base is the row itself)
 

@@ -222,6 +222,8 @@ TEST_CASE("assemble --index ivf stores the index; probing every cluster is the e
   auto a = route::assemble(all);
   CHECK(a.index.kind == "ivf");
   CHECK(a.index.recall == 1.0);  // every cluster probed: the exact top-k
+  CHECK(a.index.clusters_per_query == 3.0);
+  CHECK(a.index.candidates_per_query == 5.0);  // the 5 experts
   auto read = route::read_assembly(all.out_dir);
   CHECK(read.index.clusters == 3);
   CHECK(read.index.probe == 3);
@@ -271,6 +273,8 @@ TEST_CASE("assemble --index ivf stores the index; probing every cluster is the e
   tight.ivf = true, tight.clusters = 3, tight.probe = 3, tight.probe_margin = 0;
   auto tm = route::assemble(tight);
   CHECK(tm.index.recall <= 1);
+  CHECK(tm.index.clusters_per_query >= 1.0);
+  CHECK(tm.index.clusters_per_query < 3.0);  // a margin of 0 probes one cluster where it holds k experts
   CHECK(route::read_assembly(tight.out_dir).index.probe_margin == 0);
   CHECK(at::isfinite(forward(tight.out_dir)).all().item<bool>());
   route::UpdateOptions keep;
@@ -296,6 +300,7 @@ TEST_CASE("gaggle assemble --index ivf reports the recall it measured", "[route]
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("index: ivf, 2 clusters per module, 2 probed per token"));
   CHECK_THAT(r.out, Catch::Contains("recall 100.0%"));
+  CHECK_THAT(r.out, Catch::Contains("(2.00 clusters, 4 experts scored each)"));
   auto bad = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--probe", "2",
                                "--out", (w.dir / "x").string()});
   CHECK(bad.exit_code == 2);

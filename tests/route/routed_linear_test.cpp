@@ -160,12 +160,15 @@ TEST_CASE("the one-pass forward routes and updates per block of tokens as apply(
     int k, threads;
     route::ScoreKind kind;
     bool bf16;
+    std::int64_t d_in = 64, d_out = 48;
   };
   // 12 experts: the update inside each block; 64 over 600 tokens: too few rows per expert
   // and block, so the update runs afterwards over the whole batch; uneven blocks (1,001
   // tokens), two blocks per worker (40,000 tokens: a block holds 4 MiB of rows, 9,362 at
   // these widths), one worker, Arrow's scores, k = 1 and 3, bfloat16 factors; 100 tokens:
-  // too few for blocks, the whole-batch path.
+  // too few for blocks, the whole-batch path. 300 experts, d = 256, one worker: a block holds
+  // 2,048 tokens, too few for 300 experts (k · 2,048 < 16 · 300), and 4,096 are enough: the
+  // blocks grow to 4,096 tokens with the update inside.
   int poisoned_cases = 0;
   for (const Case c : {Case{12, 600, 2, 2, route::ScoreKind::layer_norm_dot, false},
                        Case{64, 600, 2, 2, route::ScoreKind::layer_norm_dot, false},
@@ -173,10 +176,11 @@ TEST_CASE("the one-pass forward routes and updates per block of tokens as apply(
                        Case{12, 40000, 2, 2, route::ScoreKind::layer_norm_dot, false},
                        Case{12, 600, 1, 1, route::ScoreKind::abs_dot, false},
                        Case{12, 600, 2, 2, route::ScoreKind::layer_norm_dot, true},
-                       Case{12, 100, 2, 2, route::ScoreKind::layer_norm_dot, false}}) {
+                       Case{12, 100, 2, 2, route::ScoreKind::layer_norm_dot, false},
+                       Case{300, 4096, 2, 1, route::ScoreKind::layer_norm_dot, false, 256, 256}}) {
     INFO("n " << c.n << ", tokens " << c.t << ", k " << c.k << ", threads " << c.threads << (c.bf16 ? ", bf16" : ""));
     at::set_num_threads(c.threads);
-    const std::int64_t r = 16, d_in = 64, d_out = 48;
+    const std::int64_t r = 16, d_in = c.d_in, d_out = c.d_out;
     auto e = random_experts(c.n, r, d_in, d_out, 51);
     auto gen = at::make_generator<at::CPUGeneratorImpl>(52);
     // Tokens that resemble the first three experts' gates: the others are seldom chosen.
