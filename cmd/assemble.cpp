@@ -252,7 +252,7 @@ Runner setup_assemble(CLI::App& sub) {
   set_example(sub,
               "  gaggle assemble --base t5-base --pool pool --router phatgoose --out routed\n"
               "  gaggle pull --hub https://hub.example/pool.git --pool pool && gaggle assemble --pool pool --update routed\n"
-              "  gaggle assemble --base t5-base --pool pool --index ivf --clusters 100 --probe 4 --out routed-ivf\n"
+              "  gaggle assemble --base t5-base --pool pool --index ivf --clusters 100 --probe 2 --probe-margin 2 --out routed-ivf\n"
               "  gaggle assemble --base t5-base --pool pool --factor-dtype bf16 --out routed-bf16\n"
               "  gaggle assemble --base t5-base --pool pool --trust allowed_signers --router retrieval --out retrieval\n"
               "  gaggle assemble --base t5-base --pool pool --router single --expert sst2 --out sst2-only");
