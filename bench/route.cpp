@@ -197,7 +197,7 @@ class DenseAdapter : public model::LinearAdapter {
 class RecallAdapter : public model::LinearAdapter {
  public:
   struct Tally {
-    double hits = 0, tokens = 0, candidates = 0;
+    double hits = 0, tokens = 0, candidates = 0, probed = 0;
   };
   RecallAdapter(std::shared_ptr<route::RoutedLinear> indexed, std::shared_ptr<route::RoutedLinear> exact,
                 std::shared_ptr<route::IvfIndex> index, std::int64_t probe, double margin, Tally& tally)
@@ -216,6 +216,7 @@ class RecallAdapter : public model::LinearAdapter {
     tally_.hits += route::topk_recall(want, got.topk_index) * t;
     tally_.tokens += t;
     tally_.candidates += static_cast<double>(got.candidates);
+    tally_.probed += static_cast<double>(got.probed);
     // The indexed decision just made is the one the layer would make: combine it rather
     // than route the tokens through the index a second time.
     return indexed_->combine(u, base_out, route::Routing{at::Tensor(), got.topk_index, got.topk_weight});
@@ -551,6 +552,7 @@ int run_model(const RouteBenchOptions& o) {
     // Over every routed module's inputs in one forward of the indexed model.
     j["recall"] = tally.tokens > 0 ? tally.hits / tally.tokens : 1.0;
     j["candidates_per_token"] = tally.tokens > 0 ? tally.candidates / tally.tokens : 0.0;
+    j["clusters_per_token"] = tally.tokens > 0 ? tally.probed / tally.tokens : 0.0;
   }
   // Summed over modules, per token through each (the LM head and attention are outside it).
   j["cost_model"] = {{"linear_macs_per_token", base_macs},

@@ -153,10 +153,10 @@ at::Tensor centroid_scores_of(const at::Tensor& x, const QueryRows& rows, const 
 }
 
 // Each token's `ranked` best clusters, in order, into order [T, ranked], and their scores
-// into order_score [T, ranked]. Where a BLAS is
-// loaded, per block of tokens: the block's centroid scores (single-threaded GEMM; the
-// centroids stay in cache), transformed and ranked while they are in cache, so the [T, C]
-// scores are never written.
+// into order_score [T, ranked] (what a probe margin compares). Where a BLAS is loaded, per
+// block of tokens: the block's centroid scores (single-threaded GEMM; the centroids stay in
+// cache), transformed and ranked while they are in cache, so the [T, C] scores are never
+// written.
 void rank_clusters(const at::Tensor& x, const QueryRows& rows, const at::Tensor& centroids,
                    const detail::PackedKeys* packed, const std::vector<float>& centroid_sum, std::int64_t ranked,
                    std::int64_t* order, float* order_score) {
