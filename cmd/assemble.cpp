@@ -79,7 +79,7 @@ void print_index(const route::Assembly& a) {
     std::printf(" (those after the best within %g of its score)", a.index.probe_margin);
   if (a.index.recall >= 0)
     std::printf("; exact top-%d recall %.1f%% on the new experts' held-in average activations (%.2f clusters, "
-                "%.0f experts scored each)\n",
+                "%.1f experts scored each)\n",
                 a.top_k, 100.0 * a.index.recall, a.index.clusters_per_query, a.index.candidates_per_query);
   else
     std::printf("; recall not measured (no average activations in the new bundles)\n");

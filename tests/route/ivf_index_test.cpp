@@ -300,7 +300,7 @@ TEST_CASE("gaggle assemble --index ivf reports the recall it measured", "[route]
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("index: ivf, 2 clusters per module, 2 probed per token"));
   CHECK_THAT(r.out, Catch::Contains("recall 100.0%"));
-  CHECK_THAT(r.out, Catch::Contains("(2.00 clusters, 4 experts scored each)"));
+  CHECK_THAT(r.out, Catch::Contains("(2.00 clusters, 4.0 experts scored each)"));
   auto bad = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--probe", "2",
                                "--out", (w.dir / "x").string()});
   CHECK(bad.exit_code == 2);
