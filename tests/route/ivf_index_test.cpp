@@ -286,7 +286,7 @@ TEST_CASE("assemble --index ivf stores the index; probing every cluster is the e
   CHECK(route::read_assembly(tight.out_dir).index.probe_margin == 0);
   CHECK_FALSE(std::isfinite(route::read_assembly(all.out_dir).index.probe_margin));  // none stored: none read
 
-  // Arrow takes no index.  // Arrow takes no index.
+  // Arrow takes no index.
   auto arrow = w.options(route::RouterKind::arrow, "arrow");
   arrow.ivf = true;
   CHECK_THROWS_WITH(route::assemble(arrow), Catch::Contains("phatgoose and average-activation"));
@@ -312,6 +312,15 @@ TEST_CASE("gaggle assemble --index ivf reports the recall it measured", "[route]
   REQUIRE(margin.exit_code == 0);
   CHECK_THAT(margin.out, Catch::Contains("2 probed per token (those after the best within 0.5 of its score)"));
   CHECK(route::read_assembly(w.dir / "mm").index.probe_margin == 0.5);
+  // A stored margin below zero (a model edited or damaged since) is refused, naming the file.
+  const auto stored = w.dir / "mm" / "assembly.json";
+  std::string text = io::read_file(stored);
+  const auto at = text.find("\"probe_margin\": 0.5");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, std::string("\"probe_margin\": 0.5").size(), "\"probe_margin\": -0.5");
+  io::write_file_atomic(stored, text);
+  CHECK_THROWS_WITH(route::read_assembly(w.dir / "mm"),
+                    Catch::Contains("mm/assembly.json") && Catch::Contains("probe_margin"));
   auto negative = test::run_gaggle({"assemble", "--base", w.base.string(), "--pool", w.pool.string(), "--index",
                                     "ivf", "--probe-margin", "-1", "--out", (w.dir / "n").string()});
   CHECK(negative.exit_code == 2);
