@@ -8,7 +8,9 @@
 // one-pass expert update (route/detail/lora_rows.h), each next to the single-thread rate
 // of the base layer's GEMM, the rate the cost model prices every multiply-add at. The
 // rest of the routing decision (token moments, top-k, the softmax's normaliser) does no
-// multiply-adds the cost model counts, and is timed in nanoseconds per token.
+// multiply-adds the cost model counts, and is timed in nanoseconds per token. The update
+// runs twice, with each expert's own factors and with one expert's for all, and a plain
+// streaming read gives the memory rate to hold the factors' first touch against.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -50,6 +52,15 @@ double fastest_ms(int repeats, F&& f) {
     best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
   return best;
+}
+
+// The sum of n (a multiple of 8) words in eight independent chains: a read that runs at
+// the memory's rate, not at the latency of one chain of adds.
+std::uint64_t sum_words(const std::uint64_t* w, std::size_t n) {
+  std::uint64_t sum[8] = {};
+  for (std::size_t i = 0; i < n; i += 8)
+    for (int k = 0; k < 8; ++k) sum[k] += w[i + k];
+  return std::accumulate(sum, sum + 8, std::uint64_t{0});
 }
 
 double gflops(double multiply_adds, double ms) { return 2.0 * multiply_adds / (ms * 1e6); }
@@ -217,17 +228,36 @@ int run_kernels(const KernelsOptions& o) {
     std::vector<std::uint8_t> started(t, 1);
     double macs = 0;
     for (const auto& s : slots) macs += 2.0 * double(s.size()) * r * d;
-    const double ms = fastest_ms(o.repeats, [&] {
+    // factors_of(e): the expert whose factors expert e's rows are multiplied with.
+    auto update = [&](auto factors_of) {
       for (std::int64_t e = 0; e < o.experts; ++e) {
+        const std::int64_t f = factors_of(e);
         route::detail::LoraRowsTarget target;
-        target.a = a[e].data(), target.b = bt[e].data(), target.bt = bt[e].data();
+        target.a = a[f].data(), target.b = bt[f].data(), target.bt = bt[f].data();
         target.r = r, target.d_in = d, target.d_out = d;
         target.u = u.data(), target.base = out.data(), target.out = out.data(), target.started = started.data();
         route::detail::add_lora_rows(target, slots[e].data(), weight.data(), static_cast<std::int64_t>(slots[e].size()));
       }
-    });
+    };
+    const double ms = fastest_ms(o.repeats, [&] { update([](std::int64_t e) { return e; }); });
+    // The same rows with one expert's factors for all: what the update costs once the
+    // factors are in cache. The difference is the factors' first touch, which a pool
+    // larger than the cache pays on every forward.
+    const double hot_ms = fastest_ms(o.repeats, [&] { update([](std::int64_t) { return std::int64_t{0}; }); });
     j["update"]["experts"] = o.experts, j["update"]["rank"] = r;
     j["update"]["ms"] = ms, j["update"]["gflops"] = gflops(macs, ms);
+    j["update"]["factor_bytes"] = o.experts * 2 * r * d * static_cast<std::int64_t>(sizeof(float));
+    j["update"]["hot_factors_ms"] = hot_ms, j["update"]["hot_factors_gflops"] = gflops(macs, hot_ms);
+  }
+
+  // One thread streaming through 256 MiB: what the first touch of factors could run at if
+  // it were a plain sequential read.
+  {
+    std::vector<std::uint64_t> big((256u << 20) / sizeof(std::uint64_t), 1);
+    std::uint64_t sink = 0;
+    const double ms = fastest_ms(std::max(3, o.repeats / 2), [&] { sink += sum_words(big.data(), big.size()); });
+    j["stream_read_gb_per_s"] = static_cast<double>(big.size() * sizeof(std::uint64_t)) / (ms * 1e6);
+    if (sink == 0) std::printf(" ");  // keeps the sums
   }
 
   if (o.json) {
@@ -264,7 +294,14 @@ int run_kernels(const KernelsOptions& o) {
     std::printf("expert update, %lld experts, rank %lld, two per token, in place:\n", static_cast<long long>(o.experts),
                 static_cast<long long>(o.rank));
     line("one-pass update (lora_rows)", j["update"]["ms"], j["update"]["gflops"]);
+    line("  one expert's factors for all (hot)", j["update"]["hot_factors_ms"],
+         j["update"]["hot_factors_gflops"]);
+    const double touch_ms = j["update"]["ms"].get<double>() - j["update"]["hot_factors_ms"].get<double>();
+    const double factor_mib = j["update"]["factor_bytes"].get<double>() / (1 << 20);
+    std::printf("  the factors' first touch: %.2f ms for %.1f MiB, %.1f GB/s\n", touch_ms, factor_mib,
+                touch_ms > 0 ? j["update"]["factor_bytes"].get<double>() / (touch_ms * 1e6) : 0.0);
   }
+  std::printf("streaming read, one thread, 256 MiB: %.1f GB/s\n", j["stream_read_gb_per_s"].get<double>());
   return 0;
 }
 

@@ -73,3 +73,20 @@ TEST_CASE("gaggle-bench route --index ivf reports exact time and honest recall, 
   CHECK(refused.exit_code == 2);
   CHECK_THAT(refused.err, Catch::Contains("--layer"));
 }
+
+TEST_CASE("gaggle-bench kernels splits the update into its arithmetic and the factors' first touch",
+          "[cmd][bench]") {
+  auto r = run_command({bench_binary().string(), "kernels", "--tokens", "64", "--d", "32", "--keys", "8",
+                        "--clusters", "2", "--cluster-keys", "4", "--cluster-tokens", "8", "--experts", "4",
+                        "--rank", "8", "--repeats", "1", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(r.out);
+  CHECK(j["stream_read_gb_per_s"].get<double>() > 0);
+  if (j.contains("update")) {  // where the CPU runs the one-pass kernel (AVX2 and FMA)
+    CHECK(j["update"]["experts"] == 4);
+    CHECK(j["update"]["factor_bytes"] == 4 * 2 * 8 * 32 * 4);  // A and B, float32
+    CHECK(j["update"]["ms"].get<double>() > 0);
+    CHECK(j["update"]["hot_factors_ms"].get<double>() > 0);
+  }
+}
