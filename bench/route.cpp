@@ -15,6 +15,11 @@
 // --index ivf (issue #15, item 2): routed_ms routes through an ivf index over each module's
 // keys; exact_ms is the same experts routed exactly, and recall the share of tokens
 // (over every routed module's inputs, for the model) whose top-k set is the exact one.
+// --token-tasks T with --families F, for the model: F tasks, each a small vocabulary of
+// its own; every family of gates is the direction its task's tokens take at that module
+// (as a gate trained on the task's data aligns with them), and the batch's sequences come
+// from T of the tasks. Without it a random model's tokens are near no family, and top-k
+// is decided by noise.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -60,7 +65,7 @@ struct RouteBenchOptions {
   double probe_margin = route::kNoProbeMargin;  // ivf: clusters after the first only within this of its score
   std::int64_t families = 0;             // synthetic gates around this many centres (0: independent)
   double token_signal = 0;               // tokens = this · a random expert's key + N(0, 1) noise (0: pure noise)
-  std::int64_t token_tasks = 0;          // --token-signal's experts drawn from this many (0: from all N)
+  std::int64_t token_tasks = 0;          // --layer: --token-signal's experts from this many; model: tasks in the batch
   std::string factor_dtype = "f32";      // the experts' factors in f32 or bf16
   std::string mapped;                    // --layer: write the experts here and route from their memory map
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
@@ -172,6 +177,44 @@ Experts random_experts(std::int64_t n, std::int64_t r, std::int64_t d_in, std::i
   e.keys = route::phatgoose_keys(gates);
   return e;
 }
+
+// Keys [n, d] whose gates are family centres plus noise of the same size: expert e in
+// family e % F around centre_dir[e % F] (unit rows [F, d], scaled to the norm of a
+// noise row).
+at::Tensor keys_around(const at::Tensor& centre_dir, std::int64_t n) {
+  const std::int64_t d = centre_dir.size(1), families = centre_dir.size(0);
+  auto centres = centre_dir * std::sqrt(static_cast<double>(d));
+  return route::phatgoose_keys(at::randn({n, d}) + centres.index_select(0, at::arange(n) % families));
+}
+
+// --token-tasks for the model: each task a vocabulary of kTaskVocabulary token ids.
+constexpr std::int64_t kTaskVocabulary = 64;
+
+// ids [tasks.size(0), seq]: sequence i drawn from task tasks[i]'s vocabulary.
+at::Tensor task_ids(const at::Tensor& task_vocabulary, const at::Tensor& tasks, std::int64_t seq) {
+  auto position = at::randint(kTaskVocabulary, {tasks.size(0), seq}, at::kLong);
+  return task_vocabulary.index_select(0, tasks).gather(1, position);
+}
+
+// Records, for one linear, the mean direction of LN(u) over each sequence of a batch in
+// which sequence f is task f's: the centre its family's gates are drawn around.
+class TaskCentres : public model::LinearAdapter {
+ public:
+  explicit TaskCentres(std::int64_t tasks) : tasks_(tasks) {}
+  at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override {
+    auto x = u.reshape({tasks_, -1, u.size(-1)}).to(at::kFloat);
+    x = x - x.mean(-1, /*keepdim=*/true);
+    x = x / x.norm(2, {-1}, true).clamp_min(1e-12);
+    auto mean = x.mean(1);
+    centres_ = mean / mean.norm(2, {-1}, true).clamp_min(1e-12);
+    return base_out;
+  }
+  const at::Tensor& centres() const { return centres_; }
+
+ private:
+  std::int64_t tasks_;
+  at::Tensor centres_;  // [tasks, d_in], unit rows
+};
 
 // Computes every expert for every token, then masks to the routing.
 class DenseAdapter : public model::LinearAdapter {
@@ -453,6 +496,29 @@ int run_model(const RouteBenchOptions& o) {
   const int repeats = o.repeats > 0 ? o.repeats : 3;
   at::Tensor sink;
   auto forward = [&] { sink = model->forward(ids, mask, dec); };
+  // --token-tasks: a batch from a few tasks, and each module's task centres from one
+  // forward over a sequence of every task.
+  std::map<std::string, at::Tensor> centres_of;
+  const bool tasks = o.token_tasks > 0;
+  if (tasks) {
+    const std::int64_t families = o.families;
+    auto task_vocabulary = at::randint(2, c.vocab_size, {families, kTaskVocabulary}, at::kLong);
+    auto every_task = at::arange(families, at::kLong);
+    auto calibration_ids = task_ids(task_vocabulary, every_task, o.seq);
+    auto calibration_dec = task_ids(task_vocabulary, every_task, o.seq);
+    std::map<std::string, std::shared_ptr<TaskCentres>> capture;
+    for (const auto& name : model->linear_names()) {
+      capture[name] = std::make_shared<TaskCentres>(families);
+      model->set_adapter(name, capture[name]);
+    }
+    model->forward(calibration_ids, at::ones({families, o.seq}, at::kLong), calibration_dec);
+    model->clear_adapters();
+    for (const auto& [name, adapter] : capture) centres_of[name] = adapter->centres();
+    auto in_batch = at::randperm(families, at::kLong).narrow(0, 0, std::min(o.token_tasks, families));
+    auto task_of_sequence = in_batch.index_select(0, at::randint(in_batch.size(0), {o.batch}, at::kLong));
+    ids = task_ids(task_vocabulary, task_of_sequence, o.seq);
+    dec = task_ids(task_vocabulary, task_of_sequence, o.seq);
+  }
 
   // Experts for every linear. Each module gets its own tensors (as an assembled model
   // has) unless that would not fit: then modules of one shape share them (same compute).
@@ -476,18 +542,21 @@ int run_model(const RouteBenchOptions& o) {
     auto shape = model::t5_linear_shape(c, name);  // [d_out, d_in]
     const std::int64_t d_out = shape[0], d_in = shape[1];
     Experts e;
-    if (share && by_shape.count({d_out, d_in})) {
+    const bool shared = share && by_shape.count({d_out, d_in});
+    if (shared) {
       e = by_shape[{d_out, d_in}];
     } else {
       e = random_experts(o.experts, o.rank, d_in, d_out, o.families);
       apply_factor_dtype(e, o);
-      if (ivf) {
-        auto t0 = std::chrono::steady_clock::now();
-        e.index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
-        build_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      }
     }
-    if (share) by_shape[{d_out, d_in}] = e;
+    if (share && !shared) by_shape[{d_out, d_in}] = e;
+    // Each module's own keys around its own task centres (the factors may still be shared).
+    if (tasks) e.keys = keys_around(centres_of.at(name), o.experts);
+    if (ivf && (!shared || tasks)) {
+      auto t0 = std::chrono::steady_clock::now();
+      e.index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
+      build_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
     layers.push_back(std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options));
     if (ivf) {
       layers.back()->set_index(e.index, probe, o.probe_margin);
@@ -541,6 +610,7 @@ int run_model(const RouteBenchOptions& o) {
   j["dense_over_base"] = dense_ms < 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(dense_ms / base_ms);
   j["index"] = o.index;
   j["families"] = o.families;
+  j["token_tasks"] = o.token_tasks;
   j["factor_dtype"] = o.factor_dtype;
   if (ivf) {
     j["exact_ms"] = exact_timed.b_ms;
@@ -603,7 +673,8 @@ Runner setup_bench_route(CLI::App& sub) {
       ->capture_default_str();
   sub.add_option("--token-tasks", o->token_tasks,
                  "--layer tokens: draw --token-signal's experts from this many, as a batch from a few tasks "
-                 "(0: from all)")
+                 "(0: from all). The model (needs --families F): F tasks of 64 token ids each, every family's "
+                 "gates around the direction its task's tokens take at that module, the batch from this many tasks")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub.add_option("--factor-dtype", o->factor_dtype,
@@ -623,9 +694,13 @@ Runner setup_bench_route(CLI::App& sub) {
       std::cerr << "gaggle-bench: error: --top-k and --experts must be at least 1\n";
       return 2;
     }
-    if (!o->layer && (o->token_signal > 0 || o->token_tasks > 0)) {
-      std::cerr << "gaggle-bench: error: --token-signal and --token-tasks shape --layer's synthetic tokens; the model "
-                   "routes its own activations (add --layer)\n";
+    if (!o->layer && o->token_signal > 0) {
+      std::cerr << "gaggle-bench: error: --token-signal shapes --layer's synthetic tokens; the model routes its own "
+                   "activations (add --layer, or shape the model's batch with --token-tasks and --families)\n";
+      return 2;
+    }
+    if (!o->layer && o->token_tasks > 0 && o->families < 1) {
+      std::cerr << "gaggle-bench: error: --token-tasks for the model needs --families: one task per family of gates\n";
       return 2;
     }
     o->top_k = std::min(o->top_k, o->experts);  // N = 1: k = 1 (reported as top_k)

@@ -66,6 +66,29 @@ TEST_CASE("an ivf index probed on every cluster routes exactly as exact top-k", 
   CHECK(at::allclose(indexed.apply(u, base), exact.apply(u, base), 1e-5, 1e-5));
 }
 
+TEST_CASE("the index's clusters follow well-separated families of keys (k-means++ seeding)", "[route][ivf]") {
+  // 8 families of 5 keys each, tight around their centres, in shuffled order. Seeds drawn
+  // uniformly would put two in one family and none in another for almost every seed
+  // (8 seeds among 40 keys all in distinct families: about 1 draw in 200), and Lloyd's
+  // iterations would keep the merged pair.
+  c10::InferenceMode guard;
+  constexpr std::int64_t kFamilies = 8, kPerFamily = 5, d = 32;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  auto family = at::randperm(kFamilies * kPerFamily, gen, at::TensorOptions().dtype(at::kLong)) % kFamilies;
+  auto centres = at::randn({kFamilies, d}, gen);
+  auto keys = centres.index_select(0, family) + 0.05 * at::randn({kFamilies * kPerFamily, d}, gen);
+  for (std::uint64_t seed = 0; seed < 5; ++seed) {
+    INFO("seed " << seed);
+    auto index = route::build_ivf_index(keys, kFamilies, 20, seed);
+    for (std::int64_t c = 0; c < kFamilies; ++c) {
+      const std::int64_t lo = index.offsets[c].item<std::int64_t>(), hi = index.offsets[c + 1].item<std::int64_t>();
+      REQUIRE(hi - lo == kPerFamily);  // one family per cluster, whole
+      auto members = index.members.narrow(0, lo, hi - lo);
+      CHECK(at::all(family.index_select(0, members) == family[members[0]]).item<bool>());
+    }
+  }
+}
+
 TEST_CASE("an ivf index routes a NaN token to valid experts with NaN weights and leaves the others alone",
           "[route][ivf]") {
   c10::InferenceMode guard;
