@@ -549,7 +549,6 @@ int run_model(const RouteBenchOptions& o) {
       e = random_experts(o.experts, o.rank, d_in, d_out, o.families);
       apply_factor_dtype(e, o);
     }
-    if (share && !shared) by_shape[{d_out, d_in}] = e;
     // Each module's own keys around its own task centres (the factors may still be shared).
     if (tasks) e.keys = keys_around(centres_of.at(name), o.experts);
     if (ivf && (!shared || tasks)) {
@@ -557,6 +556,8 @@ int run_model(const RouteBenchOptions& o) {
       e.index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
       build_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
+    // Stored with its index: the next module of this shape reuses both unless it has tasks.
+    if (share && !shared) by_shape[{d_out, d_in}] = e;
     layers.push_back(std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options));
     if (ivf) {
       layers.back()->set_index(e.index, probe, o.probe_margin);
