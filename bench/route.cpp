@@ -68,6 +68,7 @@ struct RouteBenchOptions {
   std::int64_t token_tasks = 0;          // --layer: --token-signal's experts from this many; model: tasks in the batch
   std::string factor_dtype = "f32";      // the experts' factors in f32 or bf16
   std::string mapped;                    // --layer: write the experts here and route from their memory map
+  std::string share_experts = "auto";    // model: modules of one shape share experts (auto: above 6 GB)
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
 };
 
@@ -521,7 +522,8 @@ int run_model(const RouteBenchOptions& o) {
   }
 
   // Experts for every linear. Each module gets its own tensors (as an assembled model
-  // has) unless that would not fit: then modules of one shape share them (same compute).
+  // has) unless that would not fit or --share-experts always: then modules of one shape
+  // share them (same compute).
   std::int64_t expert_bytes = 0, base_macs = 0, extra_macs = 0, modules = 0;
   std::map<std::pair<std::int64_t, std::int64_t>, Experts> by_shape;
   std::vector<std::string> names = model->linear_names();
@@ -530,7 +532,7 @@ int run_model(const RouteBenchOptions& o) {
     auto shape = model::t5_linear_shape(c, name);
     expert_bytes += o.experts * (o.rank * (shape[0] + shape[1]) * factor_bytes + shape[1] * 4);
   }
-  const bool share = expert_bytes > 6e9;
+  const bool share = o.share_experts == "always" || (o.share_experts == "auto" && expert_bytes > 6e9);
   const bool ivf = o.index == "ivf";
   const std::int64_t clusters = ivf ? clusters_for(o) : 0, probe = std::min(o.probe, clusters);
   double build_ms = 0;
@@ -683,10 +685,19 @@ Runner setup_bench_route(CLI::App& sub) {
                  "--factor-dtype bf16 stores them)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
+  sub.add_option("--share-experts", o->share_experts,
+                 "Model: modules of one shape share one set of experts (and, without --token-tasks, one index): "
+                 "the same compute in less memory. auto: where every module's own would exceed 6 GB")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
   sub.add_option("--mapped", o->mapped,
                  "--layer: write the experts to DIR/experts.safetensors and route from its memory map, as an "
                  "assembled model does, its pages cold; reports the bytes the routed passes read from storage");
   return [o]() -> int {
+    if (o->layer && o->share_experts != "auto") {
+      std::cerr << "gaggle-bench: error: --share-experts is for the model's modules; --layer times one\n";
+      return 2;
+    }
     if (!o->mapped.empty() && !o->layer) {
       std::cerr << "gaggle-bench: error: --mapped needs --layer\n";
       return 2;

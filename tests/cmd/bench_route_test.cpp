@@ -62,6 +62,26 @@ TEST_CASE("gaggle-bench route --index ivf reports exact time and honest recall, 
   CHECK(model["candidates_per_token"].get<double>() == 6.0);
   for (const char* key : {"base_ms", "routed_ms", "exact_ms", "exact_over_base"}) CHECK(model[key].get<double>() > 0);
 
+  CHECK(model["experts_shared_across_modules"] == false);
+
+  // Modules of one shape sharing their experts and index (what pools too large for memory
+  // get): still exact with every cluster probed, and every module has its index (the
+  // recall pass reads each one's).
+  std::vector<std::string> shared = all;
+  for (const char* a : {"--share-experts", "always"}) shared.push_back(a);
+  auto sharing = bench_route(shared);
+  CHECK(sharing["experts_shared_across_modules"] == true);
+  CHECK(sharing["recall"].get<double>() == 1.0);
+  CHECK(sharing["candidates_per_token"].get<double>() == 6.0);
+  shared = one;
+  for (const char* a : {"--share-experts", "always"}) shared.push_back(a);
+  auto sharing_one = bench_route(shared);
+  CHECK(sharing_one["experts_shared_across_modules"] == true);
+  CHECK(sharing_one["candidates_per_token"].get<double>() < 6.0);
+  auto share_layer = run_command({bench_binary().string(), "route", "--layer", "--share-experts", "always", "--json"});
+  CHECK(share_layer.exit_code == 2);
+  CHECK_THAT(share_layer.err, Catch::Contains("--share-experts"));
+
   // One cluster of three: fewer candidates, and a recall that is a share of tokens.
   auto probed = bench_route(one);
   CHECK(probed["candidates_per_token"].get<double>() < 6.0);
@@ -83,6 +103,11 @@ TEST_CASE("gaggle-bench route --index ivf reports exact time and honest recall, 
   CHECK(tasked["token_tasks"] == 2);
   CHECK(tasked["recall"].get<double>() == 1.0);
   CHECK(tasked["candidates_per_token"].get<double>() == 8.0);
+  // Shared factors, each module's own keys and index around its own task centres.
+  for (const char* a : {"--share-experts", "always"}) tasks.push_back(a);
+  auto tasked_shared = bench_route(tasks);
+  CHECK(tasked_shared["experts_shared_across_modules"] == true);
+  CHECK(tasked_shared["recall"].get<double>() == 1.0);
   auto no_families = run_command({bench_binary().string(), "route", "--token-tasks", "2", "--json"});
   CHECK(no_families.exit_code == 2);
   CHECK_THAT(no_families.err, Catch::Contains("--families"));
