@@ -243,24 +243,30 @@ class RecallAdapter : public model::LinearAdapter {
   struct Tally {
     double hits = 0, tokens = 0, candidates = 0, probed = 0;
   };
+  // `tally` counts over the whole model, `kind` over the modules of one kind (the same
+  // projection in every block).
   RecallAdapter(std::shared_ptr<route::RoutedLinear> indexed, std::shared_ptr<route::RoutedLinear> exact,
-                std::shared_ptr<route::IvfIndex> index, std::int64_t probe, double margin, Tally& tally)
+                std::shared_ptr<route::IvfIndex> index, std::int64_t probe, double margin, Tally& tally, Tally& kind)
       : indexed_(std::move(indexed)),
         exact_(std::move(exact)),
         index_(std::move(index)),
         probe_(probe),
         margin_(margin),
-        tally_(tally) {}
+        tally_(tally),
+        kind_(kind) {}
   at::Tensor apply(const at::Tensor& u, const at::Tensor& base_out) override {
     auto u2 = u.reshape({-1, u.size(-1)});
     const auto& o = exact_->options();
     auto want = exact_->route(u2).topk_index;
     auto got = route::ivf_route_tokens(u2, *index_, probe_, o.top_k, o.renorm_eps, o.layer_norm_eps, margin_);
     const auto t = static_cast<double>(u2.size(0));
-    tally_.hits += route::topk_recall(want, got.topk_index) * t;
-    tally_.tokens += t;
-    tally_.candidates += static_cast<double>(got.candidates);
-    tally_.probed += static_cast<double>(got.probed);
+    const double hits = route::topk_recall(want, got.topk_index) * t;
+    for (Tally* tally : {&tally_, &kind_}) {
+      tally->hits += hits;
+      tally->tokens += t;
+      tally->candidates += static_cast<double>(got.candidates);
+      tally->probed += static_cast<double>(got.probed);
+    }
     // The indexed decision just made is the one the layer would make: combine it rather
     // than route the tokens through the index a second time.
     return indexed_->combine(u, base_out, route::Routing{at::Tensor(), got.topk_index, got.topk_weight});
@@ -272,7 +278,25 @@ class RecallAdapter : public model::LinearAdapter {
   std::int64_t probe_;
   double margin_;
   Tally& tally_;
+  Tally& kind_;
 };
+
+// A module's kind: its name without the block number ("encoder.block.3.layer.0.SelfAttention.q"
+// -> "encoder.layer.0.SelfAttention.q").
+std::string module_kind(const std::string& name) {
+  std::string kind;
+  std::size_t start = 0;
+  while (start <= name.size()) {
+    const std::size_t end = std::min(name.find('.', start), name.size());
+    const std::string part = name.substr(start, end - start);
+    const bool block = part == "block";
+    if (!block && !(start > 0 && name.compare(start - 6, 5, "block") == 0 && !part.empty() &&
+                    part.find_first_not_of("0123456789") == std::string::npos))
+      kind += (kind.empty() ? "" : ".") + part;
+    start = end + 1;
+  }
+  return kind;
+}
 
 // A probe margin in JSON: a number, or null for none (JSON has no infinity).
 nlohmann::ordered_json margin_json(double margin) {
@@ -579,6 +603,7 @@ int run_model(const RouteBenchOptions& o) {
   const double base_ms = timed.a_ms, routed_ms = timed.b_ms;
   Alternated exact_timed;
   RecallAdapter::Tally tally;
+  std::map<std::string, RecallAdapter::Tally> by_kind;
   if (ivf) {
     auto exact = [&] {
       for (std::size_t i = 0; i < names.size(); ++i) model->set_adapter(names[i], exact_layers[i]);
@@ -586,7 +611,8 @@ int run_model(const RouteBenchOptions& o) {
     exact_timed = alternate(base, exact, forward, repeats);
     for (std::size_t i = 0; i < names.size(); ++i)
       model->set_adapter(names[i], std::make_shared<RecallAdapter>(layers[i], exact_layers[i], experts_of[i].index,
-                                                                    probe, o.probe_margin, tally));
+                                                                    probe, o.probe_margin, tally,
+                                                                    by_kind[module_kind(names[i])]));
     forward();
   }
   const std::int64_t tokens = o.batch * o.seq;
@@ -626,6 +652,11 @@ int run_model(const RouteBenchOptions& o) {
     j["recall"] = tally.tokens > 0 ? tally.hits / tally.tokens : 1.0;
     j["candidates_per_token"] = tally.tokens > 0 ? tally.candidates / tally.tokens : 0.0;
     j["clusters_per_token"] = tally.tokens > 0 ? tally.probed / tally.tokens : 0.0;
+    // Which projections the misses come from: the same kind of module in every block.
+    auto& kinds = j["recall_by_module_kind"] = nlohmann::ordered_json::object();
+    for (const auto& [kind, t] : by_kind)
+      kinds[kind] = {{"recall", t.tokens > 0 ? t.hits / t.tokens : 1.0},
+                     {"candidates_per_token", t.tokens > 0 ? t.candidates / t.tokens : 0.0}};
   }
   // Summed over modules, per token through each (the LM head and attention are outside it).
   j["cost_model"] = {{"linear_macs_per_token", base_macs},

@@ -63,6 +63,15 @@ TEST_CASE("gaggle-bench route --index ivf reports exact time and honest recall, 
   for (const char* key : {"base_ms", "routed_ms", "exact_ms", "exact_over_base"}) CHECK(model[key].get<double>() > 0);
 
   CHECK(model["experts_shared_across_modules"] == false);
+  // The recall per kind of module (the same projection in every block), each exact here.
+  REQUIRE(model["recall_by_module_kind"].contains("encoder.layer.0.SelfAttention.q"));
+  REQUIRE(model["recall_by_module_kind"].contains("decoder.layer.2.DenseReluDense.wo"));
+  for (const auto& [kind, figures] : model["recall_by_module_kind"].items()) {
+    INFO(kind);
+    CHECK(kind.find("block") == std::string::npos);
+    CHECK(figures["recall"].get<double>() == 1.0);
+    CHECK(figures["candidates_per_token"].get<double>() == 6.0);
+  }
 
   // Modules of one shape sharing their experts and index (what pools too large for memory
   // get): still exact with every cluster probed, and every module has its index (the
