@@ -282,20 +282,12 @@ class RecallAdapter : public model::LinearAdapter {
 };
 
 // A module's kind: its name without the block number ("encoder.block.3.layer.0.SelfAttention.q"
-// -> "encoder.layer.0.SelfAttention.q").
+// -> "encoder.layer.0.SelfAttention.q"; t5_linear_names' form).
 std::string module_kind(const std::string& name) {
-  std::string kind;
-  std::size_t start = 0;
-  while (start <= name.size()) {
-    const std::size_t end = std::min(name.find('.', start), name.size());
-    const std::string part = name.substr(start, end - start);
-    const bool block = part == "block";
-    if (!block && !(start > 0 && name.compare(start - 6, 5, "block") == 0 && !part.empty() &&
-                    part.find_first_not_of("0123456789") == std::string::npos))
-      kind += (kind.empty() ? "" : ".") + part;
-    start = end + 1;
-  }
-  return kind;
+  const std::size_t block = name.find(".block.");
+  if (block == std::string::npos) return name;
+  const std::size_t rest = name.find('.', block + 7);  // after the block number
+  return name.substr(0, block) + (rest == std::string::npos ? "" : name.substr(rest));
 }
 
 // A probe margin in JSON: a number, or null for none (JSON has no infinity).
