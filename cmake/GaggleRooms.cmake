@@ -23,6 +23,15 @@ function(gaggle_room name)
   endif()
 endfunction()
 
+# gaggle_unity(TARGET)
+#   With GAGGLE_UNITY_BUILD, compiles TARGET's sources GAGGLE_UNITY_BATCH at a time as one
+#   file, so that the headers they share (LibTorch's above all) are parsed once per batch.
+function(gaggle_unity target)
+  if(GAGGLE_UNITY_BUILD)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE ${GAGGLE_UNITY_BATCH})
+  endif()
+endfunction()
+
 # LibTorch follows torch::set_num_threads only with the OpenMP build of OpenBLAS; if the
 # pthread build is also installed it may win the alternatives link. Pin the OpenMP one.
 function(gaggle_pin_openblas target)
@@ -46,6 +55,10 @@ function(gaggle_test_room name)
                                      ${PROJECT_SOURCE_DIR}/tests/support/test_support.cpp)
   target_include_directories(gaggle_test_${name} PRIVATE ${PROJECT_SOURCE_DIR}/lib ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(gaggle_test_${name} PRIVATE Catch2::Catch2 ${T_DEPS})
+  gaggle_unity(gaggle_test_${name})
+  set_source_files_properties(${PROJECT_SOURCE_DIR}/tests/support/catch_main.cpp
+                              TARGET_DIRECTORY gaggle_test_${name}
+                              PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
   target_compile_definitions(gaggle_test_${name} PRIVATE
     GAGGLE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     GAGGLE_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"
@@ -58,6 +71,7 @@ function(gaggle_test_room name)
     target_compile_definitions(gaggle_test_${name} PRIVATE GAGGLE_TORCH_BINARY="$<TARGET_FILE:gaggle-torch>")
   endif()
   if(T_TORCH)
+    target_compile_options(gaggle_test_${name} PRIVATE -include ${PROJECT_SOURCE_DIR}/tests/support/torch_catch_prelude.h)
     gaggle_pin_openblas(gaggle_test_${name})
     add_test(NAME ${name} COMMAND gaggle_test_${name})
     set_tests_properties(${name} PROPERTIES LABELS "torch;${name}" TIMEOUT 1200)

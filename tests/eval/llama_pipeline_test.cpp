@@ -4,7 +4,6 @@
 // gates, every router assembled, and the routed models scored by eval and run by
 // generate (KV cache = no cache).
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <cmath>

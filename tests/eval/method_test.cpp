@@ -1,5 +1,4 @@
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include "eval/experts.h"
@@ -26,12 +25,12 @@ class HandLora : public model::LinearAdapter {
   torch::Tensor a_, b_;
 };
 
-struct Pool {
+struct UnsignedPool {
   TempDir tmp;
   model::T5Model model{nullptr};
   std::string fingerprint;
   std::vector<eval::ExpertInfo> experts;
-  Pool() {
+  UnsignedPool() {
     model = test::make_tiny_base(tmp / "base");
     fingerprint = model::base_fingerprint(tmp / "base");
     for (int i = 0; i < 3; ++i) {
@@ -45,7 +44,7 @@ struct Pool {
   }
 };
 
-torch::Tensor logits_of(model::T5ModelImpl& m) {
+torch::Tensor logits_on_one_pair(model::T5ModelImpl& m) {
   torch::NoGradGuard g;
   auto ids = torch::tensor({{37, 1782, 19, 1}}, torch::kLong);
   auto mask = torch::ones_like(ids);
@@ -56,7 +55,7 @@ torch::Tensor logits_of(model::T5ModelImpl& m) {
 }  // namespace
 
 TEST_CASE("experts are read from a pool directory and stacked per module", "[eval][experts]") {
-  Pool p;
+  UnsignedPool p;
   REQUIRE(p.experts.size() == 3);
   CHECK(p.experts[0].name == "experta");
   CHECK(p.experts[0].version == "1.0.0");
@@ -81,33 +80,33 @@ TEST_CASE("experts are read from a pool directory and stacked per module", "[eva
 }
 
 TEST_CASE("a single expert adds B A u / r on every linear layer", "[eval][method]") {
-  Pool p;
+  UnsignedPool p;
   auto stack = std::make_shared<const eval::ExpertStack>(eval::load_experts(p.experts, p.fingerprint));
-  auto base = logits_of(*p.model);
+  auto base = logits_on_one_pair(*p.model);
   auto single = eval::make_single_expert_method(stack, 1, "Single expertb@1.0.0", eval::MethodKind::single);
   CHECK_FALSE(single->zero_shot());
   single->attach(*p.model, 0);
-  auto got = logits_of(*p.model);
+  auto got = logits_on_one_pair(*p.model);
   p.model->clear_adapters();
   for (const auto& m : stack->modules)
     p.model->set_adapter(m, std::make_shared<HandLora>(stack->A.at(m)[1], stack->B.at(m)[1]));
-  auto want = logits_of(*p.model);
+  auto want = logits_on_one_pair(*p.model);
   CHECK((got - base).abs().max().item<double>() > 1e-3);
   CHECK((got - want).abs().max().item<double>() < 1e-4);
   p.model->clear_adapters();
   eval::make_base_method()->attach(*p.model, 0);
-  CHECK((logits_of(*p.model) - base).abs().max().item<double>() == 0.0);
+  CHECK((logits_on_one_pair(*p.model) - base).abs().max().item<double>() == 0.0);
 }
 
 TEST_CASE("token routers trace k slots per token in every module", "[eval][method]") {
-  Pool p;
+  UnsignedPool p;
   auto stack = std::make_shared<const eval::ExpertStack>(eval::load_experts(p.experts, p.fingerprint));
   for (const std::string key : {"phatgoose", "arrow", "average-activation"}) {
     auto method = eval::make_router_method(stack, key, 2);
     CHECK(method->zero_shot());
     REQUIRE(method->trace());
     method->attach(*p.model, 0);
-    logits_of(*p.model);
+    logits_on_one_pair(*p.model);
     const auto& counts = method->trace()->counts;
     auto sum = [&](const std::string& m) {
       std::int64_t s = 0;
@@ -127,7 +126,7 @@ TEST_CASE("token routers trace k slots per token in every module", "[eval][metho
 }
 
 TEST_CASE("retrieval sends an example to the expert with the nearest stored embedding", "[eval][method]") {
-  Pool p;
+  UnsignedPool p;
   auto tok = text::Tokenizer::load(p.tmp / "base");
   const auto ids = tok.encode("The quick brown fox jumps over the lazy dog.");
   torch::Tensor query;

@@ -3,7 +3,6 @@
 // W + scale · B A merged in, computed here in double), and import then export returns the
 // same tensors, byte for byte.
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -150,7 +149,7 @@ double rich_scale(const std::string& m) {
   return alpha / std::sqrt(static_cast<double>(rich_rank(m)));
 }
 
-torch::Tensor logits_of(model::T5ModelImpl& t5) {
+torch::Tensor logits_on_padded_batch(model::T5ModelImpl& t5) {
   torch::NoGradGuard no_grad;
   auto ids = torch::tensor({{5, 9, 17, 3, 1}, {7, 2, 1, 0, 0}}, torch::kLong);
   auto mask = torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 0, 0}}, torch::kLong);
@@ -183,7 +182,7 @@ TEST_CASE("an imported PEFT adapter gives PEFT's logits (rsLoRA, rank and alpha 
   auto lora = train::detail::lora_for_tensors(*gaggle_model, tensors, scaling, "bundle");
   train::detail::attach(*gaggle_model, lora);
   gaggle_model->eval();
-  auto got = logits_of(*gaggle_model);
+  auto got = logits_on_padded_batch(*gaggle_model);
 
   // PEFT's rule, independently: W + scale · B A merged into the base, in double.
   auto reference = model::load_t5(base.dir);
@@ -196,12 +195,12 @@ TEST_CASE("an imported PEFT adapter gives PEFT's logits (rsLoRA, rank and alpha 
       w.copy_((w.to(torch::kDouble) + delta).to(torch::kFloat));
     }
   }
-  auto want = logits_of(*reference);
+  auto want = logits_on_padded_batch(*reference);
   const double diff = (got - want).abs().max().item<double>();
   INFO("max |gaggle - merged PEFT| = " << diff);
   CHECK(diff < 1e-5);
   // And the adapter matters: without it the logits differ.
-  CHECK((logits_of(*model::load_t5(base.dir)) - want).abs().max().item<double>() > 1e-2);
+  CHECK((logits_on_padded_batch(*model::load_t5(base.dir)) - want).abs().max().item<double>() > 1e-2);
 
   // eval's stacks carry the same scale: B · scale · r, which the routers divide by r.
   auto stack = eval::load_experts({eval::describe_expert(tmp.path() / "bundle")}, base.fingerprint);

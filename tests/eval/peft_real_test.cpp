@@ -9,7 +9,6 @@
 // ~2e-5 (case.json's info_float64_vs_float32_max_abs_diff): the bound here is 1e-4, the
 // conformance bound; tests/eval/peft_interop_test.cpp holds gaggle to 1e-5 on a tamer base.
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
@@ -24,8 +23,10 @@
 #include "peft/lora.h"
 #include "support/test_support.h"
 #include "train/detail/model_ops.h"
+#include "support/tensor_compare.h"
 
 using namespace gaggle;
+using gaggle::test::max_diff;
 namespace fs = std::filesystem;
 
 namespace {
@@ -104,11 +105,6 @@ torch::Tensor peft_logits(const Arch& arch, const nlohmann::json& logits, const 
   if (arch.name == "t5") return t;
   auto c = io::read_json_file(arch.base / "case.json");
   return t.index({tensor_of(c["attention_mask"]).to(torch::kBool)});
-}
-
-double max_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  REQUIRE(a.sizes() == b.sizes());
-  return (a - b).abs().max().item<double>();
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // Retrieval and SMEAR in eval: an assembled model (gaggle assemble) scores what the same
 // router built in memory over the pool scores, and retrieval picks the same experts.
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <set>
@@ -22,13 +21,13 @@ using gaggle::test::TempDir;
 
 namespace {
 
-struct Pool {
+struct SignedPool {
   TempDir tmp;
   model::T5Model model{nullptr};
   std::string fp;
   std::vector<route::ExpertSource> experts;
 
-  Pool() {
+  SignedPool() {
     model = test::make_tiny_base(tmp / "base");
     fp = model::base_fingerprint(tmp / "base");
     auto pub = bundle::generate_ed25519_keypair(tmp / "key", "alice@example.com");
@@ -59,7 +58,7 @@ struct Pool {
   }
 };
 
-void write_tasks(const std::filesystem::path& dir) {
+void write_mixed_review_tasks(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   std::vector<tasks::Example> cls, gen;
   const char* texts[] = {"The film was wonderful.", "I hated every minute.", "A quiet, moving story.",
@@ -98,10 +97,10 @@ int check_same_scores(const eval::Report& report, const std::string& method, con
   return compared;
 }
 
-// Evaluates the assembled model `dir` beside `routers` over the same pool, on write_tasks.
-eval::Report eval_model_beside_routers(Pool& p, const std::filesystem::path& dir, std::vector<std::string> routers,
+// Evaluates the assembled model `dir` beside `routers` over the same pool, on write_mixed_review_tasks.
+eval::Report eval_model_beside_routers(SignedPool& p, const std::filesystem::path& dir, std::vector<std::string> routers,
                                        bool with_base) {
-  write_tasks(p.tmp / "heldout");
+  write_mixed_review_tasks(p.tmp / "heldout");
   eval::RunOptions o;
   o.base_dir = p.tmp / "base";
   o.model_dirs = {dir};
@@ -118,7 +117,7 @@ eval::Report eval_model_beside_routers(Pool& p, const std::filesystem::path& dir
 
 TEST_CASE("eval: a retrieval model from gaggle assemble chooses and scores like Retrieval over the pool",
           "[eval][retrieval]") {
-  Pool p;
+  SignedPool p;
   auto dir = p.assemble(route::RouterKind::retrieval, "retrieval");
 
   // The same choice for every example of a batch of varied lengths.
@@ -144,7 +143,7 @@ TEST_CASE("eval: a retrieval model from gaggle assemble chooses and scores like 
   CHECK(std::set<int>(groups.begin(), groups.end()).size() >= 2);  // the batch mixes experts
   p.model->clear_adapters();
 
-  write_tasks(p.tmp / "heldout");
+  write_mixed_review_tasks(p.tmp / "heldout");
   eval::RunOptions o;
   o.base_dir = p.tmp / "base";
   o.model_dirs = {dir};
@@ -165,7 +164,7 @@ TEST_CASE("eval: a retrieval model from gaggle assemble chooses and scores like 
 }
 
 TEST_CASE("eval: SMEAR over the pool scores like an assembled SMEAR model", "[eval][smear]") {
-  Pool p;
+  SignedPool p;
   auto dir = p.assemble(route::RouterKind::smear, "smear");
   auto report = eval_model_beside_routers(p, dir, {"smear"}, /*with_base=*/true);
   std::vector<std::string> names;
@@ -176,7 +175,7 @@ TEST_CASE("eval: SMEAR over the pool scores like an assembled SMEAR model", "[ev
 
 TEST_CASE("eval: merged-factors over the pool scores like an assembled merged-factors model, and differs from merged",
           "[eval][merged]") {
-  Pool p;
+  SignedPool p;
   auto dir = p.assemble(route::RouterKind::merged_factors, "mf");
   auto report = eval_model_beside_routers(p, dir, {"merged", "merged-factors"}, /*with_base=*/false);
   std::set<std::string> names;

@@ -1,5 +1,4 @@
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <dlfcn.h>

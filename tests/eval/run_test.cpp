@@ -1,5 +1,4 @@
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <set>
@@ -18,7 +17,7 @@ using gaggle::test::TempDir;
 
 namespace {
 
-void write_tasks(const std::filesystem::path& dir) {
+void write_review_tasks(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   std::vector<tasks::Example> cls, gen;
   const char* texts[] = {"The film was wonderful.", "I hated every minute.", "A quiet, moving story.",
@@ -52,7 +51,7 @@ TEST_CASE("run_eval evaluates every router, single expert and derived row on the
     o.fingerprint = fp;
     test::make_tiny_expert(tmp / "pool" / o.name, *model, o);
   }
-  write_tasks(tmp / "heldout");
+  write_review_tasks(tmp / "heldout");
 
   eval::RunOptions o;
   o.base_dir = tmp / "base";
@@ -158,7 +157,7 @@ TEST_CASE("run_eval scores a routed model from gaggle assemble like the same rou
     a.experts.push_back(test::bundle_source(o.name, tmp / "pool" / o.name));
   }
   route::assemble(a);
-  write_tasks(tmp / "heldout");
+  write_review_tasks(tmp / "heldout");
 
   eval::RunOptions o;
   o.model_dirs = {tmp / "routed"};  // the base comes from assembly.json

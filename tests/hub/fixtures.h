@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,13 @@ inline fs::path make_hub(const fs::path& path, const fs::path& trust) {
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   return path;
+}
+
+// A command's --json output; fails the test, showing both streams, when there is none.
+inline nlohmann::json json_of(const CommandResult& r) {
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(!r.out.empty());
+  return nlohmann::json::parse(r.out);
 }
 
 }  // namespace gaggle::test::hub

@@ -32,7 +32,7 @@ CommandResult gc(const fs::path& hub, const fs::path& dav, const std::string& gr
   return run_gaggle(args);
 }
 
-nlohmann::json json_of(const CommandResult& r) {
+nlohmann::json json_of_success(const CommandResult& r) {
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   REQUIRE(r.exit_code == 0);
   return nlohmann::json::parse(r.out);
@@ -67,14 +67,14 @@ TEST_CASE("hub gc removes old unreferenced blobs only, and --dry-run removes not
   write_text(dir / "dav" / "README", "not a blob");
   make_old(dir / "dav" / "README");
 
-  auto dry = json_of(gc(hub, dir / "dav", "1h", /*dry_run=*/true));
+  auto dry = json_of_success(gc(hub, dir / "dav", "1h", /*dry_run=*/true));
   CHECK(dry["manifests"] == 2);
   CHECK(dry["referenced"] == referenced.size());
   REQUIRE(dry["removed"].size() == 1);
   CHECK(dry["removed"][0]["sha256"] == old_orphan);
   CHECK(fs::exists(dir / "dav" / old_orphan));
 
-  auto done = json_of(gc(hub, dir / "dav", "1h"));
+  auto done = json_of_success(gc(hub, dir / "dav", "1h"));
   CHECK(done["removed"].size() == 1);
   CHECK(done["kept_referenced"] == referenced.size());
   CHECK(done["kept_young"] == 1);

@@ -24,7 +24,7 @@ std::set<std::string> listed(const fs::path& pool) {
 void check_every_listed_bundle_verifies(const fs::path& pool, const fs::path& trust) {
   for (const auto& b : gaggle::hub::read_pool(pool).bundles) {
     INFO(b.name << "@" << b.version);
-    CHECK_NOTHROW(gaggle::bundle::verify_bundle(pool / b.path, gaggle::bundle::VerifyOptions{trust, 0, false}));
+    CHECK_NOTHROW(gaggle::bundle::verify_bundle(pool / b.path, gaggle::bundle::VerifyOptions{.trust_file = trust}));
   }
 }
 

@@ -28,12 +28,6 @@ CommandResult gaggle_ssh(const fs::path& home, const std::string& agent_socket, 
   return run_command(argv);
 }
 
-nlohmann::json json_of(const CommandResult& r) {
-  INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  REQUIRE(!r.out.empty());
-  return nlohmann::json::parse(r.out);
-}
-
 // The private key's base64 body: must never appear in what gaggle prints.
 std::string private_key_body(const fs::path& key) {
   std::string text = read_text(key);

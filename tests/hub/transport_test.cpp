@@ -17,12 +17,6 @@ using namespace gaggle::test::hub;
 
 namespace {
 
-nlohmann::json json_of(const CommandResult& r) {
-  INFO("stdout: " << r.out << "\nstderr: " << r.err);
-  REQUIRE(!r.out.empty());
-  return nlohmann::json::parse(r.out);
-}
-
 CommandResult publish(const fs::path& bundle, const std::string& hub, const fs::path& trust, const fs::path& cache,
                       std::vector<std::string> extra = {}) {
   std::vector<std::string> args{"publish", bundle.string(), "--hub", hub, "--trust", trust.string(),

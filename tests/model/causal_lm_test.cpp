@@ -5,7 +5,6 @@
 // from the model's own full-sequence logits.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <cmath>

@@ -17,6 +17,7 @@
 #include "io/safetensors.h"
 #include "model/base_info.h"
 #include "model/llama.h"
+#include "model/stored_tensors.h"
 #include "support/test_support.h"
 
 using namespace gaggle;
@@ -101,42 +102,17 @@ at::Tensor hand_forward(model::LlamaModelImpl& m, const at::Tensor& ids) {
   return at::matmul(h, (c.tie_word_embeddings ? p.at("model.embed_tokens.weight") : p.at("lm_head.weight")).t());
 }
 
-struct Stored {
-  std::string name;
-  std::vector<std::int64_t> shape;
-  std::vector<float> values;
-};
-
-std::vector<Stored> read_all(const fs::path& file) {
-  auto f = io::SafetensorsFile::open(file);
-  std::vector<Stored> out;
-  for (const auto& t : f.tensors()) {
-    Stored x{t.name, t.shape, std::vector<float>(t.numel())};
-    io::convert_to_f32(t.dtype, f.data(t), x.values.data(), x.values.size());
-    out.push_back(std::move(x));
-  }
-  return out;
-}
-
-void write_shard(const std::vector<Stored>& tensors, io::DType dtype, const fs::path& file) {
-  io::SafetensorsWriter w;
-  for (const auto& t : tensors) {
-    if (dtype == io::DType::F32) {
-      w.add_f32(t.name, t.shape, t.values);
-      continue;
-    }
-    std::vector<std::uint16_t> bits;
-    for (float v : t.values) bits.push_back(dtype == io::DType::F16 ? io::f32_to_f16_bits(v) : io::f32_to_bf16_bits(v));
-    w.add(t.name, dtype, t.shape, std::as_bytes(std::span(bits)));
-  }
-  w.write(file);
+// The tensors written as one file, every one stored as `dtype`.
+void write_shard(std::vector<test::StoredTensor> tensors, io::DType dtype, const fs::path& file) {
+  for (auto& t : tensors) t.dtype = dtype;
+  test::write_safetensors(tensors, file);
 }
 
 // The model's tensors as `shards` files in `dtype`, with model.safetensors.index.json.
-void write_sharded(const std::vector<Stored>& all, io::DType dtype, int shards, const fs::path& dir) {
+void write_sharded(const std::vector<test::StoredTensor>& all, io::DType dtype, int shards, const fs::path& dir) {
   json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", json::object()}};
   for (int s = 0; s < shards; ++s) {
-    std::vector<Stored> part;
+    std::vector<test::StoredTensor> part;
     for (std::size_t i = s; i < all.size(); i += shards) part.push_back(all[i]);
     const std::string file = "model-0000" + std::to_string(s + 1) + "-of-0000" + std::to_string(shards) + ".safetensors";
     write_shard(part, dtype, dir / file);
@@ -145,7 +121,7 @@ void write_sharded(const std::vector<Stored>& all, io::DType dtype, int shards, 
   io::write_json_file_atomic(dir / "model.safetensors.index.json", index);
 }
 
-std::string load_error(const fs::path& dir) {
+std::string llama_load_error(const fs::path& dir) {
   try {
     model::load_llama(dir);
   } catch (const Error& e) {
@@ -168,7 +144,7 @@ TEST_CASE("Llama checkpoints load from F16, BF16, shards, tied and untied", "[mo
     at::Tensor want = logits_of(*m);
     CHECK(at::equal(logits_of(*back), want));
     for (const auto& p : back->parameters()) CHECK_FALSE(p.requires_grad());
-    auto all = read_all(f32 / "model.safetensors");
+    auto all = test::read_safetensors(f32 / "model.safetensors");
     for (auto [dtype, shards, tol] : {std::tuple{io::DType::F32, 3, 0.0}, std::tuple{io::DType::F16, 2, 0.05},
                                       std::tuple{io::DType::BF16, 1, 0.5}}) {
       const fs::path dir = tmp / ((tied ? "tied-" : "untied-") + std::string(io::dtype_name(dtype)) + "-" + std::to_string(shards));
@@ -198,8 +174,8 @@ TEST_CASE("Llama loading is strict and names the file and the tensor", "[model][
   test::TempDir tmp;
   auto m = tiny_model(tiny_config(4, 2, true));
   model::save_llama(m, tmp / "base");
-  auto all = read_all(tmp / "base/model.safetensors");
-  auto variant = [&](const std::string& name, std::vector<Stored> tensors) {
+  auto all = test::read_safetensors(tmp / "base/model.safetensors");
+  auto variant = [&](const std::string& name, std::vector<test::StoredTensor> tensors) {
     fs::path dir = tmp / name;
     fs::create_directories(dir);
     fs::copy_file(tmp / "base/config.json", dir / "config.json");
@@ -209,26 +185,26 @@ TEST_CASE("Llama loading is strict and names the file and the tensor", "[model][
   // A tied checkpoint may store lm_head.weight: equal to the embedding, it is accepted...
   auto with_head = all;
   for (const auto& t : all)
-    if (t.name == "model.embed_tokens.weight") with_head.push_back({"lm_head.weight", t.shape, t.values});
-  CHECK(load_error(variant("alias", with_head)).empty());
+    if (t.name == "model.embed_tokens.weight") with_head.push_back({"lm_head.weight", io::DType::F32, t.shape, t.values});
+  CHECK(llama_load_error(variant("alias", with_head)).empty());
   with_head.back().values[0] += 1;  // ...different, it is refused with the fix.
-  CHECK_THAT(load_error(variant("alias-differs", with_head)), Catch::Contains("lm_head.weight") && Catch::Contains("differs"));
+  CHECK_THAT(llama_load_error(variant("alias-differs", with_head)), Catch::Contains("lm_head.weight") && Catch::Contains("differs"));
   // Older conversions saved the rotary inv_freq buffers: ignored.
   auto with_inv_freq = all;
-  with_inv_freq.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", {4}, {1, 0.1f, 0.01f, 0.001f}});
-  CHECK(load_error(variant("inv-freq", with_inv_freq)).empty());
+  with_inv_freq.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", io::DType::F32, {4}, {1, 0.1f, 0.01f, 0.001f}});
+  CHECK(llama_load_error(variant("inv-freq", with_inv_freq)).empty());
   CHECK(model::describe_base(tmp / "inv-freq").linears.size() == 14);
   auto missing = all;
-  missing.erase(std::remove_if(missing.begin(), missing.end(), [](const Stored& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
+  missing.erase(std::remove_if(missing.begin(), missing.end(), [](const test::StoredTensor& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
                 missing.end());
-  CHECK_THAT(load_error(variant("missing", missing)), Catch::Contains("model.safetensors") && Catch::Contains("model.layers.1.mlp.up_proj.weight"));
+  CHECK_THAT(llama_load_error(variant("missing", missing)), Catch::Contains("model.safetensors") && Catch::Contains("model.layers.1.mlp.up_proj.weight"));
   auto extra = all;
-  extra.push_back({"model.layers.2.mlp.up_proj.weight", {1}, {0}});
-  CHECK_THAT(load_error(variant("extra", extra)), Catch::Contains("unexpected") && Catch::Contains("model.layers.2.mlp.up_proj.weight"));
+  extra.push_back({"model.layers.2.mlp.up_proj.weight", io::DType::F32, {1}, {0}});
+  CHECK_THAT(llama_load_error(variant("extra", extra)), Catch::Contains("unexpected") && Catch::Contains("model.layers.2.mlp.up_proj.weight"));
   auto shape = all;
   for (auto& t : shape)
     if (t.name == "model.layers.0.self_attn.k_proj.weight") t.shape = {8, 64}, t.values.resize(8 * 64);  // kv heads x head_dim wrong
-  CHECK_THAT(load_error(variant("shape", shape)), Catch::Contains("k_proj.weight") && Catch::Contains("[16, 32]"));
+  CHECK_THAT(llama_load_error(variant("shape", shape)), Catch::Contains("k_proj.weight") && Catch::Contains("[16, 32]"));
 }
 
 TEST_CASE("Llama config.json errors name the file and the field", "[model][llama]") {

@@ -13,6 +13,7 @@
 #include "model/base_info.h"
 #include "model/fingerprint.h"
 #include "model/t5.h"
+#include "model/stored_tensors.h"
 #include "support/test_support.h"
 
 using namespace gaggle;
@@ -23,39 +24,6 @@ namespace {
 const fs::path kV11 = test::data_dir() / "golden/t5-v1_1-tiny";
 const fs::path kV10 = test::data_dir() / "golden/t5-v1_0-tiny";
 
-// Copies a golden checkpoint, rewriting its tensors through `edit` (name, dtype, shape, f32 values).
-struct Tensor {
-  std::string name;
-  io::DType dtype = io::DType::F32;
-  std::vector<std::int64_t> shape;
-  std::vector<float> values;
-};
-
-std::vector<Tensor> read_all(const fs::path& dir) {
-  auto f = io::SafetensorsFile::open(dir / "model.safetensors");
-  std::vector<Tensor> out;
-  for (const auto& t : f.tensors()) {
-    Tensor x{t.name, io::DType::F32, t.shape, std::vector<float>(t.numel())};
-    io::convert_to_f32(t.dtype, f.data(t), x.values.data(), x.values.size());
-    out.push_back(std::move(x));
-  }
-  return out;
-}
-
-void write_all(const std::vector<Tensor>& tensors, const fs::path& file) {
-  io::SafetensorsWriter w;
-  for (const auto& t : tensors) {
-    if (t.dtype == io::DType::F32) {
-      w.add_f32(t.name, t.shape, t.values);
-    } else {
-      std::vector<std::uint16_t> bits;
-      for (float v : t.values) bits.push_back(t.dtype == io::DType::F16 ? io::f32_to_f16_bits(v) : io::f32_to_bf16_bits(v));
-      w.add(t.name, t.dtype, t.shape, std::as_bytes(std::span(bits)));
-    }
-  }
-  w.write(file);
-}
-
 fs::path copy_base(const test::TempDir& tmp, const fs::path& from, const std::string& name) {
   fs::path dir = tmp / name;
   fs::create_directories(dir);
@@ -63,7 +31,7 @@ fs::path copy_base(const test::TempDir& tmp, const fs::path& from, const std::st
   return dir;
 }
 
-std::string load_error(const fs::path& dir) {
+std::string t5_load_error(const fs::path& dir) {
   try {
     model::load_t5(dir);
   } catch (const Error& e) {
@@ -109,29 +77,29 @@ TEST_CASE("config.json parses with Hugging Face defaults", "[model][config]") {
 
 TEST_CASE("loading is strict about tensor names and shapes", "[model][load]") {
   test::TempDir tmp;
-  auto tensors = read_all(kV11);
+  auto tensors = test::read_safetensors(kV11 / "model.safetensors");
   SECTION("a missing tensor is named") {
     auto dir = copy_base(tmp, kV11, "missing");
     auto t = tensors;
     t.erase(std::remove_if(t.begin(), t.end(), [](auto& x) { return x.name == "decoder.block.2.layer.1.EncDecAttention.v.weight"; }), t.end());
-    write_all(t, dir / "model.safetensors");
-    auto msg = load_error(dir);
+    test::write_safetensors(t, dir / "model.safetensors");
+    auto msg = t5_load_error(dir);
     CHECK_THAT(msg, Catch::Contains("missing tensor") && Catch::Contains("decoder.block.2.layer.1.EncDecAttention.v.weight"));
   }
   SECTION("an unexpected tensor is named") {
     auto dir = copy_base(tmp, kV11, "unexpected");
     auto t = tensors;
     t.push_back({"encoder.block.7.layer.0.SelfAttention.q.weight", io::DType::F32, {2, 2}, {1, 2, 3, 4}});
-    write_all(t, dir / "model.safetensors");
-    CHECK_THAT(load_error(dir), Catch::Contains("unexpected tensor") && Catch::Contains("encoder.block.7.layer.0.SelfAttention.q.weight"));
+    test::write_safetensors(t, dir / "model.safetensors");
+    CHECK_THAT(t5_load_error(dir), Catch::Contains("unexpected tensor") && Catch::Contains("encoder.block.7.layer.0.SelfAttention.q.weight"));
   }
   SECTION("a wrong shape is named with both shapes") {
     auto dir = copy_base(tmp, kV11, "shape");
     auto t = tensors;
     for (auto& x : t)
       if (x.name == "encoder.final_layer_norm.weight") x.shape = {4, 8};
-    write_all(t, dir / "model.safetensors");
-    CHECK_THAT(load_error(dir), Catch::Contains("encoder.final_layer_norm.weight") && Catch::Contains("[4, 8]") &&
+    test::write_safetensors(t, dir / "model.safetensors");
+    CHECK_THAT(t5_load_error(dir), Catch::Contains("encoder.final_layer_norm.weight") && Catch::Contains("[4, 8]") &&
                                     Catch::Contains("[32]"));
   }
   SECTION("an untied config over tied weights misses lm_head") {
@@ -141,27 +109,27 @@ TEST_CASE("loading is strict about tensor names and shapes", "[model][load]") {
     cfg["tie_word_embeddings"] = false;
     io::write_json_file_atomic(dir / "config.json", cfg);
     fs::copy_file(kV10 / "model.safetensors", dir / "model.safetensors");
-    CHECK_THAT(load_error(dir), Catch::Contains("lm_head.weight"));
+    CHECK_THAT(t5_load_error(dir), Catch::Contains("lm_head.weight"));
   }
   SECTION("aliases of shared.weight are consumed only when equal") {
     auto dir = copy_base(tmp, kV10, "aliases");
-    auto t = read_all(kV10);
-    Tensor alias = *std::find_if(t.begin(), t.end(), [](auto& x) { return x.name == "shared.weight"; });
+    auto t = test::read_safetensors(kV10 / "model.safetensors");
+    test::StoredTensor alias = *std::find_if(t.begin(), t.end(), [](auto& x) { return x.name == "shared.weight"; });
     alias.name = "encoder.embed_tokens.weight";
     t.push_back(alias);
     alias.name = "lm_head.weight";
     t.push_back(alias);
-    write_all(t, dir / "model.safetensors");
-    CHECK(load_error(dir).empty());
+    test::write_safetensors(t, dir / "model.safetensors");
+    CHECK(t5_load_error(dir).empty());
     t.back().values[3] += 1.0f;
-    write_all(t, dir / "model.safetensors");
-    CHECK_THAT(load_error(dir), Catch::Contains("lm_head.weight") && Catch::Contains("differs"));
+    test::write_safetensors(t, dir / "model.safetensors");
+    CHECK_THAT(t5_load_error(dir), Catch::Contains("lm_head.weight") && Catch::Contains("differs"));
   }
   SECTION("no weights, no config, tokenizer-only") {
     auto dir = copy_base(tmp, kV11, "empty");
-    auto e = load_error(dir);
+    auto e = t5_load_error(dir);
     CHECK_THAT(e, Catch::Contains("model.safetensors"));
-    CHECK_THAT(load_error(tmp / "nothing"), Catch::Contains("config.json"));
+    CHECK_THAT(t5_load_error(tmp / "nothing"), Catch::Contains("config.json"));
   }
 }
 
@@ -171,10 +139,10 @@ TEST_CASE("F16 and BF16 checkpoints load (converted to float32)", "[model][load]
   at::Tensor want = golden_logits(*reference);
   for (auto dtype : {io::DType::F16, io::DType::BF16}) {
     auto dir = copy_base(tmp, kV11, std::string(io::dtype_name(dtype)));
-    auto t = read_all(kV11);
+    auto t = test::read_safetensors(kV11 / "model.safetensors");
     for (std::size_t i = 0; i < t.size(); ++i)
       if (i % 2 == 0 || dtype == io::DType::BF16) t[i].dtype = dtype;  // F16 case: mixed F16 + F32
-    write_all(t, dir / "model.safetensors");
+    test::write_safetensors(t, dir / "model.safetensors");
     auto m = model::load_t5(dir);
     // Every parameter equals the golden value rounded through the stored dtype.
     auto f = io::SafetensorsFile::open(dir / "model.safetensors");
@@ -196,10 +164,10 @@ TEST_CASE("F16 and BF16 checkpoints load (converted to float32)", "[model][load]
 TEST_CASE("sharded checkpoints load through model.safetensors.index.json", "[model][load]") {
   test::TempDir tmp;
   auto dir = copy_base(tmp, kV11, "sharded");
-  auto t = read_all(kV11);
-  std::vector<Tensor> a(t.begin(), t.begin() + t.size() / 2), b(t.begin() + t.size() / 2, t.end());
-  write_all(a, dir / "model-00001-of-00002.safetensors");
-  write_all(b, dir / "model-00002-of-00002.safetensors");
+  auto t = test::read_safetensors(kV11 / "model.safetensors");
+  std::vector<test::StoredTensor> a(t.begin(), t.begin() + t.size() / 2), b(t.begin() + t.size() / 2, t.end());
+  test::write_safetensors(a, dir / "model-00001-of-00002.safetensors");
+  test::write_safetensors(b, dir / "model-00002-of-00002.safetensors");
   nlohmann::json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
   for (const auto& x : a) index["weight_map"][x.name] = "model-00001-of-00002.safetensors";
   for (const auto& x : b) index["weight_map"][x.name] = "model-00002-of-00002.safetensors";
@@ -211,10 +179,10 @@ TEST_CASE("sharded checkpoints load through model.safetensors.index.json", "[mod
   CHECK(model::base_fingerprint(dir) == model::base_fingerprint(kV11, {false}));
   index["weight_map"][a[0].name] = "model-00002-of-00002.safetensors";
   io::write_json_file_atomic(dir / "model.safetensors.index.json", index);
-  CHECK_THAT(load_error(dir), Catch::Contains(a[0].name));
+  CHECK_THAT(t5_load_error(dir), Catch::Contains(a[0].name));
   index["weight_map"][a[0].name] = "../elsewhere.safetensors";
   io::write_json_file_atomic(dir / "model.safetensors.index.json", index);
-  CHECK_THAT(load_error(dir), Catch::Contains("elsewhere"));
+  CHECK_THAT(t5_load_error(dir), Catch::Contains("elsewhere"));
 }
 
 TEST_CASE("save_t5 writes a checkpoint that loads back identically", "[model][load]") {
@@ -279,15 +247,15 @@ TEST_CASE("the base fingerprint hashes names, shapes, dtypes and bytes, and is c
   io::write_json_file_atomic(dir / model::kFingerprintCacheName, cache);
   CHECK(model::base_fingerprint(dir) == "sha256:" + std::string(64, 'a'));
   // ...and that changing one byte of one tensor (new file, new size/mtime key) rehashes.
-  auto t = read_all(kV11);
+  auto t = test::read_safetensors(kV11 / "model.safetensors");
   t[5].values[0] += 1.0f;
-  write_all(t, dir / "model.safetensors");
+  test::write_safetensors(t, dir / "model.safetensors");
   std::string changed = model::base_fingerprint(dir);
   CHECK(changed != fp);
   CHECK(changed != "sha256:" + std::string(64, 'a'));
   // Same values stored as another dtype: another fingerprint.
   for (auto& x : t) x.dtype = io::DType::BF16;
-  write_all(t, dir / "model.safetensors");
+  test::write_safetensors(t, dir / "model.safetensors");
   CHECK(model::base_fingerprint(dir) != changed);
 }
 

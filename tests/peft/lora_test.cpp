@@ -1,7 +1,6 @@
 // LibTorch pulls in glog, whose CHECK() aborts instead of reporting: include torch first,
 // drop glog's macro, then Catch.
 #include <torch/torch.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include "io/error.h"

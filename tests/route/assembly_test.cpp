@@ -25,8 +25,10 @@
 #include "route/tensor_file.h"
 #include "support/test_support.h"
 #include "route/world.h"
+#include "support/tensor_compare.h"
 
 using namespace gaggle;
+using gaggle::test::max_diff;
 namespace fs = std::filesystem;
 using gaggle::test::Expert;
 using gaggle::test::tiny_config;
@@ -47,8 +49,6 @@ Batch batch() {
   b.dec = at::randint(2, 40, {2, 5}, gen, at::kLong);
   return b;
 }
-
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 }  // namespace
 

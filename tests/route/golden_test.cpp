@@ -15,16 +15,13 @@
 #include "route/routed_linear.h"
 #include "route/tensor_file.h"
 #include "support/test_support.h"
+#include "support/tensor_compare.h"
 
 using namespace gaggle;
+using gaggle::test::max_diff;
 namespace fs = std::filesystem;
 
 namespace {
-
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  REQUIRE(a.sizes() == b.sizes());
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
 
 }  // namespace
 

@@ -3,7 +3,6 @@
 // sequence by its prompt's embedding.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
-#undef CHECK
 #include <catch2/catch.hpp>
 
 #include <memory>

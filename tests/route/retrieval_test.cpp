@@ -18,8 +18,10 @@
 #include "route/routed_model.h"
 #include "route/world.h"
 #include "support/test_support.h"
+#include "support/tensor_compare.h"
 
 using namespace gaggle;
+using gaggle::test::max_diff;
 namespace fs = std::filesystem;
 using gaggle::test::Expert;
 using gaggle::test::World;
@@ -60,8 +62,6 @@ at::Tensor embeddings_for(const fs::path& base, int i) {
     if (kChosen[b] == i) rows.push_back(query[b].unsqueeze(0) * (1.0 + b));  // any length: cosine
   return at::cat(rows, 0).clone();
 }
-
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 }  // namespace
 

@@ -14,15 +14,12 @@
 #include "route/merged.h"
 #include "route/phatgoose.h"
 #include "route/router.h"
+#include "support/tensor_compare.h"
 
 using namespace gaggle;
+using gaggle::test::max_diff;
 
 namespace {
-
-double max_diff(const at::Tensor& a, const at::Tensor& b) {
-  REQUIRE(a.sizes() == b.sizes());
-  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
-}
 
 struct Experts {
   at::Tensor A, B, gates;

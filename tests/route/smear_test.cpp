@@ -14,14 +14,14 @@
 #include "route/phatgoose.h"
 #include "route/routed_model.h"
 #include "route/world.h"
+#include "support/tensor_compare.h"
 
 using namespace gaggle;
+using gaggle::test::max_diff;
 namespace fs = std::filesystem;
 using gaggle::test::World;
 
 namespace {
-
-double max_diff(const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); }
 
 model::TokenContext context(const at::Tensor& mask, bool causal, std::int64_t offset = 0) {
   model::TokenContext c;

@@ -2,7 +2,6 @@
 // Shared by the train tests: a tiny T5 base with the real T5 vocabulary, saved as a
 // Hugging Face checkpoint directory, and a learnable toy task.
 #include <torch/torch.h>
-#undef CHECK
 
 #include <cstdlib>
 #include <filesystem>
