@@ -13,6 +13,7 @@ function(gaggle_room name)
     target_include_directories(gaggle_${name} PUBLIC ${PROJECT_SOURCE_DIR}/lib)
     target_link_libraries(gaggle_${name} PUBLIC ${ROOM_DEPS})
     set_target_properties(gaggle_${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+    gaggle_unity(gaggle_${name})
     if(ROOM_TORCH AND GAGGLE_TORCH_PCH)
       target_precompile_headers(gaggle_${name} PRIVATE <torch/torch.h>)
     endif()
@@ -51,14 +52,11 @@ function(gaggle_test_room name)
   if(NOT sources)
     return()
   endif()
-  add_executable(gaggle_test_${name} ${sources} ${PROJECT_SOURCE_DIR}/tests/support/catch_main.cpp
+  add_executable(gaggle_test_${name} ${sources} $<TARGET_OBJECTS:gaggle_catch_main>
                                      ${PROJECT_SOURCE_DIR}/tests/support/test_support.cpp)
   target_include_directories(gaggle_test_${name} PRIVATE ${PROJECT_SOURCE_DIR}/lib ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(gaggle_test_${name} PRIVATE Catch2::Catch2 ${T_DEPS})
   gaggle_unity(gaggle_test_${name})
-  set_source_files_properties(${PROJECT_SOURCE_DIR}/tests/support/catch_main.cpp
-                              TARGET_DIRECTORY gaggle_test_${name}
-                              PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
   target_compile_definitions(gaggle_test_${name} PRIVATE
     GAGGLE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     GAGGLE_TEST_DATA="${PROJECT_SOURCE_DIR}/tests/data"

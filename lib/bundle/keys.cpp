@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "bundle/base64.h"
+#include "bundle/detail/openssl.h"
 #include "bundle/ssh_wire.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
@@ -18,26 +19,14 @@ namespace gaggle::bundle {
 namespace {
 
 constexpr std::string_view kAuthMagic("openssh-key-v1\0", 15);
-constexpr std::string_view kBegin = "-----BEGIN OPENSSH PRIVATE KEY-----";
-constexpr std::string_view kEnd = "-----END OPENSSH PRIVATE KEY-----";
+constexpr std::string_view kKeyBegin = "-----BEGIN OPENSSH PRIVATE KEY-----";
+constexpr std::string_view kKeyEnd = "-----END OPENSSH PRIVATE KEY-----";
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+using detail::MdCtx;
+using detail::Pkey;
 
 std::string openssl_error() {
-  std::string text;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!text.empty()) text += "; ";
-    text += buf;
-  }
+  std::string text = detail::drain_openssl_errors();
   return text.empty() ? "unknown OpenSSL error" : text;
 }
 
@@ -49,12 +38,12 @@ std::string trim(std::string_view s) {
 
 // The binary body of an armoured openssh-key-v1 file.
 std::string dearmor_private(std::string_view text, const std::string& source) {
-  auto b = text.find(kBegin);
-  auto e = text.find(kEnd);
+  auto b = text.find(kKeyBegin);
+  auto e = text.find(kKeyEnd);
   if (b == std::string_view::npos || e == std::string_view::npos || e < b)
     throw_error(ErrorCode::invalid, "bundle", source + ": not an OpenSSH private key (no BEGIN/END OPENSSH PRIVATE KEY lines)",
                 "PEM or PKCS#8 keys can be converted with: ssh-keygen -p -f KEY (it rewrites the key in OpenSSH format)");
-  auto body = base64_decode_wrapped(text.substr(b + kBegin.size(), e - b - kBegin.size()));
+  auto body = base64_decode_wrapped(text.substr(b + kKeyBegin.size(), e - b - kKeyBegin.size()));
   if (!body) throw_error(ErrorCode::invalid, "bundle", source + ": the private key's base64 is corrupt");
   if (body->compare(0, kAuthMagic.size(), kAuthMagic) != 0)
     throw_error(ErrorCode::invalid, "bundle", source + ": missing the \"openssh-key-v1\" magic");
@@ -218,7 +207,7 @@ std::string format_private_key(const PrivateKey& key) {
   w.u32(1);
   w.string(key.pub.blob);
   w.string(priv.bytes());
-  return std::string(kBegin) + "\n" + wrap_lines(base64_encode(w.bytes()), 70) + std::string(kEnd) + "\n";
+  return std::string(kKeyBegin) + "\n" + wrap_lines(base64_encode(w.bytes()), 70) + std::string(kKeyEnd) + "\n";
 }
 
 PrivateKey generate_ed25519_key(std::string comment) {

@@ -3,11 +3,10 @@
 #include <cmath>
 
 #include "io/error.h"
+#include "bundle/detail/room.h"
 
 namespace gaggle::bundle {
 namespace {
-
-constexpr const char* kRoom = "bundle";
 
 double positive_alpha(const nlohmann::json& value, const std::string& where) {
   if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() <= 0)

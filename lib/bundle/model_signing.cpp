@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/base64.h"
+#include "bundle/detail/openssl.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/json_file.h"
@@ -31,35 +32,18 @@ constexpr const char* kInTotoType = "application/vnd.in-toto+json";
 constexpr const char* kStatementType = "https://in-toto.io/Statement/v1";
 constexpr const char* kPredicateType = "https://model_signing/signature/v1.0";
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct BioFree {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-std::string drain_openssl() {
-  std::string text;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    text += (text.empty() ? "" : "; ") + std::string(buf);
-  }
-  return text;
-}
+using detail::Bio;
+using detail::MdCtx;
+using detail::Pkey;
 
 Pkey load_pem_key(const fs::path& path, bool private_key) {
   std::string text = io::read_file(path);
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+  Bio bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   EVP_PKEY* raw = private_key ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr)
                               : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
   if (!raw)
     throw_error(ErrorCode::invalid, "bundle",
-                path.string() + ": not a PEM " + (private_key ? "private key (or it is encrypted)" : "public key") + ": " + drain_openssl(),
+                path.string() + ": not a PEM " + (private_key ? "private key (or it is encrypted)" : "public key") + ": " + detail::drain_openssl_errors(),
                 private_key ? "make one with: openssl ecparam -genkey -name secp384r1 -noout -out key.pem"
                             : "the public key is the 'BEGIN PUBLIC KEY' block: openssl ec -in key.pem -pubout");
   Pkey key(raw);
@@ -83,7 +67,7 @@ std::pair<const EVP_MD*, std::string> curve_of(EVP_PKEY* key, const std::string&
 
 std::string spki_der(EVP_PKEY* key) {
   int n = i2d_PUBKEY(key, nullptr);
-  if (n <= 0) throw_error(ErrorCode::invalid, "bundle", "cannot encode the public key: " + drain_openssl());
+  if (n <= 0) throw_error(ErrorCode::invalid, "bundle", "cannot encode the public key: " + detail::drain_openssl_errors());
   std::string der(static_cast<std::size_t>(n), '\0');
   auto* p = reinterpret_cast<unsigned char*>(der.data());
   i2d_PUBKEY(key, &p);
@@ -91,7 +75,7 @@ std::string spki_der(EVP_PKEY* key) {
 }
 
 std::string public_pem(EVP_PKEY* key) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  Bio bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PUBKEY(bio.get(), key);
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
@@ -201,7 +185,7 @@ ModelSigningResult verify_model_signing(const fs::path& model, const ModelSignin
   for (std::size_t i = 0; i < sigs.size() && !verified; ++i) {
     auto sig = base64_decode(string_field(sigs[i], "sig", source, "/dsseEnvelope/signatures/" + std::to_string(i)));
     if (!sig) throw_error(ErrorCode::invalid, "bundle", source + ": /dsseEnvelope/signatures/" + std::to_string(i) + "/sig is not valid base64");
-    std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+    MdCtx ctx(EVP_MD_CTX_new());
     verified = ctx && EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, key.get()) == 1 &&
                EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(sig->data()), sig->size(),
                                 reinterpret_cast<const unsigned char*>(pae.data()), pae.size()) == 1;
@@ -281,15 +265,15 @@ ModelSigningResult sign_model_signing(const fs::path& model, const ModelSigningS
                        {"resources", resources}};
   std::string payload = stmt.dump(2);
   std::string pae = dsse_pae(kInTotoType, payload);
-  std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
+  MdCtx ctx(EVP_MD_CTX_new());
   std::size_t len = 0;
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, key.get()) != 1 ||
       EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char*>(pae.data()), pae.size()) != 1)
-    throw_error(ErrorCode::io, "bundle", "OpenSSL could not sign: " + drain_openssl());
+    throw_error(ErrorCode::io, "bundle", "OpenSSL could not sign: " + detail::drain_openssl_errors());
   std::string sig(len, '\0');
   if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, reinterpret_cast<const unsigned char*>(pae.data()),
                      pae.size()) != 1)
-    throw_error(ErrorCode::io, "bundle", "OpenSSL could not sign: " + drain_openssl());
+    throw_error(ErrorCode::io, "bundle", "OpenSSL could not sign: " + detail::drain_openssl_errors());
   sig.resize(len);
   nlohmann::ordered_json bundle;
   bundle["mediaType"] = kBundleMediaType;

@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 namespace gaggle::bundle {
 namespace {
 
-constexpr const char* kRoom = "peft";
+constexpr const char* kPeftRoom = "peft";
 constexpr std::string_view kKeyPrefix = "base_model.model.";
 constexpr std::string_view kSuffixA = ".lora_A.weight";
 constexpr std::string_view kSuffixB = ".lora_B.weight";
@@ -69,11 +69,11 @@ const std::set<std::string>& known_fields() {
 }
 
 [[noreturn]] void refuse(const std::string& source, const std::string& what, const std::string& hint = {}) {
-  throw_error(ErrorCode::unsupported, kRoom, source + ": " + what, hint);
+  throw_error(ErrorCode::unsupported, kPeftRoom, source + ": " + what, hint);
 }
 
 [[noreturn]] void malformed(const std::string& source, const std::string& what) {
-  throw_error(ErrorCode::invalid, kRoom, source + ": " + what);
+  throw_error(ErrorCode::invalid, kPeftRoom, source + ": " + what);
 }
 
 std::string optional_string(const ordered_json& j, const char* key, const std::string& source) {
@@ -114,7 +114,7 @@ PeftConfig read_config(const fs::path& path) {
   c.source = path.string();
   std::error_code ec;
   const auto size = fs::file_size(path, ec);
-  if (ec) throw_error(ErrorCode::not_found, kRoom, c.source + ": cannot read: " + ec.message());
+  if (ec) throw_error(ErrorCode::not_found, kPeftRoom, c.source + ": cannot read: " + ec.message());
   if (size > kConfigMaxBytes)
     malformed(c.source, "is " + std::to_string(size) + " bytes; an adapter configuration is at most 1 MB");
   const std::string text = io::read_file(path);
@@ -292,7 +292,7 @@ std::string task_type_of_modules(const std::vector<std::string>& modules) {
 PeftImportResult import_peft(const PeftImportOptions& options) {
   const fs::path& dir = options.adapter_dir;
   if (!fs::is_directory(dir))
-    throw_error(ErrorCode::not_found, kRoom, "adapter directory '" + dir.string() + "' does not exist",
+    throw_error(ErrorCode::not_found, kPeftRoom, "adapter directory '" + dir.string() + "' does not exist",
                 "point it at the folder PEFT's save_pretrained wrote (adapter_config.json + adapter_model.safetensors)");
   const fs::path weights = dir / kPeftWeightsFile;
   if (!fs::exists(weights)) {
@@ -300,13 +300,13 @@ PeftImportResult import_peft(const PeftImportOptions& options) {
       refuse((dir / kPeftPickleFile).string(),
              "is a Python pickle; gaggle never unpickles (loading a pickle can run arbitrary code)",
              "where you trust the file, re-save it as safetensors: PeftModel.save_pretrained(dir, safe_serialization=True)");
-    throw_error(ErrorCode::not_found, kRoom, "'" + dir.string() + "' has no " + kPeftWeightsFile);
+    throw_error(ErrorCode::not_found, kPeftRoom, "'" + dir.string() + "' has no " + kPeftWeightsFile);
   }
   if (!fs::exists(dir / kPeftConfigFile))
-    throw_error(ErrorCode::not_found, kRoom, "'" + dir.string() + "' has no " + kPeftConfigFile);
+    throw_error(ErrorCode::not_found, kPeftRoom, "'" + dir.string() + "' has no " + kPeftConfigFile);
   PeftConfig config = read_config(dir / kPeftConfigFile);
   if (!config.task_type.empty() && config.task_type != options.task_type)
-    throw_error(ErrorCode::mismatch, kRoom,
+    throw_error(ErrorCode::mismatch, kPeftRoom,
                 config.source + ": task_type '" + config.task_type + "' does not fit this base, which needs '" +
                     options.task_type + "'",
                 "a classification or other task type adds a head gaggle cannot carry; import adapters made for this base");
@@ -319,7 +319,7 @@ PeftImportResult import_peft(const PeftImportOptions& options) {
   for (const auto& l : options.linears) by_name[l.name] = &l;
   for (const auto& [module, p] : pairs)
     if (!by_name.count(module))
-      throw_error(ErrorCode::mismatch, kRoom,
+      throw_error(ErrorCode::mismatch, kPeftRoom,
                   wsource + ": module '" + module + "' is not a linear layer of this base",
                   "the adapter was made for another base model (or adapts its output layer or embeddings)");
 
@@ -355,7 +355,7 @@ PeftImportResult import_peft(const PeftImportOptions& options) {
     const auto& b = *it->second.b;
     const std::int64_t r = a.shape[0];
     if (a.shape[1] != linear.d_in || b.shape[0] != linear.d_out)
-      throw_error(ErrorCode::mismatch, kRoom,
+      throw_error(ErrorCode::mismatch, kPeftRoom,
                   wsource + ": module '" + module + "': lora_A " + io::shape_to_string(a.shape) + " and lora_B " +
                       io::shape_to_string(b.shape) + " do not fit the base's layer [d_out " +
                       std::to_string(linear.d_out) + ", d_in " + std::to_string(linear.d_in) + "]",
@@ -450,7 +450,7 @@ PeftExportResult export_peft(const PeftExportOptions& options) {
   const std::string msource = (dir / kManifestFile).string();
   check_bundle_files(dir, m, /*allow_remote_files=*/false);
   if (!m.find("adapter.safetensors"))
-    throw_error(ErrorCode::invalid, kRoom, msource + ": the manifest lists no adapter.safetensors");
+    throw_error(ErrorCode::invalid, kPeftRoom, msource + ": the manifest lists no adapter.safetensors");
   const LoraScaling scaling = lora_scaling(m.body, msource);
   auto file = io::SafetensorsFile::open(dir / "adapter.safetensors");
   const std::string fsource = file.path().string();

@@ -9,9 +9,9 @@
 namespace gaggle::bundle {
 namespace {
 
-constexpr std::string_view kMagic = "SSHSIG";
-constexpr std::string_view kBegin = "-----BEGIN SSH SIGNATURE-----";
-constexpr std::string_view kEnd = "-----END SSH SIGNATURE-----";
+constexpr std::string_view kSshsigMagic = "SSHSIG";
+constexpr std::string_view kSignatureBegin = "-----BEGIN SSH SIGNATURE-----";
+constexpr std::string_view kSignatureEnd = "-----END SSH SIGNATURE-----";
 
 std::string digest(std::string_view algorithm, std::string_view message) {
   const EVP_MD* md = algorithm == "sha512" ? EVP_sha512() : algorithm == "sha256" ? EVP_sha256() : nullptr;
@@ -27,7 +27,7 @@ std::string digest(std::string_view algorithm, std::string_view message) {
 
 std::string sshsig_signed_data(std::string_view ns, std::string_view hash_algorithm, std::string_view message) {
   WireWriter w;
-  w.raw(kMagic);
+  w.raw(kSshsigMagic);
   w.string(ns);
   w.string("");
   w.string(hash_algorithm);
@@ -36,16 +36,16 @@ std::string sshsig_signed_data(std::string_view ns, std::string_view hash_algori
 }
 
 SshSignature parse_sshsig(std::string_view text, const std::string& source) {
-  auto b = text.find(kBegin);
-  auto e = text.find(kEnd);
+  auto b = text.find(kSignatureBegin);
+  auto e = text.find(kSignatureEnd);
   if (b == std::string_view::npos || e == std::string_view::npos || e < b)
     throw_error(ErrorCode::invalid, "bundle",
                 source + ": not an SSH signature (no BEGIN/END SSH SIGNATURE lines; truncated or not a signature)",
                 "sign the bundle again: gaggle sign BUNDLE --key KEY");
-  auto blob = base64_decode_wrapped(text.substr(b + kBegin.size(), e - b - kBegin.size()));
+  auto blob = base64_decode_wrapped(text.substr(b + kSignatureBegin.size(), e - b - kSignatureBegin.size()));
   if (!blob) throw_error(ErrorCode::invalid, "bundle", source + ": the signature's base64 is corrupt (garbled signature)");
   WireReader r(*blob, source);
-  if (r.raw(std::min<std::size_t>(kMagic.size(), r.remaining()), "magic") != kMagic)
+  if (r.raw(std::min<std::size_t>(kSshsigMagic.size(), r.remaining()), "magic") != kSshsigMagic)
     throw_error(ErrorCode::invalid, "bundle", source + ": missing the SSHSIG magic (garbled signature)");
   std::uint32_t version = r.u32("version");
   if (version != 1)
@@ -95,14 +95,14 @@ std::string sign_sshsig(const PublicKey& key, const SshSigner& signer, std::stri
   const std::string hash = "sha512";
   std::string sig_blob = signer(sshsig_signed_data(ns, hash, message));
   WireWriter w;
-  w.raw(kMagic);
+  w.raw(kSshsigMagic);
   w.u32(1);
   w.string(key.blob);
   w.string(ns);
   w.string("");
   w.string(hash);
   w.string(sig_blob);
-  return std::string(kBegin) + "\n" + wrap_lines(base64_encode(w.bytes()), 70) + std::string(kEnd) + "\n";
+  return std::string(kSignatureBegin) + "\n" + wrap_lines(base64_encode(w.bytes()), 70) + std::string(kSignatureEnd) + "\n";
 }
 
 }  // namespace gaggle::bundle

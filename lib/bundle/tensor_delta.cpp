@@ -6,12 +6,12 @@
 #include "bundle/tensor_index.h"
 #include "io/error.h"
 #include "io/sha256.h"
+#include "bundle/detail/room.h"
 
 namespace gaggle::bundle {
 namespace {
 
-constexpr const char* kRoom = "bundle";
-constexpr std::string_view kMagic = "GGLDELT1";
+constexpr std::string_view kDeltaMagic = "GGLDELT1";
 constexpr std::size_t kShaHex = 64;
 constexpr std::size_t kFixed = 8 + kShaHex + 4 + 8 + 8;
 
@@ -39,7 +39,7 @@ struct Parsed {
 
 Parsed parse(std::string_view delta, const std::string& where) {
   auto bad = [&](const std::string& why) { throw_error(ErrorCode::invalid, kRoom, where + ": not a valid tensor delta: " + why); };
-  if (delta.size() < kFixed || delta.substr(0, kMagic.size()) != kMagic) bad("no GGLDELT1 header");
+  if (delta.size() < kFixed || delta.substr(0, kDeltaMagic.size()) != kDeltaMagic) bad("no GGLDELT1 header");
   Parsed p;
   p.base_sha256 = std::string(delta.substr(8, kShaHex));
   for (char c : p.base_sha256)
@@ -76,7 +76,7 @@ std::optional<std::string> encode_sparse_delta(std::string_view base, const std:
     values.append(target.data() + i * elem_size, elem_size);
     if (kFixed + indices.size() + values.size() > max_bytes) return std::nullopt;
   }
-  std::string out(kMagic);
+  std::string out(kDeltaMagic);
   out += base_sha256;
   put<std::uint32_t>(out, static_cast<std::uint32_t>(elem_size));
   put<std::uint64_t>(out, base.size());

@@ -8,11 +8,10 @@
 #include "io/error.h"
 #include "io/safetensors.h"
 #include "io/sha256.h"
+#include "bundle/detail/room.h"
 
 namespace gaggle::bundle {
 namespace {
-
-constexpr const char* kRoom = "bundle";
 
 bool is_hex64(const std::string& s) {
   if (s.size() != 64) return false;

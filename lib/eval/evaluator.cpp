@@ -12,11 +12,10 @@
 #include "model/scoring.h"
 #include "model/base_model.h"
 #include "text/tokenizer.h"
+#include "eval/detail/room.h"
 
 namespace gaggle::eval {
 namespace {
-
-constexpr const char* kRoom = "eval";
 
 std::uint64_t fnv1a(const std::string& s) {
   std::uint64_t h = 1469598103934665603ull;

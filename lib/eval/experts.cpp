@@ -14,13 +14,12 @@
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "route/tensor_file.h"
+#include "eval/detail/room.h"
 
 namespace fs = std::filesystem;
 
 namespace gaggle::eval {
 namespace {
-
-constexpr const char* kRoom = "eval";
 
 std::string json_string(const nlohmann::json& obj, const char* key, const std::string& source) {
   if (!obj.contains(key)) return {};
@@ -32,9 +31,9 @@ bool has_suffix(const std::string& s, const std::string& suffix) {
   return s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string label(const ExpertInfo& e) { return e.version.empty() ? e.name : e.name + "@" + e.version; }
-
 }  // namespace
+
+std::string label_of(const ExpertInfo& e) { return e.version.empty() ? e.name : e.name + "@" + e.version; }
 
 ExpertInfo describe_expert(const fs::path& dir) {
   if (!fs::is_regular_file(dir / kAdapterFile))
@@ -111,8 +110,8 @@ ExpertStack load_experts(const std::vector<ExpertInfo>& experts, const std::stri
   stack.experts = experts;
   std::set<std::string> seen;
   for (const auto& e : experts)
-    if (!seen.insert(label(e)).second)
-      throw_error(ErrorCode::invalid, kRoom, "expert '" + label(e) + "' is listed twice");
+    if (!seen.insert(label_of(e)).second)
+      throw_error(ErrorCode::invalid, kRoom, "expert '" + label_of(e) + "' is listed twice");
 
   std::vector<std::shared_ptr<const io::SafetensorsFile>> files;
   std::vector<std::set<std::string>> names(experts.size());
@@ -120,7 +119,7 @@ ExpertStack load_experts(const std::vector<ExpertInfo>& experts, const std::stri
     const auto& e = experts[i];
     if (!base_fingerprint.empty() && !e.base_fingerprint.empty() && e.base_fingerprint != base_fingerprint)
       throw_error(ErrorCode::mismatch, kRoom,
-                  "expert '" + label(e) + "' was trained on base " + e.base_fingerprint + ", not on this base (" +
+                  "expert '" + label_of(e) + "' was trained on base " + e.base_fingerprint + ", not on this base (" +
                       base_fingerprint + ")",
                   "evaluate it with the base it was trained on, or leave it out of the pool");
     files.push_back(std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(e.dir / kAdapterFile)));
@@ -138,13 +137,13 @@ ExpertStack load_experts(const std::vector<ExpertInfo>& experts, const std::stri
     for (const auto& m : stack.modules)
       if (!names[i].count(m + ".lora_A") || !names[i].count(m + ".lora_B"))
         throw_error(ErrorCode::mismatch, kRoom,
-                    "expert '" + label(experts[i]) + "' has no LoRA for module '" + m + "' that expert '" +
-                        label(experts[0]) + "' has",
+                    "expert '" + label_of(experts[i]) + "' has no LoRA for module '" + m + "' that expert '" +
+                        label_of(experts[0]) + "' has",
                     "experts routed together must adapt the same modules");
     if (count != stack.modules.size())
       throw_error(ErrorCode::mismatch, kRoom,
-                  "expert '" + label(experts[i]) + "' adapts " + std::to_string(count) + " modules, expert '" +
-                      label(experts[0]) + "' " + std::to_string(stack.modules.size()),
+                  "expert '" + label_of(experts[i]) + "' adapts " + std::to_string(count) + " modules, expert '" +
+                      label_of(experts[0]) + "' " + std::to_string(stack.modules.size()),
                   "experts routed together must adapt the same modules");
   }
 
@@ -154,7 +153,7 @@ ExpertStack load_experts(const std::vector<ExpertInfo>& experts, const std::stri
       for (const auto& m : stack.modules)
         if (!names[i].count(m + suffix)) {
           if (missing) {
-            *missing = "expert '" + label(experts[i]) + "' has no '" + m + suffix + "'";
+            *missing = "expert '" + label_of(experts[i]) + "' has no '" + m + suffix + "'";
             return {};
           }
         }
@@ -166,7 +165,7 @@ ExpertStack load_experts(const std::vector<ExpertInfo>& experts, const std::stri
           throw_error(ErrorCode::invalid, kRoom,
                       files[i]->path().string() + ": tensor '" + m + suffix + "' has shape " +
                           io::shape_to_string(t.sizes().vec()) + ", expected " +
-                          io::shape_to_string(parts[0].sizes().vec()) + " (as in expert '" + label(experts[0]) + "')");
+                          io::shape_to_string(parts[0].sizes().vec()) + " (as in expert '" + label_of(experts[0]) + "')");
         if (suffix == ".lora_B") {
           const double r = static_cast<double>(t.size(-1));
           const double factor = experts[i].scaling.scale(m, t.size(-1)) * r;
@@ -193,7 +192,7 @@ ExpertStack load_experts(const std::vector<ExpertInfo>& experts, const std::stri
   stack.avg_act = stack_tensors(".avg_act", &stack.missing_avg_act);
   for (std::size_t i = 0; i < experts.size(); ++i) {
     if (!names[i].count(kRetrievalEmbeddingsTensor)) {
-      stack.missing_retrieval = "expert '" + label(experts[i]) + "' has no '" + kRetrievalEmbeddingsTensor + "'";
+      stack.missing_retrieval = "expert '" + label_of(experts[i]) + "' has no '" + kRetrievalEmbeddingsTensor + "'";
       stack.retrieval.clear();
       break;
     }

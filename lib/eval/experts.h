@@ -34,6 +34,9 @@ struct ExpertInfo {
   bundle::LoraScaling scaling;   // per-module LoRA scale (manifest; alpha 1 without one)
 };
 
+// "name@version", or the name alone for an expert without a version.
+std::string label_of(const ExpertInfo& e);
+
 struct PoolInfo {
   std::filesystem::path dir;
   std::string hub;     // from pool.json, or ""

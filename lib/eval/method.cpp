@@ -16,11 +16,10 @@
 #include "route/routed_linear.h"
 #include "route/router.h"
 #include "route/smear.h"
+#include "eval/detail/room.h"
 
 namespace gaggle::eval {
 namespace {
-
-constexpr const char* kRoom = "eval";
 
 std::string expert_label(const ExpertInfo& e) { return e.version.empty() ? e.name : e.name + "@" + e.version; }
 

@@ -12,15 +12,12 @@
 #include "route/assembly.h"
 #include "route/router.h"
 #include "text/tokenizer.h"
+#include "eval/detail/room.h"
 
 namespace fs = std::filesystem;
 
 namespace gaggle::eval {
 namespace {
-
-constexpr const char* kRoom = "eval";
-
-std::string label(const ExpertInfo& e) { return e.version.empty() ? e.name : e.name + "@" + e.version; }
 
 nlohmann::ordered_json expert_json(const ExpertInfo& e, const std::string& role) {
   nlohmann::ordered_json j = {{"name", e.name}, {"version", e.version}, {"role", role}, {"dir", e.dir.generic_string()}};
@@ -42,7 +39,7 @@ ExpertInfo resolve_expert(const std::string& spec, const PoolInfo* pool) {
   if (pool) {
     const ExpertInfo* found = nullptr;
     for (const auto& p : pool->experts)
-      if (p.name == spec || label(p) == spec) found = &p;  // the last = the highest version
+      if (p.name == spec || label_of(p) == spec) found = &p;  // the last = the highest version
     if (found) return *found;
     throw_error(ErrorCode::usage, kRoom, "expert '" + spec + "' is neither a directory nor in pool '" + pool->dir.string() + "'",
                 "list the pool with 'gaggle pool list " + pool->dir.string() + "'");
@@ -110,9 +107,9 @@ Report run_eval(const RunOptions& given) {
   std::set<std::string> named;
   for (const auto& spec : options.experts) {
     ExpertInfo e = resolve_expert(spec, pool.get());
-    if (!named.insert(label(e)).second) throw_error(ErrorCode::usage, kRoom, "expert '" + label(e) + "' is given twice");
+    if (!named.insert(label_of(e)).second) throw_error(ErrorCode::usage, kRoom, "expert '" + label_of(e) + "' is given twice");
     auto stack = std::make_shared<const ExpertStack>(load_experts({e}, fingerprint));
-    owned.push_back(make_single_expert_method(stack, 0, "Expert " + label(e), MethodKind::expert));
+    owned.push_back(make_single_expert_method(stack, 0, "Expert " + label_of(e), MethodKind::expert));
     experts_meta.push_back(expert_json(e, "expert"));
   }
   if (!options.multitask_dir.empty()) {
@@ -132,7 +129,7 @@ Report run_eval(const RunOptions& given) {
     }
     if (options.single_experts)
       for (std::size_t i = 0; i < stack->experts.size(); ++i)
-        owned.push_back(make_single_expert_method(stack, i, kSingleMethodPrefix + label(stack->experts[i]), MethodKind::single));
+        owned.push_back(make_single_expert_method(stack, i, kSingleMethodPrefix + label_of(stack->experts[i]), MethodKind::single));
   }
   if (owned.empty() || options.with_base) owned.insert(owned.begin(), make_base_method());
 

@@ -14,7 +14,7 @@ namespace {
 
 using json = nlohmann::json;
 
-[[noreturn]] void bad(const std::string& source, const std::string& what) {
+[[noreturn]] void bad_case(const std::string& source, const std::string& what) {
   throw_error(ErrorCode::invalid, "model", source + ": " + what,
               "a case holds input_ids and attention_mask as [B,S] lists (golden/README.md, case.json)");
 }
@@ -22,17 +22,17 @@ using json = nlohmann::json;
 void flatten(const json& j, std::size_t depth, std::vector<std::int64_t>& shape, std::vector<double>& values,
              const std::string& source, const std::string& key) {
   if (!j.is_array()) {
-    if (depth != shape.size() && !shape.empty()) bad(source, "'" + key + "' is not rectangular");
-    if (!j.is_number()) bad(source, "'" + key + "' holds a non-number");
-    if (shape.empty() && depth > 0) bad(source, "'" + key + "' is not rectangular");
+    if (depth != shape.size() && !shape.empty()) bad_case(source, "'" + key + "' is not rectangular");
+    if (!j.is_number()) bad_case(source, "'" + key + "' holds a non-number");
+    if (shape.empty() && depth > 0) bad_case(source, "'" + key + "' is not rectangular");
     values.push_back(j.get<double>());
     return;
   }
   if (depth == shape.size()) {
-    if (!values.empty()) bad(source, "'" + key + "' is not rectangular");
+    if (!values.empty()) bad_case(source, "'" + key + "' is not rectangular");
     shape.push_back(static_cast<std::int64_t>(j.size()));
   } else if (depth > shape.size() || shape[depth] != static_cast<std::int64_t>(j.size())) {
-    bad(source, "'" + key + "' is not rectangular");
+    bad_case(source, "'" + key + "' is not rectangular");
   }
   for (const auto& x : j) flatten(x, depth + 1, shape, values, source, key);
 }
@@ -42,7 +42,7 @@ at::Tensor int_tensor(const json& j, const std::string& source, const std::strin
   std::vector<double> values;
   flatten(j, 0, shape, values, source, key);
   if (static_cast<std::int64_t>(shape.size()) != dims)
-    bad(source, "'" + key + "' must be a " + std::to_string(dims) + "-dimensional list");
+    bad_case(source, "'" + key + "' must be a " + std::to_string(dims) + "-dimensional list");
   std::vector<std::int64_t> ints(values.begin(), values.end());
   return at::tensor(ints, at::kLong).view(shape);
 }
@@ -99,16 +99,16 @@ json run_t5_case(T5ModelImpl& model, const json& c, const std::string& source) {
 namespace {
 
 json run_case(T5ModelImpl& model, const json& c, const std::string& source) {
-  if (!c.is_object()) bad(source, "not a JSON object");
+  if (!c.is_object()) bad_case(source, "not a JSON object");
   const json* ids_j = find_key(c, "input_ids");
   const json* mask_j = find_key(c, "attention_mask");
-  if (!ids_j) bad(source, "missing 'input_ids'");
+  if (!ids_j) bad_case(source, "missing 'input_ids'");
   at::Tensor input_ids = int_tensor(*ids_j, source, "input_ids", 2);
   at::Tensor mask = mask_j ? int_tensor(*mask_j, source, "attention_mask", 2) : at::ones_like(input_ids);
-  if (!mask.sizes().equals(input_ids.sizes())) bad(source, "'attention_mask' and 'input_ids' differ in shape");
+  if (!mask.sizes().equals(input_ids.sizes())) bad_case(source, "'attention_mask' and 'input_ids' differ in shape");
   if (input_ids.numel() > 0 && (input_ids.min().item<std::int64_t>() < 0 ||
                                 input_ids.max().item<std::int64_t>() >= model.config().vocab_size))
-    bad(source, "'input_ids' holds an id outside the vocabulary (" + std::to_string(model.config().vocab_size) + ")");
+    bad_case(source, "'input_ids' holds an id outside the vocabulary (" + std::to_string(model.config().vocab_size) + ")");
   const std::int64_t batch = input_ids.size(0);
   const auto& cfg = model.config();
 
@@ -121,13 +121,13 @@ json run_case(T5ModelImpl& model, const json& c, const std::string& source) {
 
   if (const json* dec_j = find_key(c, "decoder_input_ids")) {
     at::Tensor dec = int_tensor(*dec_j, source, "decoder_input_ids", 2);
-    if (dec.size(0) != batch) bad(source, "'decoder_input_ids' has another batch size than 'input_ids'");
+    if (dec.size(0) != batch) bad_case(source, "'decoder_input_ids' has another batch size than 'input_ids'");
     out["logits"] = to_json(model.decode(dec, enc, mask));
   }
 
   if (const json* lab_j = find_key(c, "labels")) {
     at::Tensor labels = int_tensor(*lab_j, source, "labels", 2);
-    if (labels.size(0) != batch) bad(source, "'labels' has another batch size than 'input_ids'");
+    if (labels.size(0) != batch) bad_case(source, "'labels' has another batch size than 'input_ids'");
     at::Tensor dec = shift_right(labels, cfg.decoder_start_token_id, cfg.pad_token_id);
     out["labels_decoder_input_ids"] = to_json(dec);
     out["label_logits"] = to_json(model.decode(dec, enc, mask));
@@ -142,13 +142,13 @@ json run_case(T5ModelImpl& model, const json& c, const std::string& source) {
   const json* rc_j = find_key(c, "rank_classification");
   if (rc_j && find_key(*rc_j, "choices")) {
     const json& ch = (*rc_j)["choices"];
-    if (!ch.is_array()) bad(source, "'rank_classification.choices' must be a list of token id lists");
+    if (!ch.is_array()) bad_case(source, "'rank_classification.choices' must be a list of token id lists");
     std::vector<std::vector<std::int64_t>> choice_ids;
     for (const auto& x : ch) {
-      if (!x.is_array() || x.empty()) bad(source, "'rank_classification.choices' must hold non-empty token id lists");
+      if (!x.is_array() || x.empty()) bad_case(source, "'rank_classification.choices' must hold non-empty token id lists");
       std::vector<std::int64_t> ids;
       for (const auto& v : x) {
-        if (!v.is_number_integer()) bad(source, "'rank_classification.choices' holds a non-integer");
+        if (!v.is_number_integer()) bad_case(source, "'rank_classification.choices' holds a non-integer");
         ids.push_back(v.get<std::int64_t>());
       }
       choice_ids.push_back(ids);
@@ -185,7 +185,7 @@ json run_case(T5ModelImpl& model, const json& c, const std::string& source) {
   std::int64_t max_new = 5;
   if (const json* g = find_key(c, "greedy"); g && find_key(*g, "max_new_tokens")) {
     if (!(*g)["max_new_tokens"].is_number_integer() || (*g)["max_new_tokens"].get<std::int64_t>() < 0)
-      bad(source, "'greedy.max_new_tokens' must be a non-negative integer");
+      bad_case(source, "'greedy.max_new_tokens' must be a non-negative integer");
     max_new = (*g)["max_new_tokens"].get<std::int64_t>();
   }
   out["greedy"] = {{"max_new_tokens", max_new},
@@ -200,7 +200,7 @@ namespace {
 
 void check_vocab(const at::Tensor& ids, std::int64_t vocab, const std::string& source, const std::string& key) {
   if (ids.numel() > 0 && (ids.min().item<std::int64_t>() < 0 || ids.max().item<std::int64_t>() >= vocab))
-    bad(source, "'" + key + "' holds an id outside the vocabulary (" + std::to_string(vocab) + ")");
+    bad_case(source, "'" + key + "' holds an id outside the vocabulary (" + std::to_string(vocab) + ")");
 }
 
 // Hugging Face's shape: a padded batch.
@@ -209,18 +209,18 @@ json run_llama_batch(LlamaModelImpl& model, const json& c, const std::string& so
   const json* mask_j = find_key(c, "attention_mask");
   const json* pos_j = find_key(c, "position_ids");
   at::Tensor mask = mask_j ? int_tensor(*mask_j, source, "attention_mask", 2) : at::ones_like(input_ids);
-  if (!mask.sizes().equals(input_ids.sizes())) bad(source, "'attention_mask' and 'input_ids' differ in shape");
+  if (!mask.sizes().equals(input_ids.sizes())) bad_case(source, "'attention_mask' and 'input_ids' differ in shape");
   at::Tensor positions;
   if (pos_j) {
     positions = int_tensor(*pos_j, source, "position_ids", 2);
-    if (!positions.sizes().equals(input_ids.sizes())) bad(source, "'position_ids' and 'input_ids' differ in shape");
-    if (positions.numel() > 0 && positions.min().item<std::int64_t>() < 0) bad(source, "'position_ids' holds a negative position");
+    if (!positions.sizes().equals(input_ids.sizes())) bad_case(source, "'position_ids' and 'input_ids' differ in shape");
+    if (positions.numel() > 0 && positions.min().item<std::int64_t>() < 0) bad_case(source, "'position_ids' holds a negative position");
   }
   check_vocab(input_ids, model.config().vocab_size, source, "input_ids");
   std::int64_t max_new = 5;
   if (const json* g = find_key(c, "greedy"); g && find_key(*g, "max_new_tokens")) {
     if (!(*g)["max_new_tokens"].is_number_integer() || (*g)["max_new_tokens"].get<std::int64_t>() < 0)
-      bad(source, "'greedy.max_new_tokens' must be a non-negative integer");
+      bad_case(source, "'greedy.max_new_tokens' must be a non-negative integer");
     max_new = (*g)["max_new_tokens"].get<std::int64_t>();
   }
   c10::InferenceMode guard;
@@ -229,7 +229,7 @@ json run_llama_batch(LlamaModelImpl& model, const json& c, const std::string& so
   json stopped = json::array(), ignoring = json::array();
   for (std::int64_t b = 0; b < input_ids.size(0); ++b) {
     at::Tensor row = input_ids[b].masked_select(mask[b] != 0);
-    if (row.numel() == 0) bad(source, "row " + std::to_string(b) + " of 'attention_mask' has no real token");
+    if (row.numel() == 0) bad_case(source, "row " + std::to_string(b) + " of 'attention_mask' has no real token");
     stopped.push_back(to_json(model.greedy(row, max_new, true)));
     ignoring.push_back(to_json(model.greedy(row, max_new, false)));
   }
@@ -249,9 +249,9 @@ json run_llama_sequence(LlamaModelImpl& model, const json& c, const std::string&
     at::Tensor start = int_tensor(*start_j, where, "start", 1);
     const json* steps_j = find_key(c, "steps");
     if (!steps_j || !steps_j->is_number_integer() || steps_j->get<std::int64_t>() < 1)
-      bad(where, "'steps' must be a positive integer");
+      bad_case(where, "'steps' must be a positive integer");
     const std::int64_t steps = steps_j->get<std::int64_t>();
-    if (start.numel() < 1 || start.numel() > steps) bad(where, "'start' must hold 1..steps ids");
+    if (start.numel() < 1 || start.numel() > steps) bad_case(where, "'start' must hold 1..steps ids");
     check_vocab(start, vocab, where, "start");
     at::Tensor own = model.greedy(start, steps - start.numel() + 1, false);
     at::Tensor fed = at::cat({start, own.slice(0, 0, own.numel() - 1)});
@@ -270,9 +270,9 @@ json run_llama_sequence(LlamaModelImpl& model, const json& c, const std::string&
     return out;
   }
   const json* ids_j = find_key(c, "input_ids");
-  if (!ids_j) bad(where, "needs 'input_ids' (a sequence) or 'start' and 'steps' (greedy)");
+  if (!ids_j) bad_case(where, "needs 'input_ids' (a sequence) or 'start' and 'steps' (greedy)");
   at::Tensor ids = int_tensor(*ids_j, where, "input_ids", 1);
-  if (ids.numel() < 1) bad(where, "'input_ids' is empty");
+  if (ids.numel() < 1) bad_case(where, "'input_ids' is empty");
   check_vocab(ids, vocab, where, "input_ids");
   at::Tensor logits = logits_of(ids);
   out["input_ids"] = to_json(ids);
@@ -282,21 +282,21 @@ json run_llama_sequence(LlamaModelImpl& model, const json& c, const std::string&
 }
 
 json run_llama(LlamaModelImpl& model, const json& c, const std::string& source) {
-  if (!c.is_object()) bad(source, "not a JSON object");
+  if (!c.is_object()) bad_case(source, "not a JSON object");
   json out;
   out["format_version"] = 1;
   out["generated_with"] = {{"tool", "gaggle debug forward"}};
   if (const json* cases = find_key(c, "cases")) {
-    if (!cases->is_array()) bad(source, "'cases' must be a list of cases");
+    if (!cases->is_array()) bad_case(source, "'cases' must be a list of cases");
     c10::InferenceMode guard;
     out["cases"] = json::array();
     for (const auto& one : *cases) {
-      if (!one.is_object()) bad(source, "'cases' holds a non-object");
+      if (!one.is_object()) bad_case(source, "'cases' holds a non-object");
       out["cases"].push_back(run_llama_sequence(model, one, source));
     }
     return out;
   }
-  if (!find_key(c, "input_ids")) bad(source, "missing 'input_ids' (or 'cases')");
+  if (!find_key(c, "input_ids")) bad_case(source, "missing 'input_ids' (or 'cases')");
   json batch = run_llama_batch(model, c, source);
   out.update(batch);
   return out;

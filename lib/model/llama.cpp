@@ -15,7 +15,7 @@ using detail::LlamaLinearImpl;
 
 namespace {
 
-std::uint64_t next_pass() {
+std::uint64_t next_llama_pass() {
   static std::atomic<std::uint64_t> pass{0};
   return ++pass;
 }
@@ -87,7 +87,7 @@ at::Tensor LlamaModelImpl::hidden(const at::Tensor& input_ids, const at::Tensor&
   // Tell the adapters which rows they will see (linear_hook.h): causal decoder rows.
   TokenContext context;
   context.phase = TokenContext::Phase::decoder;
-  context.pass = next_pass();
+  context.pass = next_llama_pass();
   context.mask = attention_mask.defined() ? mask : at::Tensor();
   context.causal = true;
   context.offset = offset;

@@ -11,7 +11,7 @@ namespace {
 
 const char* kHint = "config.json must be a Hugging Face LlamaForCausalLM config (as save_pretrained writes it)";
 
-[[noreturn]] void bad(const std::string& source, const std::string& what) {
+[[noreturn]] void bad_llama_config(const std::string& source, const std::string& what) {
   throw_error(ErrorCode::invalid, "model", source + ": " + what, kHint);
 }
 
@@ -22,9 +22,9 @@ const char* kHint = "config.json must be a Hugging Face LlamaForCausalLM config 
 std::int64_t get_int(const nlohmann::json& j, const std::string& source, const char* key, std::int64_t fallback) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) bad(source, std::string("field '") + key + "' must be an integer");
+  if (!it->is_number_integer()) bad_llama_config(source, std::string("field '") + key + "' must be an integer");
   std::int64_t v = it->get<std::int64_t>();
-  if (v <= 0) bad(source, std::string("field '") + key + "' must be positive, got " + std::to_string(v));
+  if (v <= 0) bad_llama_config(source, std::string("field '") + key + "' must be positive, got " + std::to_string(v));
   return v;
 }
 
@@ -32,14 +32,14 @@ double get_positive(const nlohmann::json& j, const std::string& source, const ch
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
   if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
-    bad(source, std::string("field '") + key + "' must be a positive number");
+    bad_llama_config(source, std::string("field '") + key + "' must be a positive number");
   return it->get<double>();
 }
 
 bool get_bool(const nlohmann::json& j, const std::string& source, const char* key, bool fallback) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) bad(source, std::string("field '") + key + "' must be true or false");
+  if (!it->is_boolean()) bad_llama_config(source, std::string("field '") + key + "' must be true or false");
   return it->get<bool>();
 }
 
@@ -49,7 +49,7 @@ std::int64_t get_token_id(const nlohmann::json& j, const std::string& source, co
   if (it == j.end() || it->is_null()) return fallback;
   const nlohmann::json& v = it->is_array() && !it->empty() ? (*it)[0] : *it;
   if (!v.is_number_integer() || v.get<std::int64_t>() < 0)
-    bad(source, std::string("field '") + key + "' must be a non-negative integer (or null)");
+    bad_llama_config(source, std::string("field '") + key + "' must be a non-negative integer (or null)");
   return v.get<std::int64_t>();
 }
 
@@ -58,19 +58,19 @@ double parse_rope_scaling(const nlohmann::json& j, const std::string& source) {
   auto it = j.find("rope_scaling");
   if (it == j.end() || it->is_null()) return 1.0;
   const std::string hint = "gaggle supports \"rope_scaling\": null or {\"type\": \"linear\", \"factor\": F}";
-  if (!it->is_object()) bad(source, "field 'rope_scaling' must be null or an object like {\"type\": \"linear\", \"factor\": 2.0}");
+  if (!it->is_object()) bad_llama_config(source, "field 'rope_scaling' must be null or an object like {\"type\": \"linear\", \"factor\": 2.0}");
   std::string type;
   for (const char* key : {"type", "rope_type"})
     if (auto t = it->find(key); t != it->end() && !t->is_null()) {
-      if (!t->is_string()) bad(source, std::string("field 'rope_scaling.") + key + "' must be a string");
+      if (!t->is_string()) bad_llama_config(source, std::string("field 'rope_scaling.") + key + "' must be a string");
       type = t->get<std::string>();
     }
-  if (type.empty()) bad(source, "field 'rope_scaling' has no 'type'");
+  if (type.empty()) bad_llama_config(source, "field 'rope_scaling' has no 'type'");
   if (type == "default") return 1.0;
   if (type != "linear") unsupported(source, "rope_scaling type '" + type + "' is not supported", hint);
   auto f = it->find("factor");
   if (f == it->end() || !f->is_number() || !(f->get<double>() > 0) || !std::isfinite(f->get<double>()))
-    bad(source, "field 'rope_scaling.factor' must be a positive number");
+    bad_llama_config(source, "field 'rope_scaling.factor' must be a positive number");
   return f->get<double>();
 }
 
@@ -109,9 +109,9 @@ nlohmann::json LlamaConfig::to_json() const {
 }
 
 LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) bad(source, "not a JSON object");
+  if (!j.is_object()) bad_llama_config(source, "not a JSON object");
   if (auto it = j.find("model_type"); it != j.end() && !it->is_null()) {
-    if (!it->is_string()) bad(source, "field 'model_type' must be a string");
+    if (!it->is_string()) bad_llama_config(source, "field 'model_type' must be a string");
     if (it->get<std::string>() != "llama")
       unsupported(source, "model_type '" + it->get<std::string>() + "' is not a Llama model",
                   "this reader takes LlamaForCausalLM checkpoints (model_type \"llama\")");
@@ -125,24 +125,24 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
   c.num_key_value_heads = get_int(j, source, "num_key_value_heads", c.num_attention_heads);
   c.max_position_embeddings = get_int(j, source, "max_position_embeddings", c.max_position_embeddings);
   if (c.num_attention_heads % c.num_key_value_heads != 0)
-    bad(source, "field 'num_key_value_heads' (" + std::to_string(c.num_key_value_heads) +
+    bad_llama_config(source, "field 'num_key_value_heads' (" + std::to_string(c.num_key_value_heads) +
                     ") must divide 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ")");
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
     c.head_dim = get_int(j, source, "head_dim", 0);
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
-      bad(source, "field 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ") must divide 'hidden_size' (" +
+      bad_llama_config(source, "field 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ") must divide 'hidden_size' (" +
                       std::to_string(c.hidden_size) + ")");
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
   if (c.head_dim % 2 != 0)  // rotary embeddings pair the two halves of each head
-    bad(source, "the head dimension (" + std::to_string(c.head_dim) + ") must be even for rotary embeddings");
+    bad_llama_config(source, "the head dimension (" + std::to_string(c.head_dim) + ") must be even for rotary embeddings");
   c.rms_norm_eps = get_positive(j, source, "rms_norm_eps", c.rms_norm_eps);
   c.rope_theta = get_positive(j, source, "rope_theta", c.rope_theta);
   c.rope_linear_factor = parse_rope_scaling(j, source);
   c.tie_word_embeddings = get_bool(j, source, "tie_word_embeddings", c.tie_word_embeddings);
   if (auto it = j.find("hidden_act"); it != j.end() && !it->is_null()) {
-    if (!it->is_string()) bad(source, "field 'hidden_act' must be a string");
+    if (!it->is_string()) bad_llama_config(source, "field 'hidden_act' must be a string");
     if (it->get<std::string>() != "silu")
       unsupported(source, "hidden_act '" + it->get<std::string>() + "' is not supported",
                   "Llama's MLP is down(silu(gate(x)) * up(x)): \"hidden_act\" must be \"silu\"");
@@ -159,7 +159,7 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
   for (auto [name, id] : {std::pair{"bos_token_id", c.bos_token_id}, std::pair{"eos_token_id", c.eos_token_id},
                           std::pair{"pad_token_id", c.pad_token_id}})
     if (id >= c.vocab_size)
-      bad(source, std::string("field '") + name + "' (" + std::to_string(id) + ") is outside the vocabulary (" +
+      bad_llama_config(source, std::string("field '") + name + "' (" + std::to_string(id) + ") is outside the vocabulary (" +
                       std::to_string(c.vocab_size) + ")");
   return c;
 }

@@ -28,7 +28,7 @@ Reads reads_of(const std::string& name) {
   return Reads::decoder_rows;
 }
 
-std::uint64_t next_pass() {
+std::uint64_t next_t5_pass() {
   static std::atomic<std::uint64_t> pass{0};
   return ++pass;
 }
@@ -57,7 +57,7 @@ void tell_decoder(const Linears& linears, const at::Tensor& encoder_mask, const 
   if (!any_adapter(linears)) return;
   TokenContext rows;
   rows.phase = TokenContext::Phase::decoder;
-  rows.pass = next_pass();
+  rows.pass = next_t5_pass();
   rows.encoder_hidden = encoder_hidden;
   TokenContext cross = rows;
   cross.mask = encoder_mask;
@@ -123,7 +123,7 @@ at::Tensor T5ModelImpl::encode(const at::Tensor& input_ids, const at::Tensor& at
   if (!any_adapter(linears_)) return encoder_->forward_encoder(shared_->forward(ids), mask);
   TokenContext context;
   context.phase = TokenContext::Phase::encoder;
-  context.pass = next_pass();
+  context.pass = next_t5_pass();
   context.mask = mask;
   context.input_ids = ids;
   auto cached = std::make_shared<at::Tensor>();
@@ -137,7 +137,7 @@ at::Tensor T5ModelImpl::encode(const at::Tensor& input_ids, const at::Tensor& at
   tell_encoder(linears_, context);
   at::Tensor out = encoder_->forward_encoder(shared_->forward(ids), mask);
   context.phase = TokenContext::Phase::encoded;
-  context.pass = next_pass();
+  context.pass = next_t5_pass();
   context.base_encoding = nullptr;
   context.encoder_hidden = out;
   tell_encoder(linears_, context);

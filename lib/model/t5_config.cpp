@@ -8,7 +8,7 @@
 namespace gaggle::model {
 namespace {
 
-[[noreturn]] void bad(const std::string& source, const std::string& what) {
+[[noreturn]] void bad_t5_config(const std::string& source, const std::string& what) {
   throw_error(ErrorCode::invalid, "model", source + ": " + what,
               "config.json must be a Hugging Face T5 config (as save_pretrained writes it)");
 }
@@ -17,9 +17,9 @@ std::int64_t get_int(const nlohmann::json& j, const std::string& source, const c
                      bool positive = true) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) bad(source, std::string("field '") + key + "' must be an integer");
+  if (!it->is_number_integer()) bad_t5_config(source, std::string("field '") + key + "' must be an integer");
   std::int64_t v = it->get<std::int64_t>();
-  if (positive ? v <= 0 : v < 0) bad(source, std::string("field '") + key + "' must be " + (positive ? "positive" : "non-negative") + ", got " + std::to_string(v));
+  if (positive ? v <= 0 : v < 0) bad_t5_config(source, std::string("field '") + key + "' must be " + (positive ? "positive" : "non-negative") + ", got " + std::to_string(v));
   return v;
 }
 
@@ -62,9 +62,9 @@ nlohmann::json T5Config::to_json() const {
 }
 
 T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) bad(source, "not a JSON object");
+  if (!j.is_object()) bad_t5_config(source, "not a JSON object");
   if (auto it = j.find("model_type"); it != j.end()) {
-    if (!it->is_string()) bad(source, "field 'model_type' must be a string");
+    if (!it->is_string()) bad_t5_config(source, "field 'model_type' must be a string");
     if (it->get<std::string>() != "t5")
       throw_error(ErrorCode::unsupported, "model", source + ": model_type '" + it->get<std::string>() + "' is not supported",
                   "gaggle's base models are T5 checkpoints (t5, T5 v1.1, LM-adapted, Flan-T5)");
@@ -83,10 +83,10 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
   c.relative_attention_num_buckets = get_int(j, source, "relative_attention_num_buckets", c.relative_attention_num_buckets);
   c.relative_attention_max_distance = get_int(j, source, "relative_attention_max_distance", c.relative_attention_max_distance);
   if (c.relative_attention_num_buckets < 4)
-    bad(source, "field 'relative_attention_num_buckets' must be at least 4");
+    bad_t5_config(source, "field 'relative_attention_num_buckets' must be at least 4");
   std::string proj = "relu";
   if (auto it = j.find("feed_forward_proj"); it != j.end() && !it->is_null()) {
-    if (!it->is_string()) bad(source, "field 'feed_forward_proj' must be a string");
+    if (!it->is_string()) bad_t5_config(source, "field 'feed_forward_proj' must be a string");
     proj = it->get<std::string>();
   }
   if (proj == "relu") {
@@ -98,11 +98,11 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
                 "supported: \"relu\" (T5 v1.0) and \"gated-gelu\" (T5 v1.1, LM-adapted, Flan-T5)");
   }
   if (auto it = j.find("tie_word_embeddings"); it != j.end() && !it->is_null()) {
-    if (!it->is_boolean()) bad(source, "field 'tie_word_embeddings' must be true or false");
+    if (!it->is_boolean()) bad_t5_config(source, "field 'tie_word_embeddings' must be true or false");
     c.tie_word_embeddings = it->get<bool>();
   }
   if (auto it = j.find("layer_norm_epsilon"); it != j.end() && !it->is_null()) {
-    if (!it->is_number() || !(it->get<double>() > 0)) bad(source, "field 'layer_norm_epsilon' must be a positive number");
+    if (!it->is_number() || !(it->get<double>() > 0)) bad_t5_config(source, "field 'layer_norm_epsilon' must be a positive number");
     c.layer_norm_epsilon = it->get<double>();
   }
   c.pad_token_id = get_token_id(j, source, "pad_token_id", c.pad_token_id);
@@ -110,7 +110,7 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
   c.decoder_start_token_id = get_token_id(j, source, "decoder_start_token_id", c.pad_token_id);
   for (auto [name, id] : {std::pair{"pad_token_id", c.pad_token_id}, std::pair{"eos_token_id", c.eos_token_id},
                           std::pair{"decoder_start_token_id", c.decoder_start_token_id}})
-    if (id >= c.vocab_size) bad(source, std::string(name) + " " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+    if (id >= c.vocab_size) bad_t5_config(source, std::string(name) + " " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
   return c;
 }
 

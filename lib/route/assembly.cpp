@@ -25,12 +25,11 @@
 #include "route/phatgoose.h"
 #include "route/retrieval.h"
 #include "route/tensor_file.h"
+#include "route/detail/room.h"
 
 namespace gaggle::route {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr const char* kRoom = "route";
 
 bool per_token(RouterKind kind) {
   return kind == RouterKind::phatgoose || kind == RouterKind::arrow || kind == RouterKind::average_activation;

@@ -14,13 +14,12 @@
 #include "route/detail/fused_routing.h"
 #include "route/detail/packed_keys.h"
 #include "route/detail/topk.h"
+#include "route/detail/room.h"
 
 namespace gaggle::route {
 namespace {
 
-constexpr const char* kRoom = "route";
-
-void require(bool ok, const std::string& message) {
+void require_ivf(bool ok, const std::string& message) {
   if (!ok) throw_error(ErrorCode::invalid, kRoom, "ivf index: " + message);
 }
 
@@ -46,9 +45,9 @@ at::Tensor products_with(const at::Tensor& rows, const at::Tensor& vectors) {
 }  // namespace
 
 IvfIndex build_ivf_index(const at::Tensor& keys, std::int64_t clusters, int iterations, std::uint64_t seed) {
-  require(keys.defined() && keys.dim() == 2 && keys.size(0) >= 1, "keys must be [N, d_in] with N >= 1");
+  require_ivf(keys.defined() && keys.dim() == 2 && keys.size(0) >= 1, "keys must be [N, d_in] with N >= 1");
   const std::int64_t n = keys.size(0);
-  require(clusters >= 1 && clusters <= n,
+  require_ivf(clusters >= 1 && clusters <= n,
           "--clusters " + std::to_string(clusters) + " must be between 1 and the " + std::to_string(n) + " experts");
   at::NoGradGuard no_grad;
   // Float, as the keys are: the products below read `unit` once per seed and per
@@ -254,12 +253,12 @@ void rank_clusters(const at::Tensor& x, const QueryRows& rows, const at::Tensor&
 
 IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const IvfIndex& index, std::int64_t probe,
                             int top_k, double renorm_eps, double probe_margin) {
-  require(index.grouped_keys.defined(), "keys are not grouped (group_keys)");
+  require_ivf(index.grouped_keys.defined(), "keys are not grouped (group_keys)");
   const std::int64_t c_count = index.clusters(), n = index.members.size(0);
-  require(probe >= 1 && probe <= c_count,
+  require_ivf(probe >= 1 && probe <= c_count,
           "--probe " + std::to_string(probe) + " must be between 1 and the " + std::to_string(c_count) + " clusters");
-  require(probe_margin >= 0, "the probe margin must be >= 0 (infinity: probe --probe clusters for every token)");
-  require(top_k >= 1 && top_k <= n, "top-k must be between 1 and the experts");
+  require_ivf(probe_margin >= 0, "the probe margin must be >= 0 (infinity: probe --probe clusters for every token)");
+  require_ivf(top_k >= 1 && top_k <= n, "top-k must be between 1 and the experts");
   const std::int64_t t_count = rows.rows, d = rows.d;
   auto offsets = index.offsets.cpu().contiguous();
   const std::int64_t* off = offsets.data_ptr<std::int64_t>();
@@ -429,7 +428,7 @@ IvfRouting ivf_route_tokens(const at::Tensor& u, const IvfIndex& index, std::int
 }
 
 double topk_recall(const at::Tensor& exact_index, const at::Tensor& approx_index) {
-  require(exact_index.sizes() == approx_index.sizes() && exact_index.dim() == 2, "recall needs two [T, k] index tensors");
+  require_ivf(exact_index.sizes() == approx_index.sizes() && exact_index.dim() == 2, "recall needs two [T, k] index tensors");
   if (exact_index.size(0) == 0) return 1.0;
   auto a = std::get<0>(exact_index.cpu().sort(1));
   auto b = std::get<0>(approx_index.cpu().sort(1));

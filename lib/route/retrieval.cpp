@@ -6,11 +6,10 @@
 #include <limits>
 
 #include "io/error.h"
+#include "route/detail/room.h"
 
 namespace gaggle::route {
 namespace {
-
-constexpr const char* kRoom = "route";
 
 at::Tensor normalise_rows(const at::Tensor& x) { return x / x.norm(2, {1}, true).clamp_min(1e-12); }
 

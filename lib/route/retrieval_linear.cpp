@@ -6,11 +6,10 @@
 #include <string>
 
 #include "io/error.h"
+#include "route/detail/room.h"
 
 namespace gaggle::route {
 namespace {
-
-constexpr const char* kRoom = "route";
 
 std::vector<std::int64_t> to_vector(const at::Tensor& t) {
   auto c = t.to(at::kCPU, at::kLong).contiguous();

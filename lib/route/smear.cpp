@@ -6,13 +6,12 @@
 
 #include "io/error.h"
 #include "route/phatgoose.h"
+#include "route/detail/room.h"
 
 namespace gaggle::route {
 namespace {
 
-constexpr const char* kRoom = "route";
-
-void require(bool ok, const std::string& message) {
+void require_smear(bool ok, const std::string& message) {
   if (!ok) throw_error(ErrorCode::invalid, kRoom, "smear linear: " + message);
 }
 
@@ -20,14 +19,14 @@ void require(bool ok, const std::string& message) {
 
 SmearLinear::SmearLinear(at::Tensor A, at::Tensor B, at::Tensor keys, SmearOptions options)
     : A_(std::move(A)), B_(std::move(B)), keys_(std::move(keys)), options_(options) {
-  require(A_.defined() && B_.defined() && keys_.defined(), "A, B and keys must all be given");
-  require(A_.dim() == 3 && A_.size(0) >= 1 && A_.size(1) >= 1, "A must be [N, r, d_in]");
+  require_smear(A_.defined() && B_.defined() && keys_.defined(), "A, B and keys must all be given");
+  require_smear(A_.dim() == 3 && A_.size(0) >= 1 && A_.size(1) >= 1, "A must be [N, r, d_in]");
   n_ = A_.size(0);
   r_ = A_.size(1);
   d_in_ = A_.size(2);
-  require(B_.dim() == 3 && B_.size(0) == n_ && B_.size(2) == r_, "B must be [N, d_out, r]");
+  require_smear(B_.dim() == 3 && B_.size(0) == n_ && B_.size(2) == r_, "B must be [N, d_out, r]");
   d_out_ = B_.size(1);
-  require(keys_.dim() == 2 && keys_.size(0) == n_ && keys_.size(1) == d_in_, "keys must be [N, d_in]");
+  require_smear(keys_.dim() == 2 && keys_.size(0) == n_ && keys_.size(1) == d_in_, "keys must be [N, d_in]");
   scale_ = options_.lora_scale > 0 ? options_.lora_scale : 1.0 / static_cast<double>(r_);
   at::NoGradGuard no_grad;
   a_cat_ = A_.reshape({n_ * r_, d_in_}).contiguous();
@@ -42,14 +41,14 @@ void SmearLinear::set_tokens(const model::TokenContext& context) {
 }
 
 at::Tensor SmearLinear::merge_weights(const at::Tensor& u) {
-  require(has_context_, "applied before the model told it which tokens are real (model::TokenContext)");
-  require(u.dim() == 3 && u.size(2) == d_in_,
+  require_smear(has_context_, "applied before the model told it which tokens are real (model::TokenContext)");
+  require_smear(u.dim() == 3 && u.size(2) == d_in_,
           "input must be [B, L, " + std::to_string(d_in_) + "] (batch first), got width " + std::to_string(u.size(-1)));
   const std::int64_t batch = u.size(0), len = u.size(1);
   auto p = at::softmax(layer_norm_scores(u, keys_, options_.layer_norm_eps).to(at::kFloat), -1);  // [B, L, N]
   at::Tensor m;  // [B, L, 1]
   if (mask_.defined()) {
-    require(mask_.dim() == 2 && mask_.size(0) == batch && mask_.size(1) == len,
+    require_smear(mask_.dim() == 2 && mask_.size(0) == batch && mask_.size(1) == len,
             "the token mask is [" + std::to_string(mask_.size(0)) + ", " + std::to_string(mask_.size(-1)) +
                 "], the input has " + std::to_string(batch) + " x " + std::to_string(len) + " tokens");
     m = (mask_.to(p.device()) != 0).to(at::kFloat).unsqueeze(-1);
@@ -59,12 +58,12 @@ at::Tensor SmearLinear::merge_weights(const at::Tensor& u) {
   auto weighted = p * m;
   if (!causal_) return weighted.sum(1, /*keepdim=*/true) / m.sum(1, /*keepdim=*/true).clamp_min(1.0);
   if (offset_ == 0 || !sum_.defined()) {
-    require(offset_ == 0, "a cached decoder step at position " + std::to_string(offset_) + " without the steps before it");
+    require_smear(offset_ == 0, "a cached decoder step at position " + std::to_string(offset_) + " without the steps before it");
     sum_ = at::zeros({batch, n_}, p.options());
     count_ = at::zeros({batch, 1}, p.options());
     seen_ = 0;
   }
-  require(offset_ == seen_ && sum_.size(0) == batch,
+  require_smear(offset_ == seen_ && sum_.size(0) == batch,
           "decoder step at position " + std::to_string(offset_) + " of " + std::to_string(batch) +
               " rows does not continue the " + std::to_string(seen_) + " positions of " + std::to_string(sum_.size(0)) +
               " rows seen");

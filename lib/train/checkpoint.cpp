@@ -10,12 +10,11 @@
 #include "io/error.h"
 #include "io/json_file.h"
 #include "peft/lora.h"
+#include "train/detail/room.h"
 
 namespace gaggle::train {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr const char* kRoom = "train";
 
 nlohmann::json optional_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(); }
 std::optional<double> json_optional(const nlohmann::json& j) {

@@ -6,11 +6,10 @@
 #include "io/error.h"
 #include "text/tokenizer.h"
 #include "train/data_order.h"
+#include "train/detail/room.h"
 
 namespace gaggle::train {
 namespace {
-
-constexpr const char* kRoom = "train";
 
 }  // namespace
 

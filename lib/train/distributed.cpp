@@ -17,11 +17,10 @@
 #include <iterator>
 
 #include "io/error.h"
+#include "train/detail/room.h"
 
 namespace gaggle::train {
 namespace {
-
-constexpr const char* kRoom = "train";
 
 int env_int(const char* name, int fallback, bool required) {
   const char* v = std::getenv(name);

@@ -15,12 +15,11 @@
 #include "text/tokenizer.h"
 #include "train/detail/model_ops.h"
 #include "train/distributed.h"
+#include "train/detail/room.h"
 
 namespace gaggle::train {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr const char* kRoom = "train";
 
 void write_log_file(const fs::path& path, const std::vector<nlohmann::json>& log) {
   std::string text;

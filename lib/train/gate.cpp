@@ -15,12 +15,11 @@
 #include "train/detail/model_ops.h"
 #include "train/distributed.h"
 #include "train/expert.h"
+#include "train/detail/room.h"
 
 namespace gaggle::train {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr const char* kRoom = "train";
 
 }  // namespace
 

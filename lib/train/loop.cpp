@@ -14,12 +14,11 @@
 #include "train/data_order.h"
 #include "train/distributed.h"
 #include "train/schedule.h"
+#include "train/detail/room.h"
 
 namespace gaggle::train {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr const char* kRoom = "train";
 
 void check_options(const LoopOptions& o) {
   auto positive = [](int64_t v, const char* flag) {

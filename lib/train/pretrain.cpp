@@ -14,12 +14,11 @@
 #include "text/tokenizer.h"
 #include "train/detail/model_ops.h"
 #include "train/expert.h"
+#include "train/detail/room.h"
 
 namespace gaggle::train {
 namespace fs = std::filesystem;
 namespace {
-
-constexpr const char* kRoom = "train";
 
 // splitmix64: a portable, well-mixed stream (std:: distributions are not portable).
 struct Rng {

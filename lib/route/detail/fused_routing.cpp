@@ -1,6 +1,6 @@
 #include "route/detail/fused_routing.h"
 
-#include <immintrin.h>
+#include "route/detail/intrinsics.h"
 
 #include <bit>
 #include <cmath>

@@ -1,11 +1,6 @@
 #include "route/detail/lora_rows.h"
 
-// GCC 12 warns inside its own AVX-512 headers (_mm512_undefined_* in the reductions and
-// widening loads, a false alarm); the state at the header's lines is what counts.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
+#include "route/detail/intrinsics.h"
 
 #include <algorithm>
 #include <atomic>

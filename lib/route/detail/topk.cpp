@@ -1,6 +1,6 @@
 #include "route/detail/topk.h"
 
-#include <immintrin.h>
+#include "route/detail/intrinsics.h"
 
 #include <algorithm>
 #include <limits>

@@ -6,11 +6,10 @@
 
 #include "io/error.h"
 #include "model/scoring.h"
+#include "train/detail/room.h"
 
 namespace gaggle::train::detail {
 namespace {
-
-constexpr const char* kRoom = "train";
 
 struct Rows {
   model::TokenRows inputs, targets;
