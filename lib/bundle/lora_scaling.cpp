@@ -2,8 +2,8 @@
 
 #include <cmath>
 
-#include "io/error.h"
 #include "bundle/detail/room.h"
+#include "io/error.h"
 
 namespace gaggle::bundle {
 namespace {

@@ -3,10 +3,10 @@
 #include <cstring>
 #include <limits>
 
+#include "bundle/detail/room.h"
 #include "bundle/tensor_index.h"
 #include "io/error.h"
 #include "io/sha256.h"
-#include "bundle/detail/room.h"
 
 namespace gaggle::bundle {
 namespace {

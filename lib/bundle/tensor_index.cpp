@@ -5,10 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bundle/detail/room.h"
 #include "io/error.h"
 #include "io/safetensors.h"
 #include "io/sha256.h"
-#include "bundle/detail/room.h"
 
 namespace gaggle::bundle {
 namespace {

@@ -9,12 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/manifest.h"
+#include "eval/detail/room.h"
 #include "hub/pool_trust.h"
 #include "io/error.h"
 #include "io/json_file.h"
 #include "io/safetensors.h"
 #include "route/tensor_file.h"
-#include "eval/detail/room.h"
 
 namespace fs = std::filesystem;
 

@@ -406,7 +406,10 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
     io::write_file_atomic(trust, self_trust_line(key));
   }
   if (options.progress) options.progress(Progress{"verify", result.tree_path, 0, 0, "bundles"});
-  bundle::VerifyResult verified = bundle::verify_bundle(staged, bundle::VerifyOptions{trust, 0, true});
+  bundle::VerifyOptions verify;
+  verify.trust_file = trust;
+  verify.allow_remote_files = true;
+  bundle::VerifyResult verified = bundle::verify_bundle(staged, verify);
   result.principal = verified.principal;
   result.key_fingerprint = verified.key_fingerprint;
 

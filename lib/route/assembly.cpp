@@ -21,11 +21,11 @@
 #include "model/linear_layout.h"
 #include "route/arrow.h"
 #include "route/average_activation.h"
+#include "route/detail/room.h"
 #include "route/ivf_index.h"
 #include "route/phatgoose.h"
 #include "route/retrieval.h"
 #include "route/tensor_file.h"
-#include "route/detail/room.h"
 
 namespace gaggle::route {
 namespace fs = std::filesystem;

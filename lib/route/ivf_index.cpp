@@ -13,8 +13,8 @@
 #include "route/detail/cblas.h"
 #include "route/detail/fused_routing.h"
 #include "route/detail/packed_keys.h"
-#include "route/detail/topk.h"
 #include "route/detail/room.h"
+#include "route/detail/topk.h"
 
 namespace gaggle::route {
 namespace {

@@ -5,8 +5,8 @@
 #include <string>
 
 #include "io/error.h"
-#include "route/phatgoose.h"
 #include "route/detail/room.h"
+#include "route/phatgoose.h"
 
 namespace gaggle::route {
 namespace {

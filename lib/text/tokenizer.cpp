@@ -19,9 +19,14 @@ constexpr const char* kRoom = "text";
 constexpr const char* kShimName = "libgaggle_spm.so";
 constexpr int kShimAbi = 1;
 
+}  // namespace
+
 // ---- the shim ---------------------------------------------------------------------
 
-struct Shim {
+// Not file-local: Tokenizer::Impl, which has external linkage, points at it.
+namespace detail {
+
+struct SpmShim {
   fs::path path;
   int (*abi_version)() = nullptr;
   void* (*load)(const char*, char*, std::size_t) = nullptr;
@@ -37,6 +42,10 @@ struct Shim {
                char**, std::size_t*, char*, std::size_t) = nullptr;
   void (*free_buffer)(char*) = nullptr;
 };
+
+}  // namespace detail
+
+namespace {
 
 std::vector<fs::path> shim_candidates() {
   std::vector<fs::path> out;
@@ -59,9 +68,9 @@ void bind(void* lib, const char* name, F& fn, const fs::path& path) {
   fn = reinterpret_cast<F>(sym);
 }
 
-const Shim& shim() {
+const detail::SpmShim& shim() {
   static std::once_flag once;
-  static Shim s;
+  static detail::SpmShim s;
   static std::string failure;
   static std::string failure_hint;
   std::call_once(once, [] {
@@ -189,7 +198,7 @@ std::string clean_up_tokenization(std::string s) {
 // ---- the model ----------------------------------------------------------------------
 
 struct Tokenizer::Impl {
-  const Shim* shim = nullptr;
+  const detail::SpmShim* shim = nullptr;
   void* handle = nullptr;
   fs::path path;
   int pieces = 0;  // SentencePiece vocabulary
@@ -287,7 +296,7 @@ Tokenizer Tokenizer::load_model_file(const fs::path& spiece_model, int extra_ids
   std::error_code ec;
   if (!fs::is_regular_file(spiece_model, ec))
     throw_error(ErrorCode::not_found, kRoom, "tokenizer model '" + spiece_model.string() + "' does not exist");
-  const Shim& s = shim();
+  const detail::SpmShim& s = shim();
   auto impl = std::make_shared<Impl>();
   impl->shim = &s;
   impl->path = spiece_model;
@@ -433,7 +442,7 @@ void train_sentencepiece(const TrainOptions& o) {
     throw_error(ErrorCode::invalid, kRoom, "vocab_size must be at least 8, got " + std::to_string(o.vocab_size));
   if (o.model_type != "unigram" && o.model_type != "bpe" && o.model_type != "char" && o.model_type != "word")
     throw_error(ErrorCode::invalid, kRoom, "model type '" + o.model_type + "' is not one of unigram, bpe, char, word");
-  const Shim& s = shim();
+  const detail::SpmShim& s = shim();
   std::vector<std::string> files;
   for (const fs::path& p : o.inputs) files.push_back(p.string());
   std::vector<const char*> file_ptrs;

@@ -12,9 +12,9 @@
 #include "io/json_file.h"
 #include "train/checkpoint.h"
 #include "train/data_order.h"
+#include "train/detail/room.h"
 #include "train/distributed.h"
 #include "train/schedule.h"
-#include "train/detail/room.h"
 
 namespace gaggle::train {
 namespace fs = std::filesystem;

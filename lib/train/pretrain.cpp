@@ -13,8 +13,8 @@
 #include "model/t5.h"
 #include "text/tokenizer.h"
 #include "train/detail/model_ops.h"
-#include "train/expert.h"
 #include "train/detail/room.h"
+#include "train/expert.h"
 
 namespace gaggle::train {
 namespace fs = std::filesystem;

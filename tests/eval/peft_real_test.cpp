@@ -21,9 +21,9 @@
 #include "model/llama.h"
 #include "model/t5.h"
 #include "peft/lora.h"
+#include "support/tensor_compare.h"
 #include "support/test_support.h"
 #include "train/detail/model_ops.h"
-#include "support/tensor_compare.h"
 
 using namespace gaggle;
 using gaggle::test::max_diff;

@@ -12,8 +12,8 @@
 #include "io/safetensors.h"
 #include "model/base_info.h"
 #include "model/fingerprint.h"
-#include "model/t5.h"
 #include "model/stored_tensors.h"
+#include "model/t5.h"
 #include "support/test_support.h"
 
 using namespace gaggle;

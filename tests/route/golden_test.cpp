@@ -14,8 +14,8 @@
 #include "route/phatgoose.h"
 #include "route/routed_linear.h"
 #include "route/tensor_file.h"
-#include "support/test_support.h"
 #include "support/tensor_compare.h"
+#include "support/test_support.h"
 
 using namespace gaggle;
 using gaggle::test::max_diff;

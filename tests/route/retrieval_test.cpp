@@ -17,8 +17,8 @@
 #include "route/assembly.h"
 #include "route/routed_model.h"
 #include "route/world.h"
-#include "support/test_support.h"
 #include "support/tensor_compare.h"
+#include "support/test_support.h"
 
 using namespace gaggle;
 using gaggle::test::max_diff;
