@@ -467,6 +467,14 @@ int run_layer(const RouteBenchOptions& o) {
     j["candidates_per_token"] = static_cast<double>(approx.candidates) / static_cast<double>(t);
   }
   const double base_macs = static_cast<double>(d) * d, extra = static_cast<double>(n) * d + k * r * 2.0 * d;
+  if (ivf) {
+    // The same count for the indexed routing: every centroid and every candidate key scored
+    // in full (d multiply-adds each), then the k chosen experts' update. At 10,000 experts in
+    // 100 clusters this alone is ~1.5x base: below it needs cheaper scores, not less overhead.
+    const double scored = static_cast<double>(clusters) + j["candidates_per_token"].get<double>();
+    const double ivf_extra = scored * d + k * r * 2.0 * d;
+    j["ivf_cost_model"] = {{"routing_macs_per_token", ivf_extra}, {"routed_over_base", 1 + ivf_extra / base_macs}};
+  }
   if (!ivf) {
     // Each part against what the cost model gives it at the base GEMM's measured rate.
     const double ms_per_mac = base_ms / base_macs;

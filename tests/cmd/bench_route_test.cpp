@@ -47,6 +47,9 @@ TEST_CASE("gaggle-bench route --index ivf reports exact time and honest recall, 
   CHECK(layer["index"] == "ivf");
   CHECK(layer["recall"].get<double>() == 1.0);
   CHECK(layer["candidates_per_token"].get<double>() == 12.0);
+  // d = 32, r = 8, k = 2: 3 centroids and 12 candidates scored, then two experts' update.
+  CHECK(layer["ivf_cost_model"]["routed_over_base"].get<double>() ==
+        Approx(1 + ((3 + 12) * 32 + 2 * 8 * 2 * 32) / (32.0 * 32)));
   for (const char* key : {"base_ms", "routed_ms", "exact_ms"}) CHECK(layer[key].get<double>() > 0);
   CHECK(fs::file_size(dir / "mapped" / "experts.safetensors") == layer["mapped_file_bytes"].get<std::uint64_t>());
   CHECK(layer["experts_chosen"].get<int>() >= 2);
