@@ -43,7 +43,8 @@ Pkey load_pem_key(const fs::path& path, bool private_key) {
                               : PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
   if (!raw)
     throw_error(ErrorCode::invalid, "bundle",
-                path.string() + ": not a PEM " + (private_key ? "private key (or it is encrypted)" : "public key") + ": " + detail::drain_openssl_errors(),
+                path.string() + ": not a PEM " + (private_key ? "private key (or it is encrypted)" : "public key") +
+                    ": " + detail::drain_openssl_errors(),
                 private_key ? "make one with: openssl ecparam -genkey -name secp384r1 -noout -out key.pem"
                             : "the public key is the 'BEGIN PUBLIC KEY' block: openssl ec -in key.pem -pubout");
   Pkey key(raw);
@@ -67,7 +68,8 @@ std::pair<const EVP_MD*, std::string> curve_of(EVP_PKEY* key, const std::string&
 
 std::string spki_der(EVP_PKEY* key) {
   int n = i2d_PUBKEY(key, nullptr);
-  if (n <= 0) throw_error(ErrorCode::invalid, "bundle", "cannot encode the public key: " + detail::drain_openssl_errors());
+  if (n <= 0)
+    throw_error(ErrorCode::invalid, "bundle", "cannot encode the public key: " + detail::drain_openssl_errors());
   std::string der(static_cast<std::size_t>(n), '\0');
   auto* p = reinterpret_cast<unsigned char*>(der.data());
   i2d_PUBKEY(key, &p);

@@ -292,8 +292,9 @@ std::string task_type_of_modules(const std::vector<std::string>& modules) {
 PeftImportResult import_peft(const PeftImportOptions& options) {
   const fs::path& dir = options.adapter_dir;
   if (!fs::is_directory(dir))
-    throw_error(ErrorCode::not_found, kPeftRoom, "adapter directory '" + dir.string() + "' does not exist",
-                "point it at the folder PEFT's save_pretrained wrote (adapter_config.json + adapter_model.safetensors)");
+    throw_error(
+        ErrorCode::not_found, kPeftRoom, "adapter directory '" + dir.string() + "' does not exist",
+        "point it at the folder PEFT's save_pretrained wrote (adapter_config.json + adapter_model.safetensors)");
   const fs::path weights = dir / kPeftWeightsFile;
   if (!fs::exists(weights)) {
     if (fs::exists(dir / kPeftPickleFile))
@@ -306,10 +307,11 @@ PeftImportResult import_peft(const PeftImportOptions& options) {
     throw_error(ErrorCode::not_found, kPeftRoom, "'" + dir.string() + "' has no " + kPeftConfigFile);
   PeftConfig config = read_config(dir / kPeftConfigFile);
   if (!config.task_type.empty() && config.task_type != options.task_type)
-    throw_error(ErrorCode::mismatch, kPeftRoom,
-                config.source + ": task_type '" + config.task_type + "' does not fit this base, which needs '" +
-                    options.task_type + "'",
-                "a classification or other task type adds a head gaggle cannot carry; import adapters made for this base");
+    throw_error(
+        ErrorCode::mismatch, kPeftRoom,
+        config.source + ": task_type '" + config.task_type + "' does not fit this base, which needs '" +
+            options.task_type + "'",
+        "a classification or other task type adds a head gaggle cannot carry; import adapters made for this base");
 
   auto file = io::SafetensorsFile::open(weights);
   const std::string wsource = weights.string();

@@ -102,7 +102,8 @@ std::string sign_sshsig(const PublicKey& key, const SshSigner& signer, std::stri
   w.string("");
   w.string(hash);
   w.string(sig_blob);
-  return std::string(kSignatureBegin) + "\n" + wrap_lines(base64_encode(w.bytes()), 70) + std::string(kSignatureEnd) + "\n";
+  return std::string(kSignatureBegin) + "\n" + wrap_lines(base64_encode(w.bytes()), 70) + std::string(kSignatureEnd) +
+         "\n";
 }
 
 }  // namespace gaggle::bundle

@@ -165,7 +165,8 @@ ExpertStack load_experts(const std::vector<ExpertInfo>& experts, const std::stri
           throw_error(ErrorCode::invalid, kRoom,
                       files[i]->path().string() + ": tensor '" + m + suffix + "' has shape " +
                           io::shape_to_string(t.sizes().vec()) + ", expected " +
-                          io::shape_to_string(parts[0].sizes().vec()) + " (as in expert '" + label_of(experts[0]) + "')");
+                          io::shape_to_string(parts[0].sizes().vec()) + " (as in expert '" + label_of(experts[0]) +
+                          "')");
         if (suffix == ".lora_B") {
           const double r = static_cast<double>(t.size(-1));
           const double factor = experts[i].scaling.scale(m, t.size(-1)) * r;

@@ -107,7 +107,8 @@ Report run_eval(const RunOptions& given) {
   std::set<std::string> named;
   for (const auto& spec : options.experts) {
     ExpertInfo e = resolve_expert(spec, pool.get());
-    if (!named.insert(label_of(e)).second) throw_error(ErrorCode::usage, kRoom, "expert '" + label_of(e) + "' is given twice");
+    if (!named.insert(label_of(e)).second)
+      throw_error(ErrorCode::usage, kRoom, "expert '" + label_of(e) + "' is given twice");
     auto stack = std::make_shared<const ExpertStack>(load_experts({e}, fingerprint));
     owned.push_back(make_single_expert_method(stack, 0, "Expert " + label_of(e), MethodKind::expert));
     experts_meta.push_back(expert_json(e, "expert"));
@@ -129,7 +130,8 @@ Report run_eval(const RunOptions& given) {
     }
     if (options.single_experts)
       for (std::size_t i = 0; i < stack->experts.size(); ++i)
-        owned.push_back(make_single_expert_method(stack, i, kSingleMethodPrefix + label_of(stack->experts[i]), MethodKind::single));
+        owned.push_back(
+            make_single_expert_method(stack, i, kSingleMethodPrefix + label_of(stack->experts[i]), MethodKind::single));
   }
   if (owned.empty() || options.with_base) owned.insert(owned.begin(), make_base_method());
 

@@ -108,7 +108,8 @@ json run_case(T5ModelImpl& model, const json& c, const std::string& source) {
   if (!mask.sizes().equals(input_ids.sizes())) bad_case(source, "'attention_mask' and 'input_ids' differ in shape");
   if (input_ids.numel() > 0 && (input_ids.min().item<std::int64_t>() < 0 ||
                                 input_ids.max().item<std::int64_t>() >= model.config().vocab_size))
-    bad_case(source, "'input_ids' holds an id outside the vocabulary (" + std::to_string(model.config().vocab_size) + ")");
+    bad_case(source,
+             "'input_ids' holds an id outside the vocabulary (" + std::to_string(model.config().vocab_size) + ")");
   const std::int64_t batch = input_ids.size(0);
   const auto& cfg = model.config();
 
@@ -145,7 +146,8 @@ json run_case(T5ModelImpl& model, const json& c, const std::string& source) {
     if (!ch.is_array()) bad_case(source, "'rank_classification.choices' must be a list of token id lists");
     std::vector<std::vector<std::int64_t>> choice_ids;
     for (const auto& x : ch) {
-      if (!x.is_array() || x.empty()) bad_case(source, "'rank_classification.choices' must hold non-empty token id lists");
+      if (!x.is_array() || x.empty())
+        bad_case(source, "'rank_classification.choices' must hold non-empty token id lists");
       std::vector<std::int64_t> ids;
       for (const auto& v : x) {
         if (!v.is_number_integer()) bad_case(source, "'rank_classification.choices' holds a non-integer");
@@ -213,8 +215,10 @@ json run_llama_batch(LlamaModelImpl& model, const json& c, const std::string& so
   at::Tensor positions;
   if (pos_j) {
     positions = int_tensor(*pos_j, source, "position_ids", 2);
-    if (!positions.sizes().equals(input_ids.sizes())) bad_case(source, "'position_ids' and 'input_ids' differ in shape");
-    if (positions.numel() > 0 && positions.min().item<std::int64_t>() < 0) bad_case(source, "'position_ids' holds a negative position");
+    if (!positions.sizes().equals(input_ids.sizes()))
+      bad_case(source, "'position_ids' and 'input_ids' differ in shape");
+    if (positions.numel() > 0 && positions.min().item<std::int64_t>() < 0)
+      bad_case(source, "'position_ids' holds a negative position");
   }
   check_vocab(input_ids, model.config().vocab_size, source, "input_ids");
   std::int64_t max_new = 5;

@@ -58,7 +58,9 @@ double parse_rope_scaling(const nlohmann::json& j, const std::string& source) {
   auto it = j.find("rope_scaling");
   if (it == j.end() || it->is_null()) return 1.0;
   const std::string hint = "gaggle supports \"rope_scaling\": null or {\"type\": \"linear\", \"factor\": F}";
-  if (!it->is_object()) bad_llama_config(source, "field 'rope_scaling' must be null or an object like {\"type\": \"linear\", \"factor\": 2.0}");
+  if (!it->is_object())
+    bad_llama_config(source,
+                     "field 'rope_scaling' must be null or an object like {\"type\": \"linear\", \"factor\": 2.0}");
   std::string type;
   for (const char* key : {"type", "rope_type"})
     if (auto t = it->find(key); t != it->end() && !t->is_null()) {
@@ -126,17 +128,18 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
   c.max_position_embeddings = get_int(j, source, "max_position_embeddings", c.max_position_embeddings);
   if (c.num_attention_heads % c.num_key_value_heads != 0)
     bad_llama_config(source, "field 'num_key_value_heads' (" + std::to_string(c.num_key_value_heads) +
-                    ") must divide 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ")");
+                                 ") must divide 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ")");
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
     c.head_dim = get_int(j, source, "head_dim", 0);
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
-      bad_llama_config(source, "field 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ") must divide 'hidden_size' (" +
-                      std::to_string(c.hidden_size) + ")");
+      bad_llama_config(source, "field 'num_attention_heads' (" + std::to_string(c.num_attention_heads) +
+                                   ") must divide 'hidden_size' (" + std::to_string(c.hidden_size) + ")");
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
   if (c.head_dim % 2 != 0)  // rotary embeddings pair the two halves of each head
-    bad_llama_config(source, "the head dimension (" + std::to_string(c.head_dim) + ") must be even for rotary embeddings");
+    bad_llama_config(source,
+                     "the head dimension (" + std::to_string(c.head_dim) + ") must be even for rotary embeddings");
   c.rms_norm_eps = get_positive(j, source, "rms_norm_eps", c.rms_norm_eps);
   c.rope_theta = get_positive(j, source, "rope_theta", c.rope_theta);
   c.rope_linear_factor = parse_rope_scaling(j, source);
@@ -159,8 +162,8 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
   for (auto [name, id] : {std::pair{"bos_token_id", c.bos_token_id}, std::pair{"eos_token_id", c.eos_token_id},
                           std::pair{"pad_token_id", c.pad_token_id}})
     if (id >= c.vocab_size)
-      bad_llama_config(source, std::string("field '") + name + "' (" + std::to_string(id) + ") is outside the vocabulary (" +
-                      std::to_string(c.vocab_size) + ")");
+      bad_llama_config(source, std::string("field '") + name + "' (" + std::to_string(id) +
+                                   ") is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
   return c;
 }
 

@@ -19,7 +19,9 @@ std::int64_t get_int(const nlohmann::json& j, const std::string& source, const c
   if (it == j.end() || it->is_null()) return fallback;
   if (!it->is_number_integer()) bad_t5_config(source, std::string("field '") + key + "' must be an integer");
   std::int64_t v = it->get<std::int64_t>();
-  if (positive ? v <= 0 : v < 0) bad_t5_config(source, std::string("field '") + key + "' must be " + (positive ? "positive" : "non-negative") + ", got " + std::to_string(v));
+  if (positive ? v <= 0 : v < 0)
+    bad_t5_config(source, std::string("field '") + key + "' must be " + (positive ? "positive" : "non-negative") +
+                              ", got " + std::to_string(v));
   return v;
 }
 
@@ -102,7 +104,8 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
     c.tie_word_embeddings = it->get<bool>();
   }
   if (auto it = j.find("layer_norm_epsilon"); it != j.end() && !it->is_null()) {
-    if (!it->is_number() || !(it->get<double>() > 0)) bad_t5_config(source, "field 'layer_norm_epsilon' must be a positive number");
+    if (!it->is_number() || !(it->get<double>() > 0))
+      bad_t5_config(source, "field 'layer_norm_epsilon' must be a positive number");
     c.layer_norm_epsilon = it->get<double>();
   }
   c.pad_token_id = get_token_id(j, source, "pad_token_id", c.pad_token_id);
@@ -110,7 +113,9 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
   c.decoder_start_token_id = get_token_id(j, source, "decoder_start_token_id", c.pad_token_id);
   for (auto [name, id] : {std::pair{"pad_token_id", c.pad_token_id}, std::pair{"eos_token_id", c.eos_token_id},
                           std::pair{"decoder_start_token_id", c.decoder_start_token_id}})
-    if (id >= c.vocab_size) bad_t5_config(source, std::string(name) + " " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+    if (id >= c.vocab_size)
+      bad_t5_config(source, std::string(name) + " " + std::to_string(id) + " is outside the vocabulary (" +
+                                std::to_string(c.vocab_size) + ")");
   return c;
 }
 

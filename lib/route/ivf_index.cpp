@@ -47,8 +47,8 @@ at::Tensor products_with(const at::Tensor& rows, const at::Tensor& vectors) {
 IvfIndex build_ivf_index(const at::Tensor& keys, std::int64_t clusters, int iterations, std::uint64_t seed) {
   require_ivf(keys.defined() && keys.dim() == 2 && keys.size(0) >= 1, "keys must be [N, d_in] with N >= 1");
   const std::int64_t n = keys.size(0);
-  require_ivf(clusters >= 1 && clusters <= n,
-          "--clusters " + std::to_string(clusters) + " must be between 1 and the " + std::to_string(n) + " experts");
+  require_ivf(clusters >= 1 && clusters <= n, "--clusters " + std::to_string(clusters) + " must be between 1 and the " +
+                                                  std::to_string(n) + " experts");
   at::NoGradGuard no_grad;
   // Float, as the keys are: the products below read `unit` once per seed and per
   // iteration, and in double they took twice the time and bytes. The sums that choose
@@ -255,8 +255,8 @@ IvfRouting route_query_rows(const at::Tensor& x, const QueryRows& rows, const Iv
                             int top_k, double renorm_eps, double probe_margin) {
   require_ivf(index.grouped_keys.defined(), "keys are not grouped (group_keys)");
   const std::int64_t c_count = index.clusters(), n = index.members.size(0);
-  require_ivf(probe >= 1 && probe <= c_count,
-          "--probe " + std::to_string(probe) + " must be between 1 and the " + std::to_string(c_count) + " clusters");
+  require_ivf(probe >= 1 && probe <= c_count, "--probe " + std::to_string(probe) + " must be between 1 and the " +
+                                                  std::to_string(c_count) + " clusters");
   require_ivf(probe_margin >= 0, "the probe margin must be >= 0 (infinity: probe --probe clusters for every token)");
   require_ivf(top_k >= 1 && top_k <= n, "top-k must be between 1 and the experts");
   const std::int64_t t_count = rows.rows, d = rows.d;
@@ -428,7 +428,8 @@ IvfRouting ivf_route_tokens(const at::Tensor& u, const IvfIndex& index, std::int
 }
 
 double topk_recall(const at::Tensor& exact_index, const at::Tensor& approx_index) {
-  require_ivf(exact_index.sizes() == approx_index.sizes() && exact_index.dim() == 2, "recall needs two [T, k] index tensors");
+  require_ivf(exact_index.sizes() == approx_index.sizes() && exact_index.dim() == 2,
+              "recall needs two [T, k] index tensors");
   if (exact_index.size(0) == 0) return 1.0;
   auto a = std::get<0>(exact_index.cpu().sort(1));
   auto b = std::get<0>(approx_index.cpu().sort(1));

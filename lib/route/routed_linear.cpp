@@ -334,8 +334,8 @@ RoutedLinear::RoutedLinear(at::Tensor A, at::Tensor B, at::Tensor keys, RoutedLi
     : RoutedLinear(per_expert(A, "A", "[N, r, d_in]"), per_expert(B, "B", "[N, d_out, r]"), std::move(keys), options) {}
 
 std::vector<at::Tensor> RoutedLinear::per_expert(const at::Tensor& stacked, const char* name, const char* shape) {
-  require_routed(stacked.defined() && stacked.dim() == 3,
-          std::string(name) + " must be " + shape + ", got " + (stacked.defined() ? shape_of(stacked) : "nothing"));
+  require_routed(stacked.defined() && stacked.dim() == 3, std::string(name) + " must be " + shape + ", got " +
+                                                              (stacked.defined() ? shape_of(stacked) : "nothing"));
   return stacked.unbind(0);  // views: the stacked storage stays shared, never copied
 }
 
@@ -346,7 +346,7 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
   n_ = static_cast<std::int64_t>(A_.size());
   require_routed(n_ >= 1, "needs at least one expert");
   require_routed(static_cast<std::int64_t>(B_.size()) == n_,
-          std::to_string(A_.size()) + " experts' A but " + std::to_string(B_.size()) + " experts' B");
+                 std::to_string(A_.size()) + " experts' A but " + std::to_string(B_.size()) + " experts' B");
   require_routed(A_[0].defined() && A_[0].dim() == 2, "expert 0: A must be [r, d_in]");
   r_ = A_[0].size(0);
   d_in_ = A_[0].size(1);
@@ -356,11 +356,11 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
   for (std::int64_t e = 0; e < n_; ++e) {
     const at::Tensor &a = A_[e], &b = B_[e];
     require_routed(a.defined() && a.dim() == 2 && a.size(0) == r_ && a.size(1) == d_in_,
-            "expert " + std::to_string(e) + ": A must be [r, d_in] = [" + std::to_string(r_) + ", " +
-                std::to_string(d_in_) + "], got " + (a.defined() ? shape_of(a) : "nothing"));
+                   "expert " + std::to_string(e) + ": A must be [r, d_in] = [" + std::to_string(r_) + ", " +
+                       std::to_string(d_in_) + "], got " + (a.defined() ? shape_of(a) : "nothing"));
     require_routed(b.defined() && b.dim() == 2 && b.size(0) == d_out_ && b.size(1) == r_,
-            "expert " + std::to_string(e) + ": B must be [d_out, r] = [" + std::to_string(d_out_) + ", " +
-                std::to_string(r_) + "], got " + (b.defined() ? shape_of(b) : "nothing"));
+                   "expert " + std::to_string(e) + ": B must be [d_out, r] = [" + std::to_string(d_out_) + ", " +
+                       std::to_string(r_) + "], got " + (b.defined() ? shape_of(b) : "nothing"));
     require_routed(a.device() == keys_.device() && b.device() == keys_.device(), "A, B and keys must be on one device");
     all_f32 = all_f32 && plain_cpu(a, at::kFloat) && plain_cpu(b, at::kFloat);
     all_bf16 = all_bf16 && plain_cpu(a, at::kBFloat16) && plain_cpu(b, at::kBFloat16);
@@ -387,8 +387,9 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
       b16_of_.push_back(static_cast<const std::uint16_t*>(B_[e].data_ptr()));
     }
   }
-  require_routed(keys_.dim() == 2 && keys_.size(0) == n_ && keys_.size(1) == d_in_,
-          "keys must be [N, d_in] = [" + std::to_string(n_) + ", " + std::to_string(d_in_) + "], got " + shape_of(keys_));
+  require_routed(
+      keys_.dim() == 2 && keys_.size(0) == n_ && keys_.size(1) == d_in_,
+      "keys must be [N, d_in] = [" + std::to_string(n_) + ", " + std::to_string(d_in_) + "], got " + shape_of(keys_));
   require_routed(r_ >= 1, "needs experts of rank at least 1");
   if (keys_.device().is_cpu() && keys_.scalar_type() == at::kFloat) {
     auto keys = keys_.contiguous();
@@ -404,8 +405,9 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
       if (packed->kernel() == detail::ScoreKernel::avx2 || n_ >= 16) packed_keys_ = std::move(packed);
     }
   }
-  require_routed(options_.top_k >= 1 && options_.top_k <= n_,
-          "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");
+  require_routed(
+      options_.top_k >= 1 && options_.top_k <= n_,
+      "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");
   scale_ = options_.lora_scale > 0 ? options_.lora_scale : 1.0 / static_cast<double>(r_);
 }
 
@@ -415,12 +417,12 @@ at::Tensor RoutedLinear::stacked_B() const { return at::stack(B_); }
 void RoutedLinear::set_index(std::shared_ptr<const IvfIndex> index, std::int64_t probe, double probe_margin) {
   if (index) {
     require_routed(options_.score == ScoreKind::layer_norm_dot,
-            "an ivf index serves scores LN(u) · key (phatgoose, average-activation), not Arrow's |u · key|");
+                   "an ivf index serves scores LN(u) · key (phatgoose, average-activation), not Arrow's |u · key|");
     require_routed(index->members.defined() && index->members.size(0) == n_ && index->centroids.size(1) == d_in_,
-            "the index is over other experts or another width");
-    require_routed(probe >= 1 && probe <= index->clusters(),
-            "probe " + std::to_string(probe) + " must be between 1 and the " + std::to_string(index->clusters()) +
-                " clusters");
+                   "the index is over other experts or another width");
+    require_routed(probe >= 1 && probe <= index->clusters(), "probe " + std::to_string(probe) +
+                                                                 " must be between 1 and the " +
+                                                                 std::to_string(index->clusters()) + " clusters");
     require_routed(probe_margin >= 0, "the probe margin must be >= 0");
   }
   index_ = std::move(index);
@@ -448,12 +450,12 @@ at::Tensor RoutedLinear::combine(const at::Tensor& u, const at::Tensor& base_out
 
 at::Tensor RoutedLinear::combine_into(const at::Tensor& u, const at::Tensor& base_out, const Routing& routing,
                                       bool in_place) const {
-  require_routed(base_out.size(-1) == d_out_,
-          "base output has width " + std::to_string(base_out.size(-1)) + ", expected d_out " + std::to_string(d_out_));
+  require_routed(base_out.size(-1) == d_out_, "base output has width " + std::to_string(base_out.size(-1)) +
+                                                  ", expected d_out " + std::to_string(d_out_));
   auto u2 = u.reshape({-1, d_in_});
   auto base2 = base_out.reshape({-1, d_out_});
-  require_routed(u2.size(0) == base2.size(0), "input has " + std::to_string(u2.size(0)) + " tokens, base output " +
-                                           std::to_string(base2.size(0)));
+  require_routed(u2.size(0) == base2.size(0),
+                 "input has " + std::to_string(u2.size(0)) + " tokens, base output " + std::to_string(base2.size(0)));
   if (u2.size(0) == 0) return base_out.clone();
   at::Tensor out;
   if (fast_path(u2) && base2.scalar_type() == at::kFloat && base2.device().is_cpu()) {

@@ -42,15 +42,15 @@ void SmearLinear::set_tokens(const model::TokenContext& context) {
 
 at::Tensor SmearLinear::merge_weights(const at::Tensor& u) {
   require_smear(has_context_, "applied before the model told it which tokens are real (model::TokenContext)");
-  require_smear(u.dim() == 3 && u.size(2) == d_in_,
-          "input must be [B, L, " + std::to_string(d_in_) + "] (batch first), got width " + std::to_string(u.size(-1)));
+  require_smear(u.dim() == 3 && u.size(2) == d_in_, "input must be [B, L, " + std::to_string(d_in_) +
+                                                        "] (batch first), got width " + std::to_string(u.size(-1)));
   const std::int64_t batch = u.size(0), len = u.size(1);
   auto p = at::softmax(layer_norm_scores(u, keys_, options_.layer_norm_eps).to(at::kFloat), -1);  // [B, L, N]
   at::Tensor m;  // [B, L, 1]
   if (mask_.defined()) {
     require_smear(mask_.dim() == 2 && mask_.size(0) == batch && mask_.size(1) == len,
-            "the token mask is [" + std::to_string(mask_.size(0)) + ", " + std::to_string(mask_.size(-1)) +
-                "], the input has " + std::to_string(batch) + " x " + std::to_string(len) + " tokens");
+                  "the token mask is [" + std::to_string(mask_.size(0)) + ", " + std::to_string(mask_.size(-1)) +
+                      "], the input has " + std::to_string(batch) + " x " + std::to_string(len) + " tokens");
     m = (mask_.to(p.device()) != 0).to(at::kFloat).unsqueeze(-1);
   } else {
     m = at::ones({batch, len, 1}, p.options());
@@ -58,15 +58,16 @@ at::Tensor SmearLinear::merge_weights(const at::Tensor& u) {
   auto weighted = p * m;
   if (!causal_) return weighted.sum(1, /*keepdim=*/true) / m.sum(1, /*keepdim=*/true).clamp_min(1.0);
   if (offset_ == 0 || !sum_.defined()) {
-    require_smear(offset_ == 0, "a cached decoder step at position " + std::to_string(offset_) + " without the steps before it");
+    require_smear(offset_ == 0,
+                  "a cached decoder step at position " + std::to_string(offset_) + " without the steps before it");
     sum_ = at::zeros({batch, n_}, p.options());
     count_ = at::zeros({batch, 1}, p.options());
     seen_ = 0;
   }
   require_smear(offset_ == seen_ && sum_.size(0) == batch,
-          "decoder step at position " + std::to_string(offset_) + " of " + std::to_string(batch) +
-              " rows does not continue the " + std::to_string(seen_) + " positions of " + std::to_string(sum_.size(0)) +
-              " rows seen");
+                "decoder step at position " + std::to_string(offset_) + " of " + std::to_string(batch) +
+                    " rows does not continue the " + std::to_string(seen_) + " positions of " +
+                    std::to_string(sum_.size(0)) + " rows seen");
   auto sums = sum_.unsqueeze(1) + at::cumsum(weighted, 1);  // [B, L, N]
   auto counts = count_.unsqueeze(1) + at::cumsum(m, 1);     // [B, L, 1]
   sum_ = sums.select(1, len - 1).clone();

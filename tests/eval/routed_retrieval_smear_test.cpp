@@ -98,8 +98,8 @@ int check_same_scores(const eval::Report& report, const std::string& method, con
 }
 
 // Evaluates the assembled model `dir` beside `routers` over the same pool, on write_mixed_review_tasks.
-eval::Report eval_model_beside_routers(SignedPool& p, const std::filesystem::path& dir, std::vector<std::string> routers,
-                                       bool with_base) {
+eval::Report eval_model_beside_routers(SignedPool& p, const std::filesystem::path& dir,
+                                       std::vector<std::string> routers, bool with_base) {
   write_mixed_review_tasks(p.tmp / "heldout");
   eval::RunOptions o;
   o.base_dir = p.tmp / "base";

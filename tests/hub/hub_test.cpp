@@ -20,7 +20,8 @@ TEST_CASE("hub URLs are classified by transport", "[hub][hub]") {
   CHECK(gaggle::hub::parse_hub_location("git://127.0.0.1:9418/hub.git").transport == gaggle::hub::HubTransport::git);
   CHECK(gaggle::hub::parse_hub_location("http://h/git/hub.git").transport == gaggle::hub::HubTransport::http);
   CHECK(gaggle::hub::parse_hub_location("https://h/git/hub.git").transport == gaggle::hub::HubTransport::http);
-  CHECK(gaggle::hub::parse_hub_location("https://h/pool/pool.json").transport == gaggle::hub::HubTransport::static_index);
+  CHECK(gaggle::hub::parse_hub_location("https://h/pool/pool.json").transport ==
+        gaggle::hub::HubTransport::static_index);
   CHECK(gaggle::hub::parse_hub_location("ssh://git@h/hub.git").transport == gaggle::hub::HubTransport::ssh);
   CHECK(gaggle::hub::parse_hub_location("git@host:hub.git").transport == gaggle::hub::HubTransport::ssh);
   CHECK_THROWS_AS(gaggle::hub::parse_hub_location("ftp://h/x"), Error);

@@ -185,26 +185,34 @@ TEST_CASE("Llama loading is strict and names the file and the tensor", "[model][
   // A tied checkpoint may store lm_head.weight: equal to the embedding, it is accepted...
   auto with_head = all;
   for (const auto& t : all)
-    if (t.name == "model.embed_tokens.weight") with_head.push_back({"lm_head.weight", io::DType::F32, t.shape, t.values});
+    if (t.name == "model.embed_tokens.weight")
+      with_head.push_back({"lm_head.weight", io::DType::F32, t.shape, t.values});
   CHECK(llama_load_error(variant("alias", with_head)).empty());
   with_head.back().values[0] += 1;  // ...different, it is refused with the fix.
-  CHECK_THAT(llama_load_error(variant("alias-differs", with_head)), Catch::Contains("lm_head.weight") && Catch::Contains("differs"));
+  CHECK_THAT(llama_load_error(variant("alias-differs", with_head)),
+             Catch::Contains("lm_head.weight") && Catch::Contains("differs"));
   // Older conversions saved the rotary inv_freq buffers: ignored.
   auto with_inv_freq = all;
-  with_inv_freq.push_back({"model.layers.0.self_attn.rotary_emb.inv_freq", io::DType::F32, {4}, {1, 0.1f, 0.01f, 0.001f}});
+  with_inv_freq.push_back(
+      {"model.layers.0.self_attn.rotary_emb.inv_freq", io::DType::F32, {4}, {1, 0.1f, 0.01f, 0.001f}});
   CHECK(llama_load_error(variant("inv-freq", with_inv_freq)).empty());
   CHECK(model::describe_base(tmp / "inv-freq").linears.size() == 14);
   auto missing = all;
-  missing.erase(std::remove_if(missing.begin(), missing.end(), [](const test::StoredTensor& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
-                missing.end());
-  CHECK_THAT(llama_load_error(variant("missing", missing)), Catch::Contains("model.safetensors") && Catch::Contains("model.layers.1.mlp.up_proj.weight"));
+  missing.erase(
+      std::remove_if(missing.begin(), missing.end(),
+                     [](const test::StoredTensor& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; }),
+      missing.end());
+  CHECK_THAT(llama_load_error(variant("missing", missing)),
+             Catch::Contains("model.safetensors") && Catch::Contains("model.layers.1.mlp.up_proj.weight"));
   auto extra = all;
   extra.push_back({"model.layers.2.mlp.up_proj.weight", io::DType::F32, {1}, {0}});
-  CHECK_THAT(llama_load_error(variant("extra", extra)), Catch::Contains("unexpected") && Catch::Contains("model.layers.2.mlp.up_proj.weight"));
+  CHECK_THAT(llama_load_error(variant("extra", extra)),
+             Catch::Contains("unexpected") && Catch::Contains("model.layers.2.mlp.up_proj.weight"));
   auto shape = all;
   for (auto& t : shape)
     if (t.name == "model.layers.0.self_attn.k_proj.weight") t.shape = {8, 64}, t.values.resize(8 * 64);  // kv heads x head_dim wrong
-  CHECK_THAT(llama_load_error(variant("shape", shape)), Catch::Contains("k_proj.weight") && Catch::Contains("[16, 32]"));
+  CHECK_THAT(llama_load_error(variant("shape", shape)),
+             Catch::Contains("k_proj.weight") && Catch::Contains("[16, 32]"));
 }
 
 TEST_CASE("Llama config.json errors name the file and the field", "[model][llama]") {

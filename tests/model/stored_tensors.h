@@ -38,7 +38,8 @@ inline void write_safetensors(const std::vector<StoredTensor>& tensors, const st
       continue;
     }
     std::vector<std::uint16_t> bits;
-    for (float v : t.values) bits.push_back(t.dtype == io::DType::F16 ? io::f32_to_f16_bits(v) : io::f32_to_bf16_bits(v));
+    for (float v : t.values)
+      bits.push_back(t.dtype == io::DType::F16 ? io::f32_to_f16_bits(v) : io::f32_to_bf16_bits(v));
     w.add(t.name, t.dtype, t.shape, std::as_bytes(std::span(bits)));
   }
   w.write(file);

@@ -91,7 +91,8 @@ TEST_CASE("loading is strict about tensor names and shapes", "[model][load]") {
     auto t = tensors;
     t.push_back({"encoder.block.7.layer.0.SelfAttention.q.weight", io::DType::F32, {2, 2}, {1, 2, 3, 4}});
     test::write_safetensors(t, dir / "model.safetensors");
-    CHECK_THAT(t5_load_error(dir), Catch::Contains("unexpected tensor") && Catch::Contains("encoder.block.7.layer.0.SelfAttention.q.weight"));
+    CHECK_THAT(t5_load_error(dir), Catch::Contains("unexpected tensor") &&
+                                       Catch::Contains("encoder.block.7.layer.0.SelfAttention.q.weight"));
   }
   SECTION("a wrong shape is named with both shapes") {
     auto dir = copy_base(tmp, kV11, "shape");
@@ -100,7 +101,7 @@ TEST_CASE("loading is strict about tensor names and shapes", "[model][load]") {
       if (x.name == "encoder.final_layer_norm.weight") x.shape = {4, 8};
     test::write_safetensors(t, dir / "model.safetensors");
     CHECK_THAT(t5_load_error(dir), Catch::Contains("encoder.final_layer_norm.weight") && Catch::Contains("[4, 8]") &&
-                                    Catch::Contains("[32]"));
+                                       Catch::Contains("[32]"));
   }
   SECTION("an untied config over tied weights misses lm_head") {
     auto dir = tmp / "tied-as-untied";
