@@ -21,19 +21,20 @@ inline constexpr std::size_t kManifestMaxBytes = 1 << 20;  // 1 MB
 inline constexpr std::string_view kManifestFile = "manifest.json";
 inline constexpr std::string_view kSignatureFile = "manifest.json.sig";
 
+// The members after sha256 are optional; their `{}` lets {path, size, sha256} leave them out.
 struct FileEntry {
   std::string path;  // relative, '/'-separated, inside the bundle
   std::uint64_t size = 0;
   std::string sha256;  // 64 lowercase hex digits
-  std::string url;     // "" = stored in the bundle dir; else an http(s) blob URL, the file may be absent from a hub tree
+  std::string url{};   // "" = stored in the bundle dir; else an http(s) blob URL, the file may be absent from a hub tree
   // "" or an http(s) base under which the file is stored as its parts (needs `tensors`):
   // <parts_url><sha256> for the header (header.sha256) and for each distinct tensor. A blob
   // store that keeps tensors, not files, shares them between versions and publishers.
-  std::string parts_url;
+  std::string parts_url{};
   // For safetensors files: the header and every tensor's dtype, shape, range and sha256
   // (bundle/tensor_index.h), so each tensor is addressed and signed on its own. Absent in
   // bundles written before it existed; they verify as before.
-  std::optional<TensorIndex> tensors;
+  std::optional<TensorIndex> tensors{};
 
   // The bytes live outside the bundle directory (a blob URL or a parts base).
   bool remote() const { return !url.empty() || !parts_url.empty(); }

@@ -17,7 +17,7 @@ struct VerifyOptions {
   std::filesystem::path trust_file;  // OpenSSH allowed_signers
   std::int64_t now = 0;              // unix time, 0 = current
   bool allow_remote_files = false;   // files with a url may be absent (hub trees)
-  std::string principal;             // "" = any; else the signer's entry must match it (ssh-keygen -I)
+  std::string principal{};           // "" = any; else the signer's entry must match it (ssh-keygen -I)
 };
 
 struct VerifyResult {

@@ -102,7 +102,7 @@ TEST_CASE("special tokens in text: sentinels, </s>, <pad> split out, near-misses
 
 TEST_CASE("invalid UTF-8 and odd whitespace never crash and stay in the vocabulary", "[text][tokenizer]") {
   const text::Tokenizer& tok = t5();
-  for (std::string s : {std::string("\xff\xfe abc \xc3"), std::string("a\xe2\x80<extra_id_1>\x80\x80b"),
+  for (std::string s : {std::string("\xff\xfe abc \xc3"), std::string("a\xe2\x80<extra_id_1>\x80\x80" "b"),
                         std::string("\xe3\x80\x80<extra_id_2>\xc2\x85x"), std::string(1000, ' '),
                         std::string("<extra_id_99999999999999999999>"), std::string("\0mid\0", 5)}) {
     auto ids = tok.encode(s);
