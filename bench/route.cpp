@@ -453,35 +453,34 @@ int run_layer(const RouteBenchOptions& o) {
   j["token_signal"] = o.token_signal;
   j["token_tasks"] = o.token_tasks;
   j["factor_dtype"] = o.factor_dtype;
+  // Multiply-adds per token: the base layer, the k chosen experts' update, exact routing's scores.
+  const double base_macs = static_cast<double>(d) * d, update_macs = k * r * 2.0 * d;
+  const double extra = static_cast<double>(n) * d + update_macs;
   if (ivf) {
     // Recall: the share of tokens whose top-k set is the exact one, over all t tokens.
     const auto want = exact->route(u).topk_index;
     auto approx = route::ivf_route_tokens(u, *index, std::min(o.probe, clusters), static_cast<int>(k),
                                           options.renorm_eps, options.layer_norm_eps, o.probe_margin);
+    const double candidates = static_cast<double>(approx.candidates) / static_cast<double>(t);
     j["clusters"] = clusters;
     j["probe"] = std::min(o.probe, clusters);
     j["probe_margin"] = margin_json(o.probe_margin);
     j["clusters_per_token"] = static_cast<double>(approx.probed) / static_cast<double>(t);
     j["index_build_ms"] = build_ms;
     j["recall"] = route::topk_recall(want, approx.topk_index);
-    j["candidates_per_token"] = static_cast<double>(approx.candidates) / static_cast<double>(t);
-  }
-  const double base_macs = static_cast<double>(d) * d, extra = static_cast<double>(n) * d + k * r * 2.0 * d;
-  if (ivf) {
+    j["candidates_per_token"] = candidates;
     // The same count for the indexed routing: every centroid and every candidate key scored
-    // in full (d multiply-adds each), then the k chosen experts' update. At 10,000 experts in
-    // 100 clusters this alone is ~1.5x base: below it needs cheaper scores, not less overhead.
-    const double scored = static_cast<double>(clusters) + j["candidates_per_token"].get<double>();
-    const double ivf_extra = scored * d + k * r * 2.0 * d;
+    // in full (d multiply-adds each), then the update. At 10,000 experts in 100 clusters
+    // this alone is ~1.5x base: below it needs cheaper scores, not less overhead.
+    const double ivf_extra = (static_cast<double>(clusters) + candidates) * d + update_macs;
     j["ivf_cost_model"] = {{"routing_macs_per_token", ivf_extra}, {"routed_over_base", 1 + ivf_extra / base_macs}};
-  }
-  if (!ivf) {
+  } else {
     // Each part against what the cost model gives it at the base GEMM's measured rate.
     const double ms_per_mac = base_ms / base_macs;
     j["scores_ms"] = scores_ms;
     j["select_ms"] = route_ms - scores_ms;
     j["ideal_scores_ms"] = ms_per_mac * static_cast<double>(n) * d;
-    j["ideal_combine_ms"] = ms_per_mac * k * r * 2.0 * d;
+    j["ideal_combine_ms"] = ms_per_mac * update_macs;
   }
   j["cost_model"] = {{"base_macs_per_token", base_macs},
                      {"routing_macs_per_token", extra},
