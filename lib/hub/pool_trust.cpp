@@ -94,9 +94,7 @@ std::vector<VerifiedBundle> verify_pool(const fs::path& pool_dir, const fs::path
     }
     bundle::VerifyResult r;
     try {
-      bundle::VerifyOptions verify;
-      verify.trust_file = trust;
-      r = bundle::verify_bundle(dir, verify);
+      r = bundle::verify_bundle(dir, bundle::VerifyOptions{trust, 0, false});
     } catch (const Error& e) {
       throw e.with_context("pool '" + pool_dir.string() + "': bundle " + b.name + "@" + b.version);
     }

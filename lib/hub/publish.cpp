@@ -406,10 +406,7 @@ PublishResult publish_bundle(const fs::path& bundle_dir, const PublishOptions& o
     io::write_file_atomic(trust, self_trust_line(key));
   }
   if (options.progress) options.progress(Progress{"verify", result.tree_path, 0, 0, "bundles"});
-  bundle::VerifyOptions verify;
-  verify.trust_file = trust;
-  verify.allow_remote_files = true;
-  bundle::VerifyResult verified = bundle::verify_bundle(staged, verify);
+  bundle::VerifyResult verified = bundle::verify_bundle(staged, bundle::VerifyOptions{trust, 0, true});
   result.principal = verified.principal;
   result.key_fingerprint = verified.key_fingerprint;
 

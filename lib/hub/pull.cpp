@@ -227,9 +227,7 @@ class Installer {
       bytes += entry.size;
     }
     if (options_.progress) options_.progress(Progress{"verify", label, 0, 0, "bundles"});
-    bundle::VerifyOptions verify;
-    verify.trust_file = options_.trust_file;
-    bundle::VerifyResult v = bundle::verify_bundle(dir.path(), verify);
+    bundle::VerifyResult v = bundle::verify_bundle(dir.path(), bundle::VerifyOptions{options_.trust_file, 0, false});
     if (v.name != c.name || v.version != c.version)
       throw Error(ErrorCode::mismatch, "hub", "verified bundle is " + v.name + "@" + v.version + ", not " + label);
     dir.commit(/*replace=*/true);  // a directory the pool does not list is a leftover
