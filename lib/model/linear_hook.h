@@ -13,6 +13,7 @@
 // default ignores it.
 #include <ATen/core/Tensor.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 
@@ -48,6 +49,13 @@ struct TokenContext {
   // cached steps after it continue the same rows.
   std::function<at::Tensor()> prompt_embedding;
 };
+
+// A new TokenContext::pass: one counter for every model in the process, so that a pass
+// number is never reused, whichever model starts the call.
+inline std::uint64_t next_token_pass() {
+  static std::atomic<std::uint64_t> pass{0};
+  return ++pass;
+}
 
 class LinearAdapter {
  public:

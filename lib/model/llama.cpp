@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
-#include <atomic>
 #include <limits>
 
 #include "io/error.h"
@@ -14,11 +13,6 @@ namespace gaggle::model {
 using detail::LlamaLinearImpl;
 
 namespace {
-
-std::uint64_t next_llama_pass() {
-  static std::atomic<std::uint64_t> pass{0};
-  return ++pass;
-}
 
 // Detaches every adapter for its lifetime (the base model's hidden state of TokenContext).
 class AdaptersOff {
@@ -87,7 +81,7 @@ at::Tensor LlamaModelImpl::hidden(const at::Tensor& input_ids, const at::Tensor&
   // Tell the adapters which rows they will see (linear_hook.h): causal decoder rows.
   TokenContext context;
   context.phase = TokenContext::Phase::decoder;
-  context.pass = next_llama_pass();
+  context.pass = next_token_pass();
   context.mask = attention_mask.defined() ? mask : at::Tensor();
   context.causal = true;
   context.offset = offset;

@@ -5,7 +5,6 @@
 #include <torch/nn/init.h>
 #include <torch/utils.h>
 
-#include <atomic>
 #include <cmath>
 
 #include "io/error.h"
@@ -26,11 +25,6 @@ Reads reads_of(const std::string& name) {
   if (name.find(".EncDecAttention.k") != std::string::npos || name.find(".EncDecAttention.v") != std::string::npos)
     return Reads::encoder_rows_in_decoder;
   return Reads::decoder_rows;
-}
-
-std::uint64_t next_t5_pass() {
-  static std::atomic<std::uint64_t> pass{0};
-  return ++pass;
 }
 
 using Linears = std::map<std::string, std::shared_ptr<T5LinearImpl>>;
@@ -57,7 +51,7 @@ void tell_decoder(const Linears& linears, const at::Tensor& encoder_mask, const 
   if (!any_adapter(linears)) return;
   TokenContext rows;
   rows.phase = TokenContext::Phase::decoder;
-  rows.pass = next_t5_pass();
+  rows.pass = next_token_pass();
   rows.encoder_hidden = encoder_hidden;
   TokenContext cross = rows;
   cross.mask = encoder_mask;
@@ -123,7 +117,7 @@ at::Tensor T5ModelImpl::encode(const at::Tensor& input_ids, const at::Tensor& at
   if (!any_adapter(linears_)) return encoder_->forward_encoder(shared_->forward(ids), mask);
   TokenContext context;
   context.phase = TokenContext::Phase::encoder;
-  context.pass = next_t5_pass();
+  context.pass = next_token_pass();
   context.mask = mask;
   context.input_ids = ids;
   auto cached = std::make_shared<at::Tensor>();
@@ -137,7 +131,7 @@ at::Tensor T5ModelImpl::encode(const at::Tensor& input_ids, const at::Tensor& at
   tell_encoder(linears_, context);
   at::Tensor out = encoder_->forward_encoder(shared_->forward(ids), mask);
   context.phase = TokenContext::Phase::encoded;
-  context.pass = next_t5_pass();
+  context.pass = next_token_pass();
   context.base_encoding = nullptr;
   context.encoder_hidden = out;
   tell_encoder(linears_, context);
