@@ -4,76 +4,38 @@
 #include <cmath>
 
 #include "io/error.h"
-#include "io/json_file.h"
+#include "model/detail/config_fields.h"
 
 namespace gaggle::model {
 namespace {
 
 const char* kHint = "config.json must be a Hugging Face LlamaForCausalLM config (as save_pretrained writes it)";
 
-[[noreturn]] void bad_llama_config(const std::string& source, const std::string& what) {
-  throw_error(ErrorCode::invalid, "model", source + ": " + what, kHint);
-}
-
 [[noreturn]] void unsupported(const std::string& source, const std::string& what, const std::string& hint) {
   throw_error(ErrorCode::unsupported, "model", source + ": " + what, hint);
 }
 
-std::int64_t get_int(const nlohmann::json& j, const std::string& source, const char* key, std::int64_t fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) bad_llama_config(source, std::string("field '") + key + "' must be an integer");
-  std::int64_t v = it->get<std::int64_t>();
-  if (v <= 0) bad_llama_config(source, std::string("field '") + key + "' must be positive, got " + std::to_string(v));
-  return v;
-}
-
-double get_positive(const nlohmann::json& j, const std::string& source, const char* key, double fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
-    bad_llama_config(source, std::string("field '") + key + "' must be a positive number");
-  return it->get<double>();
-}
-
-bool get_bool(const nlohmann::json& j, const std::string& source, const char* key, bool fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) bad_llama_config(source, std::string("field '") + key + "' must be true or false");
-  return it->get<bool>();
-}
-
-// Token ids may be null (none), an integer, or (eos in newer configs) a list: the first counts.
-std::int64_t get_token_id(const nlohmann::json& j, const std::string& source, const char* key, std::int64_t fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  const nlohmann::json& v = it->is_array() && !it->empty() ? (*it)[0] : *it;
-  if (!v.is_number_integer() || v.get<std::int64_t>() < 0)
-    bad_llama_config(source, std::string("field '") + key + "' must be a non-negative integer (or null)");
-  return v.get<std::int64_t>();
-}
-
 // rope_scaling: null, {"type"|"rope_type": "linear", "factor": f > 0} or "default".
-double parse_rope_scaling(const nlohmann::json& j, const std::string& source) {
-  auto it = j.find("rope_scaling");
-  if (it == j.end() || it->is_null()) return 1.0;
+double parse_rope_scaling(const detail::ConfigFields& f) {
+  const nlohmann::json& scaling = f.at("rope_scaling");
+  if (scaling.is_null()) return 1.0;
   const std::string hint = "gaggle supports \"rope_scaling\": null or {\"type\": \"linear\", \"factor\": F}";
-  if (!it->is_object())
-    bad_llama_config(source,
-                     "field 'rope_scaling' must be null or an object like {\"type\": \"linear\", \"factor\": 2.0}");
+  if (!scaling.is_object())
+    f.fail("field 'rope_scaling' must be null or an object like {\"type\": \"linear\", \"factor\": 2.0}");
   std::string type;
   for (const char* key : {"type", "rope_type"})
-    if (auto t = it->find(key); t != it->end() && !t->is_null()) {
-      if (!t->is_string()) bad_llama_config(source, std::string("field 'rope_scaling.") + key + "' must be a string");
+    if (auto t = scaling.find(key); t != scaling.end() && !t->is_null()) {
+      if (!t->is_string()) f.fail(std::string("field 'rope_scaling.") + key + "' must be a string");
       type = t->get<std::string>();
     }
-  if (type.empty()) bad_llama_config(source, "field 'rope_scaling' has no 'type'");
+  if (type.empty()) f.fail("field 'rope_scaling' has no 'type'");
   if (type == "default") return 1.0;
-  if (type != "linear") unsupported(source, "rope_scaling type '" + type + "' is not supported", hint);
-  auto f = it->find("factor");
-  if (f == it->end() || !f->is_number() || !(f->get<double>() > 0) || !std::isfinite(f->get<double>()))
-    bad_llama_config(source, "field 'rope_scaling.factor' must be a positive number");
-  return f->get<double>();
+  if (type != "linear") unsupported(f.source(), "rope_scaling type '" + type + "' is not supported", hint);
+  auto factor = scaling.find("factor");
+  if (factor == scaling.end() || !factor->is_number() || !(factor->get<double>() > 0) ||
+      !std::isfinite(factor->get<double>()))
+    f.fail("field 'rope_scaling.factor' must be a positive number");
+  return factor->get<double>();
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -111,69 +73,59 @@ nlohmann::json LlamaConfig::to_json() const {
 }
 
 LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) bad_llama_config(source, "not a JSON object");
-  if (auto it = j.find("model_type"); it != j.end() && !it->is_null()) {
-    if (!it->is_string()) bad_llama_config(source, "field 'model_type' must be a string");
-    if (it->get<std::string>() != "llama")
-      unsupported(source, "model_type '" + it->get<std::string>() + "' is not a Llama model",
-                  "this reader takes LlamaForCausalLM checkpoints (model_type \"llama\")");
-  }
+  const detail::ConfigFields f(j, source, kHint);
+  if (const std::string type = f.string("model_type", "llama"); type != "llama")
+    unsupported(source, "model_type '" + type + "' is not a Llama model",
+                "this reader takes LlamaForCausalLM checkpoints (model_type \"llama\")");
   LlamaConfig c;
-  c.vocab_size = get_int(j, source, "vocab_size", c.vocab_size);
-  c.hidden_size = get_int(j, source, "hidden_size", c.hidden_size);
-  c.intermediate_size = get_int(j, source, "intermediate_size", c.intermediate_size);
-  c.num_hidden_layers = get_int(j, source, "num_hidden_layers", c.num_hidden_layers);
-  c.num_attention_heads = get_int(j, source, "num_attention_heads", c.num_attention_heads);
-  c.num_key_value_heads = get_int(j, source, "num_key_value_heads", c.num_attention_heads);
-  c.max_position_embeddings = get_int(j, source, "max_position_embeddings", c.max_position_embeddings);
+  c.vocab_size = f.positive_int("vocab_size", c.vocab_size);
+  c.hidden_size = f.positive_int("hidden_size", c.hidden_size);
+  c.intermediate_size = f.positive_int("intermediate_size", c.intermediate_size);
+  c.num_hidden_layers = f.positive_int("num_hidden_layers", c.num_hidden_layers);
+  c.num_attention_heads = f.positive_int("num_attention_heads", c.num_attention_heads);
+  c.num_key_value_heads = f.positive_int("num_key_value_heads", c.num_attention_heads);
+  c.max_position_embeddings = f.positive_int("max_position_embeddings", c.max_position_embeddings);
   if (c.num_attention_heads % c.num_key_value_heads != 0)
-    bad_llama_config(source, "field 'num_key_value_heads' (" + std::to_string(c.num_key_value_heads) +
-                                 ") must divide 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ")");
-  if (j.contains("head_dim") && !j["head_dim"].is_null()) {
-    c.head_dim = get_int(j, source, "head_dim", 0);
+    f.fail("field 'num_key_value_heads' (" + std::to_string(c.num_key_value_heads) +
+           ") must divide 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ")");
+  if (!f.at("head_dim").is_null()) {
+    c.head_dim = f.positive_int("head_dim", 0);
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
-      bad_llama_config(source, "field 'num_attention_heads' (" + std::to_string(c.num_attention_heads) +
-                                   ") must divide 'hidden_size' (" + std::to_string(c.hidden_size) + ")");
+      f.fail("field 'num_attention_heads' (" + std::to_string(c.num_attention_heads) + ") must divide 'hidden_size' (" +
+             std::to_string(c.hidden_size) + ")");
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
   if (c.head_dim % 2 != 0)  // rotary embeddings pair the two halves of each head
-    bad_llama_config(source,
-                     "the head dimension (" + std::to_string(c.head_dim) + ") must be even for rotary embeddings");
-  c.rms_norm_eps = get_positive(j, source, "rms_norm_eps", c.rms_norm_eps);
-  c.rope_theta = get_positive(j, source, "rope_theta", c.rope_theta);
-  c.rope_linear_factor = parse_rope_scaling(j, source);
-  c.tie_word_embeddings = get_bool(j, source, "tie_word_embeddings", c.tie_word_embeddings);
-  if (auto it = j.find("hidden_act"); it != j.end() && !it->is_null()) {
-    if (!it->is_string()) bad_llama_config(source, "field 'hidden_act' must be a string");
-    if (it->get<std::string>() != "silu")
-      unsupported(source, "hidden_act '" + it->get<std::string>() + "' is not supported",
-                  "Llama's MLP is down(silu(gate(x)) * up(x)): \"hidden_act\" must be \"silu\"");
-  }
+    f.fail("the head dimension (" + std::to_string(c.head_dim) + ") must be even for rotary embeddings");
+  c.rms_norm_eps = f.positive_number("rms_norm_eps", c.rms_norm_eps);
+  c.rope_theta = f.positive_number("rope_theta", c.rope_theta);
+  c.rope_linear_factor = parse_rope_scaling(f);
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
+  if (const std::string act = f.string("hidden_act", "silu"); act != "silu")
+    unsupported(source, "hidden_act '" + act + "' is not supported",
+                "Llama's MLP is down(silu(gate(x)) * up(x)): \"hidden_act\" must be \"silu\"");
   for (const char* key : {"attention_bias", "mlp_bias"})
-    if (get_bool(j, source, key, false))
+    if (f.boolean(key, false))
       unsupported(source, std::string("'") + key + "': true is not supported",
                   "gaggle's Llama linears have no bias (as every released Llama)");
   // pretraining_tp > 1 only makes HF split the same products into slices: same result.
-  get_int(j, source, "pretraining_tp", 1);
-  c.bos_token_id = get_token_id(j, source, "bos_token_id", c.bos_token_id);
-  c.eos_token_id = get_token_id(j, source, "eos_token_id", c.eos_token_id);
-  c.pad_token_id = get_token_id(j, source, "pad_token_id", c.pad_token_id);
+  f.positive_int("pretraining_tp", 1);
+  c.bos_token_id = f.token_id("bos_token_id", c.bos_token_id);
+  c.eos_token_id = f.token_id("eos_token_id", c.eos_token_id);
+  c.pad_token_id = f.token_id("pad_token_id", c.pad_token_id);
   for (auto [name, id] : {std::pair{"bos_token_id", c.bos_token_id}, std::pair{"eos_token_id", c.eos_token_id},
                           std::pair{"pad_token_id", c.pad_token_id}})
     if (id >= c.vocab_size)
-      bad_llama_config(source, std::string("field '") + name + "' (" + std::to_string(id) +
-                                   ") is outside the vocabulary (" + std::to_string(c.vocab_size) + ")");
+      f.fail(std::string("field '") + name + "' (" + std::to_string(id) + ") is outside the vocabulary (" +
+             std::to_string(c.vocab_size) + ")");
   return c;
 }
 
 LlamaConfig read_llama_config(const std::filesystem::path& base_dir) {
-  auto path = base_dir / "config.json";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    throw_error(ErrorCode::not_found, "model", "'" + base_dir.string() + "' has no config.json",
-                "a base model is a Hugging Face checkpoint directory: config.json + model.safetensors");
-  return parse_llama_config(io::read_json_file(path), path.string());
+  std::filesystem::path path;
+  auto json = detail::read_base_config(base_dir, &path);
+  return parse_llama_config(json, path.string());
 }
 
 std::vector<std::string> llama_linear_names(const LlamaConfig& c) {

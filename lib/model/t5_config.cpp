@@ -3,36 +3,9 @@
 #include <algorithm>
 
 #include "io/error.h"
-#include "io/json_file.h"
+#include "model/detail/config_fields.h"
 
 namespace gaggle::model {
-namespace {
-
-[[noreturn]] void bad_t5_config(const std::string& source, const std::string& what) {
-  throw_error(ErrorCode::invalid, "model", source + ": " + what,
-              "config.json must be a Hugging Face T5 config (as save_pretrained writes it)");
-}
-
-std::int64_t get_int(const nlohmann::json& j, const std::string& source, const char* key, std::int64_t fallback,
-                     bool positive = true) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) bad_t5_config(source, std::string("field '") + key + "' must be an integer");
-  std::int64_t v = it->get<std::int64_t>();
-  if (positive ? v <= 0 : v < 0)
-    bad_t5_config(source, std::string("field '") + key + "' must be " + (positive ? "positive" : "non-negative") +
-                              ", got " + std::to_string(v));
-  return v;
-}
-
-std::int64_t get_token_id(const nlohmann::json& j, const std::string& source, const char* key, std::int64_t fallback) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) return (*it)[0].get<std::int64_t>();  // eos lists
-  return get_int(j, source, key, fallback, false);
-}
-
-}  // namespace
 
 nlohmann::json T5Config::to_json() const {
   nlohmann::json j;
@@ -64,33 +37,27 @@ nlohmann::json T5Config::to_json() const {
 }
 
 T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
-  if (!j.is_object()) bad_t5_config(source, "not a JSON object");
-  if (auto it = j.find("model_type"); it != j.end()) {
-    if (!it->is_string()) bad_t5_config(source, "field 'model_type' must be a string");
-    if (it->get<std::string>() != "t5")
-      throw_error(ErrorCode::unsupported, "model", source + ": model_type '" + it->get<std::string>() + "' is not supported",
-                  "gaggle's base models are T5 checkpoints (t5, T5 v1.1, LM-adapted, Flan-T5)");
-  }
-  if (auto it = j.find("is_encoder_decoder"); it != j.end() && it->is_boolean() && !it->get<bool>())
+  const detail::ConfigFields f(j, source,
+                               "config.json must be a Hugging Face T5 config (as save_pretrained writes it)");
+  if (const std::string type = f.string("model_type", "t5"); type != "t5")
+    throw_error(ErrorCode::unsupported, "model", source + ": model_type '" + type + "' is not supported",
+                "gaggle's base models are T5 checkpoints (t5, T5 v1.1, LM-adapted, Flan-T5)");
+  if (const nlohmann::json& v = f.at("is_encoder_decoder"); v.is_boolean() && !v.get<bool>())
     throw_error(ErrorCode::unsupported, "model", source + ": an encoder-only T5 config is not supported",
                 "use a T5ForConditionalGeneration checkpoint");
   T5Config c;
-  c.vocab_size = get_int(j, source, "vocab_size", c.vocab_size);
-  c.d_model = get_int(j, source, "d_model", c.d_model);
-  c.d_kv = get_int(j, source, "d_kv", c.d_kv);
-  c.d_ff = get_int(j, source, "d_ff", c.d_ff);
-  c.num_layers = get_int(j, source, "num_layers", c.num_layers);
-  c.num_decoder_layers = get_int(j, source, "num_decoder_layers", c.num_layers);
-  c.num_heads = get_int(j, source, "num_heads", c.num_heads);
-  c.relative_attention_num_buckets = get_int(j, source, "relative_attention_num_buckets", c.relative_attention_num_buckets);
-  c.relative_attention_max_distance = get_int(j, source, "relative_attention_max_distance", c.relative_attention_max_distance);
-  if (c.relative_attention_num_buckets < 4)
-    bad_t5_config(source, "field 'relative_attention_num_buckets' must be at least 4");
-  std::string proj = "relu";
-  if (auto it = j.find("feed_forward_proj"); it != j.end() && !it->is_null()) {
-    if (!it->is_string()) bad_t5_config(source, "field 'feed_forward_proj' must be a string");
-    proj = it->get<std::string>();
-  }
+  c.vocab_size = f.positive_int("vocab_size", c.vocab_size);
+  c.d_model = f.positive_int("d_model", c.d_model);
+  c.d_kv = f.positive_int("d_kv", c.d_kv);
+  c.d_ff = f.positive_int("d_ff", c.d_ff);
+  c.num_layers = f.positive_int("num_layers", c.num_layers);
+  c.num_decoder_layers = f.positive_int("num_decoder_layers", c.num_layers);
+  c.num_heads = f.positive_int("num_heads", c.num_heads);
+  c.relative_attention_num_buckets = f.positive_int("relative_attention_num_buckets", c.relative_attention_num_buckets);
+  c.relative_attention_max_distance =
+      f.positive_int("relative_attention_max_distance", c.relative_attention_max_distance);
+  if (c.relative_attention_num_buckets < 4) f.fail("field 'relative_attention_num_buckets' must be at least 4");
+  const std::string proj = f.string("feed_forward_proj", "relu");
   if (proj == "relu") {
     c.gated = false;
   } else if (proj == "gated-gelu") {
@@ -99,33 +66,23 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
     throw_error(ErrorCode::unsupported, "model", source + ": feed_forward_proj '" + proj + "' is not supported",
                 "supported: \"relu\" (T5 v1.0) and \"gated-gelu\" (T5 v1.1, LM-adapted, Flan-T5)");
   }
-  if (auto it = j.find("tie_word_embeddings"); it != j.end() && !it->is_null()) {
-    if (!it->is_boolean()) bad_t5_config(source, "field 'tie_word_embeddings' must be true or false");
-    c.tie_word_embeddings = it->get<bool>();
-  }
-  if (auto it = j.find("layer_norm_epsilon"); it != j.end() && !it->is_null()) {
-    if (!it->is_number() || !(it->get<double>() > 0))
-      bad_t5_config(source, "field 'layer_norm_epsilon' must be a positive number");
-    c.layer_norm_epsilon = it->get<double>();
-  }
-  c.pad_token_id = get_token_id(j, source, "pad_token_id", c.pad_token_id);
-  c.eos_token_id = get_token_id(j, source, "eos_token_id", c.eos_token_id);
-  c.decoder_start_token_id = get_token_id(j, source, "decoder_start_token_id", c.pad_token_id);
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
+  c.layer_norm_epsilon = f.positive_number("layer_norm_epsilon", c.layer_norm_epsilon);
+  c.pad_token_id = f.token_id("pad_token_id", c.pad_token_id);
+  c.eos_token_id = f.token_id("eos_token_id", c.eos_token_id);
+  c.decoder_start_token_id = f.token_id("decoder_start_token_id", c.pad_token_id);
   for (auto [name, id] : {std::pair{"pad_token_id", c.pad_token_id}, std::pair{"eos_token_id", c.eos_token_id},
                           std::pair{"decoder_start_token_id", c.decoder_start_token_id}})
     if (id >= c.vocab_size)
-      bad_t5_config(source, std::string(name) + " " + std::to_string(id) + " is outside the vocabulary (" +
-                                std::to_string(c.vocab_size) + ")");
+      f.fail(std::string("field '") + name + "' (" + std::to_string(id) + ") is outside the vocabulary (" +
+             std::to_string(c.vocab_size) + ")");
   return c;
 }
 
 T5Config read_t5_config(const std::filesystem::path& base_dir) {
-  auto path = base_dir / "config.json";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    throw_error(ErrorCode::not_found, "model", "'" + base_dir.string() + "' has no config.json",
-                "a base model is a Hugging Face checkpoint directory: config.json + model.safetensors");
-  return parse_t5_config(io::read_json_file(path), path.string());
+  std::filesystem::path path;
+  auto json = detail::read_base_config(base_dir, &path);
+  return parse_t5_config(json, path.string());
 }
 
 std::vector<std::string> t5_linear_names(const T5Config& c) {

@@ -73,6 +73,30 @@ TEST_CASE("config.json parses with Hugging Face defaults", "[model][config]") {
   }
   CHECK_THROWS_AS(model::parse_t5_config({{"d_model", -4}}, "x"), Error);
   CHECK_THROWS_AS(model::parse_t5_config({{"model_type", "llama"}}, "x"), Error);
+  // Every bad field: an invalid-input error naming the file and the field.
+  const std::vector<std::pair<nlohmann::json, std::string>> bad = {
+      {{{"vocab_size", "96"}}, "vocab_size"},
+      {{{"d_model", 0}}, "d_model"},
+      {{{"layer_norm_epsilon", -1}}, "layer_norm_epsilon"},
+      {{{"tie_word_embeddings", "yes"}}, "tie_word_embeddings"},
+      {{{"feed_forward_proj", 3}}, "feed_forward_proj"},
+      {{{"relative_attention_num_buckets", 2}}, "relative_attention_num_buckets"},
+      {{{"pad_token_id", -1}}, "pad_token_id"},
+      {{{"eos_token_id", nlohmann::json::array({"</s>"})}}, "eos_token_id"},
+      {{{"decoder_start_token_id", 40000}}, "decoder_start_token_id"},
+  };
+  for (const auto& [config, field] : bad) {
+    INFO(config.dump());
+    try {
+      model::parse_t5_config(config, "cfg.json");
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::invalid);
+      CHECK_THAT(e.what(), Catch::Contains("cfg.json") && Catch::Contains("'" + field + "'"));
+    }
+  }
+  // eos_token_id as a list (newer configs): the first one counts.
+  CHECK(model::parse_t5_config({{"eos_token_id", {5, 7}}}, "x").eos_token_id == 5);
 }
 
 TEST_CASE("loading is strict about tensor names and shapes", "[model][load]") {

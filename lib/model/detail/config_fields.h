@@ -1,0 +1,44 @@
+#pragma once
+// The fields of a Hugging Face config.json as the T5 and Llama readers take them: a field
+// that is absent or null keeps the reader's default; anything else must have the type and
+// range the reader asks for, or the error names the file, the field and what it must be.
+// Torch-free (built into gaggle_model_format with the readers' other torch-free parts).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace gaggle::model::detail {
+
+class ConfigFields {
+ public:
+  // json: the parsed file (must outlive this); source: the file as errors name it; hint:
+  // what a valid config is, given with every error.
+  ConfigFields(const nlohmann::json& json, std::string source, std::string hint);
+
+  // Throws Error{invalid} "SOURCE: WHAT" with the hint.
+  [[noreturn]] void fail(const std::string& what) const;
+
+  std::int64_t positive_int(const char* key, std::int64_t fallback) const;
+  double positive_number(const char* key, double fallback) const;  // finite and > 0
+  bool boolean(const char* key, bool fallback) const;
+  std::string string(const char* key, const std::string& fallback) const;
+  // A token id: an integer >= 0, or (eos_token_id in newer configs) a list whose first
+  // element counts.
+  std::int64_t token_id(const char* key, std::int64_t fallback) const;
+
+  // The field, or null where it is absent (for the readers' own checks).
+  const nlohmann::json& at(const char* key) const;
+  const std::string& source() const { return source_; }
+
+ private:
+  const nlohmann::json& json_;
+  std::string source_, hint_;
+};
+
+// base_dir/config.json parsed, into *path its path; Error{not_found} saying what a base
+// model directory holds where there is none.
+nlohmann::json read_base_config(const std::filesystem::path& base_dir, std::filesystem::path* path);
+
+}  // namespace gaggle::model::detail
