@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a fuzzer with clang (-fsanitize=fuzzer,address,undefined) and runs it for N
 # seconds (default 60) from its seed corpus. No LibTorch involved.
-#   fuzz/run.sh [safetensors|tensor_delta] [seconds]
+#   fuzz/run.sh [safetensors|tensor_delta|bundle_text] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-safetensors}
@@ -13,9 +13,16 @@ io="lib/io/dtype.cpp lib/io/error.cpp lib/io/mapped_file.cpp lib/io/atomic_file.
 case "$target" in
   safetensors) sources="fuzz/safetensors_fuzz.cpp lib/io/safetensors.cpp $io" ;;
   tensor_delta) sources="fuzz/tensor_delta_fuzz.cpp lib/bundle/tensor_delta.cpp $io" ;;
-  *) echo "fuzz: unknown target '$target' (safetensors, tensor_delta)" >&2; exit 2 ;;
+  bundle_text)
+    # The manifest parser validates against the JSON Schemas the build embeds: made here
+    # the way the build makes them.
+    schemas=$(ls manifests/*.schema.json | tr '\n' '|' | sed 's/|$//')
+    cmake -DOUT="$out/embedded_schemas.cpp" -DINPUTS="$schemas" -P cmake/EmbedSchemas.cmake
+    sources="fuzz/bundle_text_fuzz.cpp $(ls lib/io/*.cpp lib/bundle/*.cpp | tr '\n' ' ') $out/embedded_schemas.cpp" ;;
+  *) echo "fuzz: unknown target '$target' (safetensors, tensor_delta, bundle_text)" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Ilib $sources -lcrypto -o "$out/${target}_fuzz"
 cp -n fuzz/corpus/"$target"/* "$out/corpus-$target/" 2>/dev/null || true
-cd "$out" && "./${target}_fuzz" -max_total_time="$seconds" -max_len=4096 "corpus-$target"
+# Inputs up to 8 KiB: a bundle manifest's seed is 5 KiB.
+cd "$out" && "./${target}_fuzz" -max_total_time="$seconds" -max_len=8192 "corpus-$target"

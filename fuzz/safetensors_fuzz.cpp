@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Touch every accepted range, so ASan sees any out-of-bounds view.
     volatile std::uint8_t sink = 0;
     for (const auto& t : header.tensors)
-      if (t.nbytes()) sink ^= data[header.data_start + t.end - 1];
+      if (t.nbytes()) sink = static_cast<std::uint8_t>(sink ^ data[header.data_start + t.end - 1]);
   } catch (const gaggle::Error&) {
   }
   return 0;

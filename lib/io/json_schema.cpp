@@ -1,5 +1,6 @@
 #include "io/json_schema.h"
 
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -47,8 +48,10 @@ bool has_type(const json& v, const std::string& type) {
   if (type == "integer") {
     if (v.is_number_integer()) return true;
     if (v.is_number_float()) {
-      double d = v.get<double>();
-      return d == static_cast<double>(static_cast<long long>(d));
+      // A whole number that fits a 64-bit integer (as 3.0 does). Range first: converting
+      // a double outside it (1e81, from a fuzzed manifest) to an integer is undefined.
+      const double d = v.get<double>();
+      return d >= -0x1p63 && d < 0x1p63 && std::trunc(d) == d;
     }
     return false;
   }
