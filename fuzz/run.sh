@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a fuzzer with clang (-fsanitize=fuzzer,address,undefined) and runs it for N
 # seconds (default 60) from its seed corpus. No LibTorch involved.
-#   fuzz/run.sh [safetensors|tensor_delta|bundle_text] [seconds]
+#   fuzz/run.sh [safetensors|tensor_delta|bundle_text|pool_tasks] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-safetensors}
@@ -19,7 +19,12 @@ case "$target" in
     schemas=$(ls manifests/*.schema.json | tr '\n' '|' | sed 's/|$//')
     cmake -DOUT="$out/embedded_schemas.cpp" -DINPUTS="$schemas" -P cmake/EmbedSchemas.cmake
     sources="fuzz/bundle_text_fuzz.cpp $(ls lib/io/*.cpp lib/bundle/*.cpp | tr '\n' ' ') $out/embedded_schemas.cpp" ;;
-  *) echo "fuzz: unknown target '$target' (safetensors, tensor_delta, bundle_text)" >&2; exit 2 ;;
+  pool_tasks)
+    sources="fuzz/pool_tasks_fuzz.cpp lib/hub/pool.cpp lib/tasks/task_data.cpp $(ls lib/io/*.cpp | tr '\n' ' ')"
+    schemas=$(ls manifests/*.schema.json | tr '\n' '|' | sed 's/|$//')
+    cmake -DOUT="$out/embedded_schemas.cpp" -DINPUTS="$schemas" -P cmake/EmbedSchemas.cmake
+    sources="$sources $out/embedded_schemas.cpp" ;;
+  *) echo "fuzz: unknown target '$target' (safetensors, tensor_delta, bundle_text, pool_tasks)" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Ilib $sources -lcrypto -o "$out/${target}_fuzz"

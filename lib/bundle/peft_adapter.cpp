@@ -120,7 +120,7 @@ PeftConfig read_config(const fs::path& path) {
   const std::string text = io::read_file(path);
   try {
     c.raw = ordered_json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999
     malformed(c.source, std::string("invalid JSON: ") + e.what());
   }
   const auto& j = c.raw;

@@ -51,6 +51,11 @@ Example example_from_json_line(std::string_view line, const std::string& source)
     throw_error(ErrorCode::invalid, kRoom,
                 source + ": invalid JSON: " + (bracket == std::string::npos ? what : what.substr(bracket + 2)),
                 "task files are JSONL: one JSON object per line");
+  } catch (const nlohmann::json::exception& e) {
+    // out_of_range: a number too large for a double, e.g. 1e999 (found by fuzz/run.sh
+    // pool_tasks: it escaped and ended the process)
+    throw_error(ErrorCode::invalid, kRoom, source + ": invalid JSON: " + e.what(),
+                "task files are JSONL: one JSON object per line");
   }
   if (!j.is_object()) throw_error(ErrorCode::invalid, kRoom, source + ": a line must be a JSON object, got " + j.type_name());
   Example e;

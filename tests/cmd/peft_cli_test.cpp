@@ -49,6 +49,24 @@ TEST_CASE("import-peft refuses a pickle and explains, leaving nothing behind", "
   CHECK_FALSE(fs::exists(dir / "out"));
 }
 
+TEST_CASE("import-peft refuses an adapter_config.json with a number beyond a double's range", "[cmd][peft]") {
+  // nlohmann reports such a number as out_of_range, not parse_error; it used to escape the
+  // reader and end the process (the same escape fuzz/run.sh pool_tasks found in task lines).
+  TempDir dir;
+  fs::create_directories(dir / "adapter");
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"})
+    fs::copy_file(data_dir() / "peft/t5-written" / f, dir / "adapter" / f);
+  std::string config = read_text(dir / "adapter/adapter_config.json");
+  config.insert(config.find('{') + 1, "\"r_extra\": 945e1945, ");
+  write_text(dir / "adapter/adapter_config.json", config);
+  auto r = run_gaggle({"import-peft", (dir / "adapter").string(), "--base",
+                       (data_dir() / "golden/t5-v1_1-tiny").string(), "--name", "x", "--out", (dir / "out").string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::StartsWith("gaggle: error: "));
+  CHECK_THAT(r.err, Catch::Contains("adapter_config.json") && Catch::Contains("invalid JSON"));
+  CHECK_FALSE(fs::exists(dir / "out"));
+}
+
 TEST_CASE("import-peft --help names what it refuses and what comes next", "[cmd][peft]") {
   auto r = run_gaggle({"import-peft", "--help"});
   CHECK(r.exit_code == 0);
