@@ -10,20 +10,21 @@ out=build-fuzz
 mkdir -p "$out" "$out/corpus-$target"
 command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (apt-get install clang)" >&2; exit 1; }
 io="lib/io/dtype.cpp lib/io/error.cpp lib/io/mapped_file.cpp lib/io/atomic_file.cpp lib/io/sha256.cpp"
+# The JSON Schemas the build embeds (manifests, pools validate against them), made here the
+# way the build makes them; prints the generated file.
+embedded_schemas() {
+  local schemas
+  schemas=$(ls manifests/*.schema.json | tr '\n' '|' | sed 's/|$//')
+  cmake -DOUT="$out/embedded_schemas.cpp" -DINPUTS="$schemas" -P cmake/EmbedSchemas.cmake >&2
+  echo "$out/embedded_schemas.cpp"
+}
 case "$target" in
   safetensors) sources="fuzz/safetensors_fuzz.cpp lib/io/safetensors.cpp $io" ;;
   tensor_delta) sources="fuzz/tensor_delta_fuzz.cpp lib/bundle/tensor_delta.cpp $io" ;;
-  bundle_text)
-    # The manifest parser validates against the JSON Schemas the build embeds: made here
-    # the way the build makes them.
-    schemas=$(ls manifests/*.schema.json | tr '\n' '|' | sed 's/|$//')
-    cmake -DOUT="$out/embedded_schemas.cpp" -DINPUTS="$schemas" -P cmake/EmbedSchemas.cmake
-    sources="fuzz/bundle_text_fuzz.cpp $(ls lib/io/*.cpp lib/bundle/*.cpp | tr '\n' ' ') $out/embedded_schemas.cpp" ;;
+  bundle_text) sources="fuzz/bundle_text_fuzz.cpp $(ls lib/io/*.cpp lib/bundle/*.cpp | tr '\n' ' ') $(embedded_schemas)" ;;
   pool_tasks)
     sources="fuzz/pool_tasks_fuzz.cpp lib/hub/pool.cpp lib/tasks/task_data.cpp $(ls lib/io/*.cpp | tr '\n' ' ')"
-    schemas=$(ls manifests/*.schema.json | tr '\n' '|' | sed 's/|$//')
-    cmake -DOUT="$out/embedded_schemas.cpp" -DINPUTS="$schemas" -P cmake/EmbedSchemas.cmake
-    sources="$sources $out/embedded_schemas.cpp" ;;
+    sources="$sources $(embedded_schemas)" ;;
   *) echo "fuzz: unknown target '$target' (safetensors, tensor_delta, bundle_text, pool_tasks)" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086

@@ -11,10 +11,6 @@ namespace {
 
 const char* kHint = "config.json must be a Hugging Face LlamaForCausalLM config (as save_pretrained writes it)";
 
-[[noreturn]] void unsupported(const std::string& source, const std::string& what, const std::string& hint) {
-  throw_error(ErrorCode::unsupported, "model", source + ": " + what, hint);
-}
-
 // rope_scaling: null, {"type"|"rope_type": "linear", "factor": f > 0} or "default".
 double parse_rope_scaling(const detail::ConfigFields& f) {
   const nlohmann::json& scaling = f.at("rope_scaling");
@@ -30,7 +26,7 @@ double parse_rope_scaling(const detail::ConfigFields& f) {
     }
   if (type.empty()) f.fail("field 'rope_scaling' has no 'type'");
   if (type == "default") return 1.0;
-  if (type != "linear") unsupported(f.source(), "rope_scaling type '" + type + "' is not supported", hint);
+  if (type != "linear") f.unsupported("rope_scaling type '" + type + "' is not supported", hint);
   auto factor = scaling.find("factor");
   if (factor == scaling.end() || !factor->is_number() || !(factor->get<double>() > 0) ||
       !std::isfinite(factor->get<double>()))
@@ -75,8 +71,8 @@ nlohmann::json LlamaConfig::to_json() const {
 LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& source) {
   const detail::ConfigFields f(j, source, kHint);
   if (const std::string type = f.string("model_type", "llama"); type != "llama")
-    unsupported(source, "model_type '" + type + "' is not a Llama model",
-                "this reader takes LlamaForCausalLM checkpoints (model_type \"llama\")");
+    f.unsupported("model_type '" + type + "' is not a Llama model",
+                  "this reader takes LlamaForCausalLM checkpoints (model_type \"llama\")");
   LlamaConfig c;
   c.vocab_size = f.positive_int("vocab_size", c.vocab_size);
   c.hidden_size = f.positive_int("hidden_size", c.hidden_size);
@@ -103,22 +99,20 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
   c.rope_linear_factor = parse_rope_scaling(f);
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
   if (const std::string act = f.string("hidden_act", "silu"); act != "silu")
-    unsupported(source, "hidden_act '" + act + "' is not supported",
-                "Llama's MLP is down(silu(gate(x)) * up(x)): \"hidden_act\" must be \"silu\"");
+    f.unsupported("hidden_act '" + act + "' is not supported",
+                  "Llama's MLP is down(silu(gate(x)) * up(x)): \"hidden_act\" must be \"silu\"");
   for (const char* key : {"attention_bias", "mlp_bias"})
     if (f.boolean(key, false))
-      unsupported(source, std::string("'") + key + "': true is not supported",
-                  "gaggle's Llama linears have no bias (as every released Llama)");
+      f.unsupported(std::string("'") + key + "': true is not supported",
+                    "gaggle's Llama linears have no bias (as every released Llama)");
   // pretraining_tp > 1 only makes HF split the same products into slices: same result.
   f.positive_int("pretraining_tp", 1);
   c.bos_token_id = f.token_id("bos_token_id", c.bos_token_id);
   c.eos_token_id = f.token_id("eos_token_id", c.eos_token_id);
   c.pad_token_id = f.token_id("pad_token_id", c.pad_token_id);
-  for (auto [name, id] : {std::pair{"bos_token_id", c.bos_token_id}, std::pair{"eos_token_id", c.eos_token_id},
-                          std::pair{"pad_token_id", c.pad_token_id}})
-    if (id >= c.vocab_size)
-      f.fail(std::string("field '") + name + "' (" + std::to_string(id) + ") is outside the vocabulary (" +
-             std::to_string(c.vocab_size) + ")");
+  f.require_in_vocabulary(
+      {{"bos_token_id", c.bos_token_id}, {"eos_token_id", c.eos_token_id}, {"pad_token_id", c.pad_token_id}},
+      c.vocab_size);
   return c;
 }
 

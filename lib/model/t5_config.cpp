@@ -40,11 +40,10 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
   const detail::ConfigFields f(j, source,
                                "config.json must be a Hugging Face T5 config (as save_pretrained writes it)");
   if (const std::string type = f.string("model_type", "t5"); type != "t5")
-    throw_error(ErrorCode::unsupported, "model", source + ": model_type '" + type + "' is not supported",
-                "gaggle's base models are T5 checkpoints (t5, T5 v1.1, LM-adapted, Flan-T5)");
+    f.unsupported("model_type '" + type + "' is not supported",
+                  "gaggle's base models are T5 checkpoints (t5, T5 v1.1, LM-adapted, Flan-T5)");
   if (const nlohmann::json& v = f.at("is_encoder_decoder"); v.is_boolean() && !v.get<bool>())
-    throw_error(ErrorCode::unsupported, "model", source + ": an encoder-only T5 config is not supported",
-                "use a T5ForConditionalGeneration checkpoint");
+    f.unsupported("an encoder-only T5 config is not supported", "use a T5ForConditionalGeneration checkpoint");
   T5Config c;
   c.vocab_size = f.positive_int("vocab_size", c.vocab_size);
   c.d_model = f.positive_int("d_model", c.d_model);
@@ -63,19 +62,18 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
   } else if (proj == "gated-gelu") {
     c.gated = true;
   } else {
-    throw_error(ErrorCode::unsupported, "model", source + ": feed_forward_proj '" + proj + "' is not supported",
-                "supported: \"relu\" (T5 v1.0) and \"gated-gelu\" (T5 v1.1, LM-adapted, Flan-T5)");
+    f.unsupported("feed_forward_proj '" + proj + "' is not supported",
+                  "supported: \"relu\" (T5 v1.0) and \"gated-gelu\" (T5 v1.1, LM-adapted, Flan-T5)");
   }
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.tie_word_embeddings);
   c.layer_norm_epsilon = f.positive_number("layer_norm_epsilon", c.layer_norm_epsilon);
   c.pad_token_id = f.token_id("pad_token_id", c.pad_token_id);
   c.eos_token_id = f.token_id("eos_token_id", c.eos_token_id);
   c.decoder_start_token_id = f.token_id("decoder_start_token_id", c.pad_token_id);
-  for (auto [name, id] : {std::pair{"pad_token_id", c.pad_token_id}, std::pair{"eos_token_id", c.eos_token_id},
-                          std::pair{"decoder_start_token_id", c.decoder_start_token_id}})
-    if (id >= c.vocab_size)
-      f.fail(std::string("field '") + name + "' (" + std::to_string(id) + ") is outside the vocabulary (" +
-             std::to_string(c.vocab_size) + ")");
+  f.require_in_vocabulary({{"pad_token_id", c.pad_token_id},
+                           {"eos_token_id", c.eos_token_id},
+                           {"decoder_start_token_id", c.decoder_start_token_id}},
+                          c.vocab_size);
   return c;
 }
 

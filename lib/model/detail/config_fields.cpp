@@ -16,6 +16,10 @@ void ConfigFields::fail(const std::string& what) const {
   throw_error(ErrorCode::invalid, "model", source_ + ": " + what, hint_);
 }
 
+void ConfigFields::unsupported(const std::string& what, const std::string& hint) const {
+  throw_error(ErrorCode::unsupported, "model", source_ + ": " + what, hint);
+}
+
 const nlohmann::json& ConfigFields::at(const char* key) const {
   static const nlohmann::json null;
   auto it = json_.find(key);
@@ -60,6 +64,14 @@ std::int64_t ConfigFields::token_id(const char* key, std::int64_t fallback) cons
   if (!v.is_number_integer() || v.get<std::int64_t>() < 0)
     fail(std::string("field '") + key + "' must be a non-negative integer (or null)");
   return v.get<std::int64_t>();
+}
+
+void ConfigFields::require_in_vocabulary(std::initializer_list<std::pair<const char*, std::int64_t>> ids,
+                                         std::int64_t vocab_size) const {
+  for (const auto& [name, id] : ids)
+    if (id >= vocab_size)
+      fail(std::string("field '") + name + "' (" + std::to_string(id) + ") is outside the vocabulary (" +
+           std::to_string(vocab_size) + ")");
 }
 
 nlohmann::json read_base_config(const std::filesystem::path& base_dir, std::filesystem::path* path) {

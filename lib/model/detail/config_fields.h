@@ -5,7 +5,9 @@
 // Torch-free (built into gaggle_model_format with the readers' other torch-free parts).
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -19,6 +21,9 @@ class ConfigFields {
 
   // Throws Error{invalid} "SOURCE: WHAT" with the hint.
   [[noreturn]] void fail(const std::string& what) const;
+  // Throws Error{unsupported} "SOURCE: WHAT" with this hint: a valid config of what gaggle
+  // cannot compute.
+  [[noreturn]] void unsupported(const std::string& what, const std::string& hint) const;
 
   std::int64_t positive_int(const char* key, std::int64_t fallback) const;
   double positive_number(const char* key, double fallback) const;  // finite and > 0
@@ -27,10 +32,12 @@ class ConfigFields {
   // A token id: an integer >= 0, or (eos_token_id in newer configs) a list whose first
   // element counts.
   std::int64_t token_id(const char* key, std::int64_t fallback) const;
+  // Fails naming the first of the (field, token id) pairs that is not below vocab_size.
+  void require_in_vocabulary(std::initializer_list<std::pair<const char*, std::int64_t>> ids,
+                             std::int64_t vocab_size) const;
 
   // The field, or null where it is absent (for the readers' own checks).
   const nlohmann::json& at(const char* key) const;
-  const std::string& source() const { return source_; }
 
  private:
   const nlohmann::json& json_;
