@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "io/error.h"
+#include "io/terminal_text.h"
 
 namespace gaggle::cli {
 
@@ -20,7 +21,7 @@ Runner not_built_yet(CLI::App& sub, const std::string& issue) {
 
 void set_example(CLI::App& sub, const std::string& text) { sub.footer("\nExample:\n" + text); }
 
-void warn(const std::string& message) { std::cerr << "gaggle: warning: " << message << "\n"; }
+void warn(const std::string& message) { std::cerr << "gaggle: warning: " << io::terminal_safe(message) << "\n"; }
 
 std::string human_bytes(std::uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "hub/progress.h"
+#include "io/terminal_text.h"
 
 namespace gaggle::cli {
 
@@ -25,7 +26,8 @@ inline hub::ProgressFn hub_progress_bar(bool quiet) {
     bool done = p.total && p.done >= p.total;
     if (!done && now - state->last < std::chrono::milliseconds(100)) return;
     state->last = now;
-    std::string item = p.item.size() > 40 ? "..." + p.item.substr(p.item.size() - 37) : p.item;
+    std::string item = io::terminal_safe(p.item);  // a URL a manifest gave (io/terminal_text.h)
+    if (item.size() > 40) item = "..." + item.substr(item.size() - 37);
     std::string amount;
     if (p.unit == "bytes")
       amount = human_bytes(p.done) + (p.total ? " / " + human_bytes(p.total) : "");

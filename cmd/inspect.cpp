@@ -4,11 +4,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
 #include "io/safetensors.h"
+#include "io/terminal_text.h"
 #include "verbs.h"
 #ifdef GAGGLE_WITH_TORCH
 #include "model/base_info.h"
@@ -45,17 +48,25 @@ int inspect_safetensors(const InspectOptions& opt) {
     std::cout << out.dump(2) << "\n";
     return kExitSuccess;
   }
+  // Names and metadata are whatever the file's author wrote: printed inert (io/terminal_text.h).
+  std::vector<std::string> names;
   std::size_t name_width = 4;
-  for (const auto& t : file.tensors()) name_width = std::max(name_width, t.name.size());
+  for (const auto& t : file.tensors()) {
+    names.push_back(io::terminal_safe(t.name));
+    name_width = std::max(name_width, names.back().size());
+  }
   std::printf("%-*s  %-5s  %-20s  %12s\n", static_cast<int>(name_width), "name", "dtype", "shape", "bytes");
-  for (const auto& t : file.tensors())
-    std::printf("%-*s  %-5s  %-20s  %12llu\n", static_cast<int>(name_width), t.name.c_str(),
+  for (std::size_t i = 0; i < file.tensors().size(); ++i) {
+    const auto& t = file.tensors()[i];
+    std::printf("%-*s  %-5s  %-20s  %12llu\n", static_cast<int>(name_width), names[i].c_str(),
                 std::string(io::dtype_name(t.dtype)).c_str(), io::shape_to_string(t.shape).c_str(),
                 static_cast<unsigned long long>(t.nbytes()));
+  }
   std::printf("\n%zu tensors, %lld parameters, %s of tensor data (%s file)\n", file.tensors().size(),
               static_cast<long long>(total_params), human_bytes(total_bytes).c_str(),
               human_bytes(file.file_size()).c_str());
-  for (const auto& [k, v] : file.metadata()) std::printf("metadata: %s = %s\n", k.c_str(), v.c_str());
+  for (const auto& [k, v] : file.metadata())
+    std::printf("metadata: %s = %s\n", io::terminal_safe(k).c_str(), io::terminal_safe(v).c_str());
   return kExitSuccess;
 }
 

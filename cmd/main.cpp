@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "io/error.h"
+#include "io/terminal_text.h"
 #include "torch_exec.h"
 #include "verbs.h"
 
@@ -57,8 +58,9 @@ Runner inspect_model_dirs_in_torch(CLI::App& sub, Runner in_process) {
 }
 
 void print_error(const Error& e) {
-  std::cerr << "gaggle: error: " << e.what() << "\n";
-  if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+  // Messages quote what files and servers said: printed inert (io/terminal_text.h).
+  std::cerr << "gaggle: error: " << io::terminal_safe(e.what()) << "\n";
+  if (!e.hint().empty()) std::cerr << "hint: " << io::terminal_safe(e.hint()) << "\n";
 }
 
 int run(int argc, char** argv) {
@@ -89,7 +91,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "gaggle: error: " << e.what() << "\n";
+    std::cerr << "gaggle: error: " << io::terminal_safe(e.what()) << "\n";
     std::string verb;
     for (auto& [sub, runner] : runners)
       if (sub->parsed()) verb = sub->get_name() + " ";
@@ -125,7 +127,7 @@ int main(int argc, char** argv) {
     gaggle::cli::print_error(e);
     return e.code() == gaggle::ErrorCode::usage ? gaggle::cli::kExitUsage : gaggle::cli::kExitFailure;
   } catch (const std::exception& e) {
-    std::cerr << "gaggle: error: " << e.what() << "\n";
+    std::cerr << "gaggle: error: " << gaggle::io::terminal_safe(e.what()) << "\n";
     return gaggle::cli::kExitFailure;
   }
 }

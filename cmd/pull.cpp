@@ -7,6 +7,7 @@
 #include "hub/pull.h"
 #include "hub_progress.h"
 #include "io/error.h"
+#include "io/terminal_text.h"
 #include "verbs.h"
 
 namespace gaggle::cli {
@@ -69,7 +70,9 @@ Runner setup_pull(CLI::App& sub) {
                 << (r.index_not_modified ? " (index not modified)" : "") << "\n";
     }
     for (const auto& b : r.bundles)
-      if (b.status == "rejected") std::cerr << "gaggle: error: rejected " << b.name << "@" << b.version << ": " << b.reason << "\n";
+      if (b.status == "rejected")
+        std::cerr << "gaggle: error: rejected " << b.name << "@" << b.version << ": " << io::terminal_safe(b.reason)
+                  << "\n";
     if (r.rejected) {
       std::cerr << "hint: rejected bundles were not installed; the rest of the pool is complete and verified\n";
       return kExitFailure;

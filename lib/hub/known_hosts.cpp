@@ -79,7 +79,14 @@ std::string key_type_of(std::string_view blob) {
   std::uint32_t n = (std::uint32_t(std::uint8_t(blob[0])) << 24) | (std::uint32_t(std::uint8_t(blob[1])) << 16) |
                     (std::uint32_t(std::uint8_t(blob[2])) << 8) | std::uint32_t(std::uint8_t(blob[3]));
   if (n == 0 || n > 64 || blob.size() < 4 + n) return "unknown";
-  return std::string(blob.substr(4, n));
+  // The server chose these bytes, and they end up in messages: key type names
+  // ("ssh-ed25519", "ecdsa-sha2-nistp256", "sk-ssh-ed25519@openssh.com") use only these.
+  std::string_view type = blob.substr(4, n);
+  for (char c : type)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '@' || c == '.' ||
+          c == '-' || c == '_' || c == '+'))
+      return "unknown";
+  return std::string(type);
 }
 
 }  // namespace

@@ -43,3 +43,39 @@ TEST_CASE("inspect exits 1 with a clear message on a malformed file", "[cmd][ins
   CHECK_THAT(missing.err, Catch::Contains("missing.safetensors"));
 }
 
+namespace {
+
+// A safetensors file with `header` (JSON) and `data_bytes` zero bytes of data.
+std::string safetensors_bytes(const std::string& header, std::size_t data_bytes) {
+  std::string out(8, '\0');
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  return out + header + std::string(data_bytes, '\0');
+}
+
+}  // namespace
+
+TEST_CASE("inspect prints a file's names, metadata and errors inert on a terminal", "[cmd][inspect][terminal]") {
+  TempDir dir;
+  // JSON escapes the file's author could use to clear the screen, retitle the window and
+  // overwrite the line (ESC [2J, OSC 0 ... BEL, CR).
+  write_text(dir / "evil.safetensors",
+             safetensors_bytes(R"({"__metadata__":{"note":"\u001b]0;pwned\u0007fine\rok"},)"
+                               R"("w\u001b[2J":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                               4));
+  auto r = run_gaggle({"inspect", (dir / "evil.safetensors").string()});
+  REQUIRE(r.exit_code == 0);
+  CHECK(r.out.find('\x1b') == std::string::npos);
+  CHECK(r.out.find('\r') == std::string::npos);
+  CHECK(r.out.find('\x07') == std::string::npos);
+  CHECK_THAT(r.out, Catch::Contains("w\\x1B[2J"));
+  CHECK_THAT(r.out, Catch::Contains("metadata: note = \\x1B]0;pwned\\x07fine\\x0Dok"));
+
+  // An error that quotes the file (an unknown dtype) is printed inert too.
+  write_text(dir / "bad-dtype.safetensors",
+             safetensors_bytes(R"({"w":{"dtype":"\u001b[2JX","shape":[1],"data_offsets":[0,4]}})", 4));
+  auto bad = run_gaggle({"inspect", (dir / "bad-dtype.safetensors").string()});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Catch::StartsWith("gaggle: error: "));
+  CHECK(bad.err.find('\x1b') == std::string::npos);
+  CHECK_THAT(bad.err, Catch::Contains("\\x1B[2JX"));
+}

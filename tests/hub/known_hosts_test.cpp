@@ -77,6 +77,21 @@ TEST_CASE("known_hosts: plain, bracketed, wildcard, negated, hashed, revoked and
   CHECK(gaggle::hub::known_hosts_name("h", 2222) == "[h]:2222");
 }
 
+TEST_CASE("known_hosts: a server's key type is described only when it is a key type name", "[hub][known_hosts]") {
+  auto blob_with_type = [](const std::string& type) {
+    std::string blob(4, '\0');
+    blob[3] = static_cast<char>(type.size());
+    return blob + type + std::string(32, 'k');
+  };
+  CHECK(gaggle::hub::host_key_description(blob_with_type("sk-ssh-ed25519@openssh.com"))
+            .rfind("sk-ssh-ed25519@openssh.com SHA256:", 0) == 0);
+  // A malicious server's "type" that would clear the screen and retitle the window when printed.
+  const std::string description = gaggle::hub::host_key_description(blob_with_type("\x1b[2J\x1b]0;ok\x07"));
+  CHECK(description.rfind("unknown SHA256:", 0) == 0);
+  CHECK(description.find('\x1b') == std::string::npos);
+  CHECK(gaggle::hub::host_key_description("").rfind("unknown SHA256:", 0) == 0);
+}
+
 TEST_CASE("known_hosts: which files are read", "[hub][known_hosts]") {
   CHECK(gaggle::hub::known_hosts_files("/x/kh") == std::vector<fs::path>{"/x/kh"});
   const char* old = std::getenv("GAGGLE_SSH_KNOWN_HOSTS");
