@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a fuzzer with clang (-fsanitize=fuzzer,address,undefined) and runs it for N
 # seconds (default 60) from its seed corpus. No LibTorch involved.
-#   fuzz/run.sh [safetensors|tensor_delta|bundle_text|pool_tasks] [seconds]
+#   fuzz/run.sh [safetensors|tensor_delta|bundle_text|pool_tasks|model_config|signing] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-safetensors}
@@ -25,7 +25,16 @@ case "$target" in
   pool_tasks)
     sources="fuzz/pool_tasks_fuzz.cpp lib/hub/pool.cpp lib/tasks/task_data.cpp $(ls lib/io/*.cpp | tr '\n' ' ')"
     sources="$sources $(embedded_schemas)" ;;
-  *) echo "fuzz: unknown target '$target' (safetensors, tensor_delta, bundle_text, pool_tasks)" >&2; exit 2 ;;
+  model_config)
+    sources="fuzz/model_config_fuzz.cpp $(ls lib/io/*.cpp | tr '\n' ' ') $(embedded_schemas)"
+    sources="$sources lib/model/architecture.cpp lib/model/t5_config.cpp lib/model/llama_config.cpp"
+    sources="$sources lib/model/token_format.cpp lib/model/detail/config_fields.cpp" ;;
+  signing)
+    sources="fuzz/signing_fuzz.cpp $(ls lib/io/*.cpp lib/bundle/*.cpp | tr '\n' ' ') $(embedded_schemas)"
+    sources="$sources lib/hub/known_hosts.cpp" ;;
+  *)
+    echo "fuzz: unknown target '$target' (safetensors, tensor_delta, bundle_text, pool_tasks, model_config, signing)" >&2
+    exit 2 ;;
 esac
 # shellcheck disable=SC2086
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Ilib $sources -lcrypto -o "$out/${target}_fuzz"

@@ -77,7 +77,7 @@ LlamaConfig parse_llama_config(const nlohmann::json& j, const std::string& sourc
   c.vocab_size = f.positive_int("vocab_size", c.vocab_size);
   c.hidden_size = f.positive_int("hidden_size", c.hidden_size);
   c.intermediate_size = f.positive_int("intermediate_size", c.intermediate_size);
-  c.num_hidden_layers = f.positive_int("num_hidden_layers", c.num_hidden_layers);
+  c.num_hidden_layers = f.positive_int("num_hidden_layers", c.num_hidden_layers, detail::ConfigFields::kMaxLayers);
   c.num_attention_heads = f.positive_int("num_attention_heads", c.num_attention_heads);
   c.num_key_value_heads = f.positive_int("num_key_value_heads", c.num_attention_heads);
   c.max_position_embeddings = f.positive_int("max_position_embeddings", c.max_position_embeddings);

@@ -49,8 +49,8 @@ T5Config parse_t5_config(const nlohmann::json& j, const std::string& source) {
   c.d_model = f.positive_int("d_model", c.d_model);
   c.d_kv = f.positive_int("d_kv", c.d_kv);
   c.d_ff = f.positive_int("d_ff", c.d_ff);
-  c.num_layers = f.positive_int("num_layers", c.num_layers);
-  c.num_decoder_layers = f.positive_int("num_decoder_layers", c.num_layers);
+  c.num_layers = f.positive_int("num_layers", c.num_layers, detail::ConfigFields::kMaxLayers);
+  c.num_decoder_layers = f.positive_int("num_decoder_layers", c.num_layers, detail::ConfigFields::kMaxLayers);
   c.num_heads = f.positive_int("num_heads", c.num_heads);
   c.relative_attention_num_buckets = f.positive_int("relative_attention_num_buckets", c.relative_attention_num_buckets);
   c.relative_attention_max_distance =

@@ -228,6 +228,9 @@ TEST_CASE("Llama config.json errors name the file and the field", "[model][llama
       {[](json& j) { j["hidden_size"] = 30; }, "hidden_size", ErrorCode::invalid},
       {[](json& j) { j["vocab_size"] = "96"; }, "vocab_size", ErrorCode::invalid},
       {[](json& j) { j["num_hidden_layers"] = 0; }, "num_hidden_layers", ErrorCode::invalid},
+      // Implausible sizes are errors before anything loops over them (10^12 layers hung).
+      {[](json& j) { j["num_hidden_layers"] = 1000000000000; }, "must be at most 4096", ErrorCode::invalid},
+      {[](json& j) { j["max_position_embeddings"] = 18446744073709551615ull; }, "at most 16777216", ErrorCode::invalid},
       {[](json& j) { j["rms_norm_eps"] = -1; }, "rms_norm_eps", ErrorCode::invalid},
       {[](json& j) { j["rope_theta"] = "big"; }, "rope_theta", ErrorCode::invalid},
       {[](json& j) { j["rope_scaling"] = {{"type", "dynamic"}, {"factor", 2.0}}; }, "dynamic", ErrorCode::unsupported},

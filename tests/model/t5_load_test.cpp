@@ -77,6 +77,9 @@ TEST_CASE("config.json parses with Hugging Face defaults", "[model][config]") {
   const std::vector<std::pair<nlohmann::json, std::string>> bad = {
       {{{"vocab_size", "96"}}, "vocab_size"},
       {{{"d_model", 0}}, "d_model"},
+      {{{"num_layers", 1000000000000}}, "num_layers"},  // bounded before anything loops over layers
+      {{{"num_decoder_layers", 4097}}, "num_decoder_layers"},
+      {{{"d_ff", 18446744073709551615ull}}, "d_ff"},
       {{{"layer_norm_epsilon", -1}}, "layer_norm_epsilon"},
       {{{"tie_word_embeddings", "yes"}}, "tie_word_embeddings"},
       {{{"feed_forward_proj", 3}}, "feed_forward_proj"},

@@ -26,10 +26,14 @@ const nlohmann::json& ConfigFields::at(const char* key) const {
   return it == json_.end() ? null : *it;
 }
 
-std::int64_t ConfigFields::positive_int(const char* key, std::int64_t fallback) const {
+std::int64_t ConfigFields::positive_int(const char* key, std::int64_t fallback, std::int64_t max) const {
   const nlohmann::json& v = at(key);
   if (v.is_null()) return fallback;
   if (!v.is_number_integer()) fail(std::string("field '") + key + "' must be an integer");
+  // Compared as stored: an unsigned value past int64's range must not wrap to a small one.
+  const bool too_large =
+      v.is_number_unsigned() ? v.get<std::uint64_t>() > static_cast<std::uint64_t>(max) : v.get<std::int64_t>() > max;
+  if (too_large) fail(std::string("field '") + key + "' must be at most " + std::to_string(max) + ", got " + v.dump());
   const auto n = v.get<std::int64_t>();
   if (n <= 0) fail(std::string("field '") + key + "' must be positive, got " + std::to_string(n));
   return n;

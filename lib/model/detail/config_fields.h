@@ -25,7 +25,14 @@ class ConfigFields {
   // cannot compute.
   [[noreturn]] void unsupported(const std::string& what, const std::string& hint) const;
 
-  std::int64_t positive_int(const char* key, std::int64_t fallback) const;
+  // Sizes are bounded because the readers loop over layers and build per-layer lists before
+  // any weight is read: a config.json claiming 10^12 layers must be an error, not a hang.
+  // Every real checkpoint is far inside these bounds.
+  static constexpr std::int64_t kMaxSize = std::int64_t{1} << 24;  // dimensions, heads, vocabulary, positions
+  static constexpr std::int64_t kMaxLayers = 4096;
+
+  // An integer in [1, max].
+  std::int64_t positive_int(const char* key, std::int64_t fallback, std::int64_t max = kMaxSize) const;
   double positive_number(const char* key, double fallback) const;  // finite and > 0
   bool boolean(const char* key, bool fallback) const;
   std::string string(const char* key, const std::string& fallback) const;
