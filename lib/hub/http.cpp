@@ -211,9 +211,47 @@ void sleep_backoff(const HttpOptions& options, int attempt) {
   std::this_thread::sleep_for(std::chrono::milliseconds(std::min(ms, 10000)));
 }
 
-size_t append_string(char* data, size_t size, size_t n, void* p) {
-  static_cast<std::string*>(p)->append(data, size * n);
+// A response body kept in memory, up to a limit: a server that sends more (a wrong URL, or
+// one that never stops) is refused, not buffered until memory runs out. An error answer's
+// body is not kept (its status decides), and is cut off after 1 MiB.
+struct BoundedBody {
+  CURL* curl;
+  std::string* body;
+  std::uint64_t limit;
+  bool exceeded = false;
+  std::uint64_t discarded = 0;
+  bool error_body_cut = false;
+};
+
+size_t append_bounded(char* data, size_t size, size_t n, void* p) {
+  auto* b = static_cast<BoundedBody*>(p);
+  long status = 0;
+  curl_easy_getinfo(b->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300) {
+    b->discarded += size * n;
+    if (b->discarded <= (1u << 20)) return size * n;
+    b->error_body_cut = true;
+    return 0;  // aborts the transfer (CURLE_WRITE_ERROR)
+  }
+  if (b->body->size() + size * n > b->limit) {
+    b->exceeded = true;
+    return 0;
+  }
+  b->body->append(data, size * n);
   return size * n;
+}
+
+// After a transfer through a BoundedBody: an error answer whose body was cut short is
+// still that answer, and its status decides as for any other.
+void settle(Attempt& a, const BoundedBody& sink) {
+  if (sink.error_body_cut) a.code = CURLE_OK;
+}
+
+[[noreturn]] void throw_too_large(const std::string& what, const std::string& url, std::uint64_t limit) {
+  throw Error(ErrorCode::invalid, "hub",
+              what + " '" + url + "': the server sent more than " + std::to_string(limit) +
+                  " bytes, the most gaggle reads for it",
+              "check the URL: a pool index, a manifest and its signature are small documents");
 }
 
 struct FileSink {
@@ -222,7 +260,9 @@ struct FileSink {
   bool resuming = false;
   bool checked = false;
   std::uint64_t written = 0;
+  std::uint64_t limit = 0;  // the file's expected size (0: unknown): bytes past it are refused
   bool failed = false;
+  bool exceeded = false;
 };
 
 size_t write_file(char* data, size_t size, size_t n, void* p) {
@@ -243,6 +283,12 @@ size_t write_file(char* data, size_t size, size_t n, void* p) {
   long status = 0;
   curl_easy_getinfo(sink->transfer->curl.get(), CURLINFO_RESPONSE_CODE, &status);
   if (status >= 300) return size * n;
+  // A server that sends more than the manifest's size would fill the disk before the
+  // sha256 check could fail: stop at the size.
+  if (sink->limit && sink->transfer->base + sink->written + size * n > sink->limit) {
+    sink->exceeded = true;
+    return 0;
+  }
   const char* p2 = data;
   size_t left = size * n;
   while (left > 0) {
@@ -291,14 +337,18 @@ std::string url_resolve(const std::string& base, const std::string& relative) {
   return b.substr(0, slash + 1) + relative;
 }
 
-std::string http_get(const std::string& url, const HttpOptions& options, std::uint64_t* bytes) {
+std::string http_get(const std::string& url, const HttpOptions& options, std::uint64_t* bytes,
+                     std::uint64_t max_bytes) {
   for (int attempt = 0;; ++attempt) {
     Transfer t;
     setup(t, url, options);
     std::string body;
-    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
-    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
+    BoundedBody sink{t.curl.get(), &body, max_bytes};
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_bounded);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &sink);
     Attempt a = perform(t);
+    if (sink.exceeded) throw_too_large("cannot download", url, max_bytes);
+    settle(a, sink);
     if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
       if (bytes) *bytes += body.size();
@@ -310,7 +360,7 @@ std::string http_get(const std::string& url, const HttpOptions& options, std::ui
 }
 
 ConditionalGet http_get_conditional(const std::string& url, const HttpValidators& known, const HttpOptions& options,
-                                    std::uint64_t* bytes) {
+                                    std::uint64_t* bytes, std::uint64_t max_bytes) {
   for (int attempt = 0;; ++attempt) {
     Transfer t;
     setup(t, url, options);
@@ -325,11 +375,14 @@ ConditionalGet http_get_conditional(const std::string& url, const HttpValidators
     t.headers.reset(headers);
     bool conditional = headers != nullptr;
     if (headers) curl_easy_setopt(t.curl.get(), CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
-    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &got.body);
+    BoundedBody sink{t.curl.get(), &got.body, max_bytes};
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_bounded);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(t.curl.get(), CURLOPT_HEADERFUNCTION, collect_validators);
     curl_easy_setopt(t.curl.get(), CURLOPT_HEADERDATA, &got.validators);
     Attempt a = perform(t);
+    if (sink.exceeded) throw_too_large("cannot download", url, max_bytes);
+    settle(a, sink);
     if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && a.status == 304) {
       if (!conditional)
@@ -377,6 +430,7 @@ std::uint64_t http_download(const std::string& url, const fs::path& part_file, s
     sink.fd = fd;
     sink.transfer = &t;
     sink.resuming = have > 0;
+    sink.limit = expected_size;
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, write_file);
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &sink);
     if (have > 0) curl_easy_setopt(t.curl.get(), CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(have));
@@ -385,6 +439,10 @@ std::uint64_t http_download(const std::string& url, const fs::path& part_file, s
     transferred += sink.written;
     if (sink.failed)
       throw Error(ErrorCode::io, "hub", "cannot write '" + part_file.string() + "': " + errno_text(errno));
+    if (sink.exceeded)
+      throw Error(ErrorCode::mismatch, "hub",
+                  "'" + url + "' sent more than the " + std::to_string(expected_size) + " bytes the manifest gives",
+                  "the file changed after publishing; ask its publisher");
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) {
       if (::fsync(fd) != 0) throw Error(ErrorCode::io, "hub", "cannot fsync '" + part_file.string() + "'");
       off_t now = ::lseek(fd, 0, SEEK_END);
@@ -410,13 +468,16 @@ void http_put(const std::string& url, std::uint64_t size, const HttpOptions& opt
     Transfer t;
     setup(t, url, options);
     t.total = size;
-    std::string body;
+    std::string body;  // the server's answer, read only to finish the exchange
+    BoundedBody sink{t.curl.get(), &body, kMaxDocumentBytes};
     curl_easy_setopt(t.curl.get(), CURLOPT_UPLOAD, 1L);
     attach_source(t.curl.get());
     curl_easy_setopt(t.curl.get(), CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
-    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_string);
-    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &body);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, append_bounded);
+    curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &sink);
     Attempt a = perform(t);
+    if (sink.exceeded) throw_too_large("cannot upload to", url, kMaxDocumentBytes);
+    settle(a, sink);
     if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && a.status >= 200 && a.status < 300) return;
     if (!transient(a) || attempt >= options.retries) throw_attempt("cannot upload to", url, a);
@@ -458,7 +519,9 @@ size_t read_memory(char* out, size_t size, size_t n, void* p) {
 struct RangeSink {
   Transfer* transfer = nullptr;
   std::string body;
+  std::uint64_t size = 0;  // what the range asked for: more is refused
   bool whole = false;
+  bool exceeded = false;
 };
 
 size_t write_range(char* data, size_t size, size_t n, void* p) {
@@ -468,6 +531,11 @@ size_t write_range(char* data, size_t size, size_t n, void* p) {
   if (status == 200) {
     sink->whole = true;
     return 0;  // aborts the transfer (CURLE_WRITE_ERROR), which the caller expects
+  }
+  if (status < 200 || status >= 300) return size * n;  // an error body: discarded, the status decides
+  if (sink->body.size() + size * n > sink->size) {
+    sink->exceeded = true;
+    return 0;
   }
   sink->body.append(data, size * n);
   return size * n;
@@ -494,10 +562,14 @@ std::optional<std::string> http_get_range(const std::string& url, std::uint64_t 
     t.total = size;
     RangeSink sink;
     sink.transfer = &t;
+    sink.size = size;
     curl_easy_setopt(t.curl.get(), CURLOPT_RANGE, range.c_str());
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEFUNCTION, write_range);
     curl_easy_setopt(t.curl.get(), CURLOPT_WRITEDATA, &sink);
     Attempt a = perform(t);
+    if (sink.exceeded)
+      throw Error(ErrorCode::mismatch, "hub",
+                  "'" + url + "' answered bytes " + range + " with more than " + std::to_string(size) + " bytes");
     if (sink.whole || (a.code == CURLE_OK && a.status == 200)) return std::nullopt;
     if (unauthorised(a) && learn_credential_after_401(url)) continue;  // again, with git's credential
     if (a.code == CURLE_OK && a.status == 206) {

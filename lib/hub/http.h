@@ -25,10 +25,16 @@ struct HttpOptions {
   std::string phase = "download"; // Progress::phase
 };
 
+// The most a document read into memory may hold unless the caller says otherwise: pool
+// indexes and manifests (which list every tensor of a bundle) are far smaller.
+inline constexpr std::uint64_t kMaxDocumentBytes = std::uint64_t{64} << 20;
+
 // GETs a small document into memory. Throws Error{not_found} on 404/410,
-// Error{auth} on 401/403 or a TLS failure, Error{network} otherwise.
+// Error{auth} on 401/403 or a TLS failure, Error{invalid} when the server sends more than
+// `max_bytes` (the transfer stops there), Error{network} otherwise.
 // Adds the body's size to *bytes when given.
-std::string http_get(const std::string& url, const HttpOptions& options, std::uint64_t* bytes = nullptr);
+std::string http_get(const std::string& url, const HttpOptions& options, std::uint64_t* bytes = nullptr,
+                     std::uint64_t max_bytes = kMaxDocumentBytes);
 
 // What a server said identifies the version of a document (RFC 9110 validators).
 struct HttpValidators {
@@ -48,7 +54,7 @@ struct ConditionalGet {
 // body, which the caller then compares. Throws as http_get, and Error{network} for a 304
 // to a request that made no condition. Adds the body's size to *bytes (0 for a 304).
 ConditionalGet http_get_conditional(const std::string& url, const HttpValidators& known, const HttpOptions& options,
-                                    std::uint64_t* bytes = nullptr);
+                                    std::uint64_t* bytes = nullptr, std::uint64_t max_bytes = kMaxDocumentBytes);
 
 // Downloads `url` into `part_file`, continuing from what it already holds (Range),
 // until it has `expected_size` bytes; the file is fsync'ed. Returns the bytes

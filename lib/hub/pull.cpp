@@ -27,6 +27,9 @@ namespace fs = std::filesystem;
 namespace gaggle::hub {
 namespace {
 
+// An SSHSIG signature is a few hundred bytes; a static index's is read with this bound.
+constexpr std::uint64_t kMaxSignatureBytes = std::uint64_t{1} << 20;
+
 // One bundle offered by the source: its manifest and signature bytes, and how to get
 // each file listed in the manifest.
 struct Candidate {
@@ -177,7 +180,7 @@ class Installer {
     const std::string where = c.name + "@" + c.version + "/" + entry.path;
     if (!entry.parts_url.empty()) {
       for (const bundle::PartSpan* s : missing)
-        got[s->name] = http_get(entry.parts_url + s->sha256, http_, &result_.http_bytes);
+        got[s->name] = http_get(entry.parts_url + s->sha256, http_, &result_.http_bytes, s->size);
     } else {
       if (reused == 0) return std::nullopt;  // nothing to save: one whole download
       const std::string url = c.file_url(entry);
@@ -392,7 +395,8 @@ void pull_index(const PullOptions& options, const HubLocation& loc, Pool& pool, 
     std::string base = url_resolve(loc.url, b.path + "/");
     try {
       c.manifest_bytes = http_get(base + std::string(bundle::kManifestFile), installer.http(), &result.http_bytes);
-      c.signature_bytes = http_get(base + std::string(bundle::kSignatureFile), installer.http(), &result.http_bytes);
+      c.signature_bytes = http_get(base + std::string(bundle::kSignatureFile), installer.http(), &result.http_bytes,
+                                   kMaxSignatureBytes);
     } catch (const Error& e) {
       result.bundles.push_back({b.name, b.version, "rejected", e.what(), ""});
       ++result.rejected;

@@ -111,3 +111,38 @@ TEST_CASE("a server that ignores conditional requests still serves a static inde
   CHECK(second["installed"] == 0);
   CHECK(second["commit"] == first["commit"]);
 }
+
+TEST_CASE("a server that sends more than a document can hold is refused, not buffered", "[hub][static_index]") {
+  if (nginx_missing()) return;
+  TempDir dir;
+  Signer alice = make_signer_inproc(dir.path(), "alice");
+  fs::path trust = write_trust(dir / "trust", {alice});
+  fs::path hub = make_hub(dir / "hub.git", trust);
+  publish_many(dir / "work", hub.string(), alice, trust, 2);
+  fs::path served = dir / "www" / "pool";
+  pull_json(hub.string(), served, trust);
+  NginxOptions o;
+  o.static_root = dir / "www";
+  Nginx nginx(dir / "nginx", o);
+
+  // One bundle's signature is 2 MiB (an SSHSIG is a few hundred bytes): that bundle is
+  // rejected with the limit named, the other one installed.
+  write_text(served / "bundles" / "b000" / "1.0.0" / "manifest.json.sig", std::string(2 << 20, 'x'));
+  auto r = run_gaggle({"pull", "--hub", nginx.base() + "/static/pool/pool.json", "--pool", (dir / "mine").string(),
+                       "--trust", trust.string()});
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("rejected b000@1.0.0") && Catch::Contains("manifest.json.sig") &&
+                        Catch::Contains("more than 1048576 bytes"));
+  CHECK_THAT(r.out, Catch::Contains("1 installed"));
+
+  // An index past 64 MiB: the pull stops with the limit named, and the pool is as it was.
+  const std::string pool_before = read_text(dir / "mine" / "pool.json");
+  fs::create_directories(dir / "www" / "huge");
+  write_text(dir / "www" / "huge" / "pool.json", std::string((64 << 20) + 1, ' '));
+  auto huge = run_gaggle({"pull", "--hub", nginx.base() + "/static/huge/pool.json", "--pool", (dir / "mine").string(),
+                          "--trust", trust.string()});
+  CHECK(huge.exit_code == 1);
+  CHECK_THAT(huge.err, Catch::Contains("huge/pool.json") && Catch::Contains("more than 67108864 bytes"));
+  CHECK(read_text(dir / "mine" / "pool.json") == pool_before);
+}

@@ -209,6 +209,18 @@ TEST_CASE("large files go to a WebDAV blob store, and pull resumes a partial dow
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.err, Catch::Contains("sha256"));
   CHECK(!fs::exists(dir / "pool2" / "bundles" / "big" / "1.0.0"));
+
+  // A store that sends more than the manifest's size is cut off at the size (it would fill
+  // the disk before the sha256 could be checked), and the pull says so.
+  write_text(dir / "dav" / vocab_sha, vocab + std::string(1 << 20, 'X'));
+  auto longer = pull(hub.string(), dir / "pool3", trust);
+  CHECK(longer.exit_code == 1);
+  CHECK_THAT(longer.err, Catch::Contains(vocab_sha) && Catch::Contains("more than the 6000 bytes"));
+  CHECK(!fs::exists(dir / "pool3" / "bundles" / "big" / "1.0.0"));
+  std::uint64_t kept = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "pool3"))
+    if (e.is_regular_file()) kept = std::max<std::uint64_t>(kept, e.file_size());
+  CHECK(kept <= vocab.size());
 }
 
 TEST_CASE("a pool served as a static HTTPS index, TLS verified against a private CA", "[hub][transport][https]") {
