@@ -251,7 +251,7 @@ void settle(Attempt& a, const BoundedBody& sink) {
   throw Error(ErrorCode::invalid, "hub",
               what + " '" + url + "': the server sent more than " + std::to_string(limit) +
                   " bytes, the most gaggle reads for it",
-              "check the URL: a pool index, a manifest and its signature are small documents");
+              "the server answers with something other than what was asked for: check the URL and the server");
 }
 
 struct FileSink {
