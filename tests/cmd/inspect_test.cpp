@@ -79,3 +79,46 @@ TEST_CASE("inspect prints a file's names, metadata and errors inert on a termina
   CHECK(bad.err.find('\x1b') == std::string::npos);
   CHECK_THAT(bad.err, Catch::Contains("\\x1B[2JX"));
 }
+
+TEST_CASE("inspect describes an expert bundle from its manifest, without verifying it", "[cmd][inspect][bundle]") {
+  TempDir dir;
+  const auto b = dir / "demo";
+  auto made = run_gaggle({"debug", "make-bundle", "--out", b.string(), "--name", "demo", "--version", "1.2.3"});
+  REQUIRE(made.exit_code == 0);
+  auto r = run_gaggle({"inspect", b.string()});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("bundle:        demo@1.2.3"));
+  CHECK_THAT(r.out, Catch::Contains("method:        phatgoose (rank 4, 4 modules)"));
+  CHECK_THAT(r.out, Catch::Contains("gate:          none"));
+  CHECK_THAT(r.out, Catch::Contains("signature:     none: unsigned"));
+  CHECK_THAT(r.out,
+             Catch::Contains("1 file:") && Catch::Contains("adapter.safetensors") && Catch::Contains("12 tensors"));
+
+  REQUIRE(run_gaggle({"keygen", "-f", (dir / "k").string(), "-C", "alice"}).exit_code == 0);
+  REQUIRE(run_gaggle({"sign", b.string(), "--key", (dir / "k").string()}).exit_code == 0);
+  CHECK_THAT(run_gaggle({"inspect", b.string()}).out, Catch::Contains("signature:     manifest.json.sig (not checked"));
+
+  // A manifest's free text is printed inert, and a file the manifest lists but the
+  // directory lacks is marked; --json says the same for scripts.
+  auto manifest = nlohmann::json::parse(read_text(b / "manifest.json"));
+  manifest["description"] = "\x1b]0;pwned\x07 tiny";
+  write_text(b / "manifest.json", manifest.dump(2));
+  std::filesystem::remove(b / "adapter.safetensors");
+  auto edited = run_gaggle({"inspect", b.string()});
+  REQUIRE(edited.exit_code == 0);
+  CHECK(edited.out.find('\x1b') == std::string::npos);
+  CHECK_THAT(edited.out, Catch::Contains("description:   \\x1B]0;pwned\\x07 tiny"));
+  CHECK_THAT(edited.out, Catch::Contains("MISSING"));
+  auto j = nlohmann::json::parse(run_gaggle({"inspect", "--json", b.string()}).out);
+  CHECK(j["kind"] == "bundle");
+  CHECK(j["signature_file"] == true);
+  CHECK(j["files_present"]["adapter.safetensors"] == false);
+  CHECK(j["manifest"]["name"] == "demo");
+
+  // A directory that is none of the kinds inspect knows: a usage error that lists them.
+  std::filesystem::create_directories(dir / "empty");
+  auto none = run_gaggle({"inspect", (dir / "empty").string()});
+  CHECK(none.exit_code == 2);
+  CHECK_THAT(none.err, Catch::Contains("manifest.json") && Catch::Contains("config.json"));
+}
