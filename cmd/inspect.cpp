@@ -210,6 +210,11 @@ Runner setup_inspect(CLI::App& sub) {
     if (model::is_base_dir(opt->path)) return inspect_base(*opt);
 #endif
     if (fs::exists(fs::path(opt->path) / bundle::kManifestFile, ec)) return inspect_bundle(*opt);
+    if (fs::exists(fs::path(opt->path) / "pool.json", ec))
+      throw Error(ErrorCode::usage, "cmd", "'" + opt->path + "' is a pool",
+                  "list its bundles with 'gaggle pool list --pool " + opt->path +
+                      "', or inspect one: 'gaggle inspect " +
+                      (fs::path(opt->path) / "bundles" / "NAME" / "VERSION").string() + "'");
     if (fs::is_directory(opt->path, ec))
       throw Error(ErrorCode::usage, "cmd", "'" + opt->path + "' is a directory gaggle cannot describe",
                   "a base model directory holds config.json, a bundle manifest.json, a routed model assembly.json");

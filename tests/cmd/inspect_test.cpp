@@ -121,4 +121,9 @@ TEST_CASE("inspect describes an expert bundle from its manifest, without verifyi
   auto none = run_gaggle({"inspect", (dir / "empty").string()});
   CHECK(none.exit_code == 2);
   CHECK_THAT(none.err, Catch::Contains("manifest.json") && Catch::Contains("config.json"));
+  // A pool: pointed at the verb that lists it.
+  write_text(dir / "empty" / "pool.json", R"({"format_version": 1, "bundles": []})");
+  auto pool = run_gaggle({"inspect", (dir / "empty").string()});
+  CHECK(pool.exit_code == 2);
+  CHECK_THAT(pool.err, Catch::Contains("is a pool") && Catch::Contains("gaggle pool list --pool"));
 }
