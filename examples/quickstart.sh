@@ -97,5 +97,7 @@ cat >&2 <<EOF
   experts/        the 4 trained bundles (manifest.json, adapter.safetensors with LoRA and gates, logs)
   hub.git         the local hub they were published to (signed); pool/ the verified pull
   routed/         the PHATGOOSE-routed model; report/ the evaluation (json, md, csv, html)
+Look inside (in $PWD):
+  $GAGGLE inspect experts/${EXPERTS[0]}; $GAGGLE inspect routed; $GAGGLE pool list --pool pool
 Next: the paper's table in miniature, every method on every held-out task: bench/mini-t0/run.sh
 EOF
