@@ -93,11 +93,14 @@ for t in "${HELD_OUT[@]}"; do tasks_args+=("tasks/heldout/$t.jsonl"); done
   --tasks "${tasks_args[@]}" --limit "$LIMIT" --threads "$THREADS" --report report/quickstart.json
 
 step "done in $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s"
+gaggle_path=$(command -v "$GAGGLE")  # as the user can type it after this script
 cat >&2 <<EOF
   experts/        the 4 trained bundles (manifest.json, adapter.safetensors with LoRA and gates, logs)
   hub.git         the local hub they were published to (signed); pool/ the verified pull
   routed/         the PHATGOOSE-routed model; report/ the evaluation (json, md, csv, html)
 Look inside (in $PWD):
-  $GAGGLE inspect experts/${EXPERTS[0]}; $GAGGLE inspect routed; $GAGGLE pool list --pool pool
+  $gaggle_path inspect experts/${EXPERTS[0]}
+  $gaggle_path inspect routed
+  $gaggle_path pool list --pool pool
 Next: the paper's table in miniature, every method on every held-out task: bench/mini-t0/run.sh
 EOF
