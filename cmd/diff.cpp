@@ -14,6 +14,7 @@
 #include "hub/pull.h"
 #include "hub_progress.h"
 #include "io/error.h"
+#include "io/terminal_text.h"
 #include "verbs.h"
 
 namespace fs = std::filesystem;
@@ -104,15 +105,16 @@ Runner setup_diff(CLI::App& sub) {
     for (const auto& file : d.files) {
       if (!file.has_tensors) {
         if (file.change != bundle::Change::unchanged || f->all)
-          std::printf("  %-9s %s\n", bundle::change_name(file.change), file.path.c_str());
+          std::printf("  %-9s %s\n", bundle::change_name(file.change), io::terminal_safe(file.path).c_str());
         continue;
       }
       for (const auto& t : file.tensors) {
         if (t.change == bundle::Change::unchanged && !f->all) continue;
         const auto& shape = t.change == bundle::Change::removed ? t.old_shape : t.shape;
         const auto& dtype = t.change == bundle::Change::removed ? t.old_dtype : t.dtype;
-        std::printf("  %-9s %s:%s %s %s", bundle::change_name(t.change), file.path.c_str(), t.name.c_str(),
-                    dtype.c_str(), human_shape(shape).c_str());
+        // File and tensor names are the publishers' (io/terminal_text.h).
+        std::printf("  %-9s %s:%s %s %s", bundle::change_name(t.change), io::terminal_safe(file.path).c_str(),
+                    io::terminal_safe(t.name).c_str(), dtype.c_str(), human_shape(shape).c_str());
         if (t.change == bundle::Change::changed && (t.old_shape != t.shape || t.old_dtype != t.dtype))
           std::printf(" (was %s %s)", t.old_dtype.c_str(), human_shape(t.old_shape).c_str());
         if (t.diff_norm) std::printf("  |diff| %.4g", *t.diff_norm);

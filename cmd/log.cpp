@@ -9,6 +9,7 @@
 
 #include "hub/log.h"
 #include "hub_progress.h"
+#include "io/terminal_text.h"
 #include "verbs.h"
 
 namespace gaggle::cli {
@@ -37,7 +38,7 @@ std::string what_changed(const bundle::BundleDiff& d) {
   }
   std::string out;
   for (const auto& [k, n] : kinds) out += (out.empty() ? "" : ", ") + k + " x" + std::to_string(n);
-  return out;
+  return io::terminal_safe(out);  // tensor and file names are the publisher's
 }
 
 }  // namespace
@@ -70,7 +71,8 @@ Runner setup_log(CLI::App& sub) {
     for (const auto& v : versions) {
       std::string nv = o->name + "@" + v.version;
       if (!v.verified) {
-        std::printf("%-24s  %-20s  REJECTED: %s\n", nv.c_str(), utc(v.time).c_str(), v.reason.c_str());
+        std::printf("%-24s  %-20s  REJECTED: %s\n", nv.c_str(), utc(v.time).c_str(),
+                    io::terminal_safe(v.reason).c_str());
         continue;
       }
       std::printf("%-24s  %-20s  %s", nv.c_str(), utc(v.time).c_str(), v.principal.c_str());
