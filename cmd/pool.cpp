@@ -11,6 +11,7 @@
 #include "hub/pool_trust.h"
 #include "hub_progress.h"
 #include "io/error.h"
+#include "io/terminal_text.h"
 #include "verbs.h"
 
 namespace gaggle::cli {
@@ -63,8 +64,8 @@ int print_gate_separation(const std::string& pool_dir, const std::vector<std::st
   std::printf("%-22s %7s %9s %12s %10s %10s %13s\n", "layer", "modules", "gate cos", "avg-act cos", "own align",
               "self top-1", "centred top-1");
   auto print = [](const bundle::LayerSeparation& l) {
-    std::printf("%-22s %7d %9.3f %12.3f %10.3f %9.1f%% %12.1f%%\n", l.layer.c_str(), l.modules, l.gate_cosine,
-                l.avg_act_cosine, l.own_alignment, 100 * l.self_top1, 100 * l.centred_top1);
+    std::printf("%-22s %7d %9.3f %12.3f %10.3f %9.1f%% %12.1f%%\n", io::terminal_safe(l.layer).c_str(), l.modules,
+                l.gate_cosine, l.avg_act_cosine, l.own_alignment, 100 * l.self_top1, 100 * l.centred_top1);
   };
   for (const auto& l : s.layers) print(l);
   print(s.overall);
