@@ -3,6 +3,7 @@
 // changed index is fetched again; a server that ignores the conditions still works
 // (the whole index, compared); a damaged cache just means a full download.
 #include <catch2/catch.hpp>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "hub/fixtures.h"
@@ -24,22 +25,37 @@ nlohmann::json pull_json(const std::string& hub, const fs::path& pool, const fs:
   return nlohmann::json::parse(r.out);
 }
 
-}  // namespace
-
-TEST_CASE("a static index that has not changed is not downloaded again", "[hub][static_index]") {
-  if (nginx_missing()) return;
+// A hub holding `bundles` bundles signed by alice, pulled into www/pool, which nginx
+// serves as a static index at `index`.
+struct ServedIndex {
   TempDir dir;
   Signer alice = make_signer_inproc(dir.path(), "alice");
   fs::path trust = write_trust(dir / "trust", {alice});
   fs::path hub = make_hub(dir / "hub.git", trust);
-  publish_many(dir / "work", hub.string(), alice, trust, 3);
   fs::path served = dir / "www" / "pool";
-  pull_json(hub.string(), served, trust);  // the pool nginx serves as a static index
+  std::unique_ptr<Nginx> nginx;
+  std::string index;
 
-  NginxOptions o;
-  o.static_root = dir / "www";
-  Nginx nginx(dir / "nginx", o);
-  const std::string index = nginx.base() + "/static/pool/pool.json";
+  explicit ServedIndex(int bundles, bool ignore_conditionals = false) {
+    publish_many(dir / "work", hub.string(), alice, trust, bundles);
+    pull_json(hub.string(), served, trust);
+    NginxOptions o;
+    o.static_root = dir / "www";
+    o.ignore_conditionals = ignore_conditionals;
+    nginx = std::make_unique<Nginx>(dir / "nginx", o);
+    index = nginx->base() + "/static/pool/pool.json";
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a static index that has not changed is not downloaded again", "[hub][static_index]") {
+  if (nginx_missing()) return;
+  ServedIndex s(3);
+  const auto& dir = s.dir;
+  const auto& alice = s.alice;
+  const auto &trust = s.trust, &hub = s.hub, &served = s.served;
+  const std::string& index = s.index;
   auto index_size = [&] { return static_cast<std::uint64_t>(fs::file_size(served / "pool.json")); };
 
   auto first = pull_json(index, dir / "mine", trust);
@@ -88,17 +104,10 @@ TEST_CASE("a static index that has not changed is not downloaded again", "[hub][
 
 TEST_CASE("a server that ignores conditional requests still serves a static index", "[hub][static_index]") {
   if (nginx_missing()) return;
-  TempDir dir;
-  Signer alice = make_signer_inproc(dir.path(), "alice");
-  fs::path trust = write_trust(dir / "trust", {alice});
-  fs::path hub = make_hub(dir / "hub.git", trust);
-  publish_many(dir / "work", hub.string(), alice, trust, 2);
-  pull_json(hub.string(), dir / "www" / "pool", trust);
-  NginxOptions o;
-  o.static_root = dir / "www";
-  o.ignore_conditionals = true;  // no ETag, If-Modified-Since ignored (Last-Modified still sent)
-  Nginx nginx(dir / "nginx", o);
-  const std::string index = nginx.base() + "/static/pool/pool.json";
+  ServedIndex s(2, /*ignore_conditionals=*/true);  // no ETag, If-Modified-Since ignored (Last-Modified still sent)
+  const auto& dir = s.dir;
+  const auto& trust = s.trust;
+  const std::string& index = s.index;
   auto size = static_cast<std::uint64_t>(fs::file_size(dir / "www" / "pool" / "pool.json"));
 
   auto first = pull_json(index, dir / "mine", trust);
@@ -114,22 +123,14 @@ TEST_CASE("a server that ignores conditional requests still serves a static inde
 
 TEST_CASE("a server that sends more than a document can hold is refused, not buffered", "[hub][static_index]") {
   if (nginx_missing()) return;
-  TempDir dir;
-  Signer alice = make_signer_inproc(dir.path(), "alice");
-  fs::path trust = write_trust(dir / "trust", {alice});
-  fs::path hub = make_hub(dir / "hub.git", trust);
-  publish_many(dir / "work", hub.string(), alice, trust, 2);
-  fs::path served = dir / "www" / "pool";
-  pull_json(hub.string(), served, trust);
-  NginxOptions o;
-  o.static_root = dir / "www";
-  Nginx nginx(dir / "nginx", o);
+  ServedIndex s(2);
+  const auto& dir = s.dir;
+  const auto &trust = s.trust, &served = s.served;
 
   // One bundle's signature is 2 MiB (an SSHSIG is a few hundred bytes): that bundle is
   // rejected with the limit named, the other one installed.
   write_text(served / "bundles" / "b000" / "1.0.0" / "manifest.json.sig", std::string(2 << 20, 'x'));
-  auto r = run_gaggle({"pull", "--hub", nginx.base() + "/static/pool/pool.json", "--pool", (dir / "mine").string(),
-                       "--trust", trust.string()});
+  auto r = run_gaggle({"pull", "--hub", s.index, "--pool", (dir / "mine").string(), "--trust", trust.string()});
   INFO("stdout: " << r.out << "\nstderr: " << r.err);
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains("rejected b000@1.0.0") && Catch::Contains("manifest.json.sig") &&
@@ -140,8 +141,8 @@ TEST_CASE("a server that sends more than a document can hold is refused, not buf
   const std::string pool_before = read_text(dir / "mine" / "pool.json");
   fs::create_directories(dir / "www" / "huge");
   write_text(dir / "www" / "huge" / "pool.json", std::string((64 << 20) + 1, ' '));
-  auto huge = run_gaggle({"pull", "--hub", nginx.base() + "/static/huge/pool.json", "--pool", (dir / "mine").string(),
-                          "--trust", trust.string()});
+  auto huge = run_gaggle({"pull", "--hub", s.nginx->base() + "/static/huge/pool.json", "--pool",
+                          (dir / "mine").string(), "--trust", trust.string()});
   CHECK(huge.exit_code == 1);
   CHECK_THAT(huge.err, Catch::Contains("huge/pool.json") && Catch::Contains("more than 67108864 bytes"));
   CHECK(read_text(dir / "mine" / "pool.json") == pool_before);
