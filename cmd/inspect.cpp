@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/manifest.h"
+#include "bundle/peft_adapter.h"
 #include "io/error.h"
 #include "io/safetensors.h"
 #include "io/terminal_text.h"
@@ -215,6 +216,11 @@ Runner setup_inspect(CLI::App& sub) {
                   "list its bundles with 'gaggle pool list --pool " + opt->path +
                       "', or inspect one: 'gaggle inspect " +
                       (fs::path(opt->path) / "bundles" / "NAME" / "VERSION").string() + "'");
+    if (fs::exists(fs::path(opt->path) / bundle::kPeftConfigFile, ec))
+      throw Error(ErrorCode::usage, "cmd", "'" + opt->path + "' is a Hugging Face PEFT adapter",
+                  "make it an expert bundle with 'gaggle import-peft " + opt->path +
+                      " --base BASE_DIR --name NAME --out BUNDLE_DIR' (docs/peft.md); its tensors: 'gaggle inspect " +
+                      (fs::path(opt->path) / bundle::kPeftWeightsFile).string() + "'");
     if (fs::is_directory(opt->path, ec))
       throw Error(ErrorCode::usage, "cmd", "'" + opt->path + "' is a directory gaggle cannot describe",
                   "a base model directory holds config.json, a bundle manifest.json, a routed model assembly.json");

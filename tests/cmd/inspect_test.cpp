@@ -126,4 +126,10 @@ TEST_CASE("inspect describes an expert bundle from its manifest, without verifyi
   auto pool = run_gaggle({"inspect", (dir / "empty").string()});
   CHECK(pool.exit_code == 2);
   CHECK_THAT(pool.err, Catch::Contains("is a pool") && Catch::Contains("gaggle pool list --pool"));
+  // A PEFT adapter: pointed at import-peft.
+  std::filesystem::create_directories(dir / "peft");
+  write_text(dir / "peft" / "adapter_config.json", R"({"peft_type": "LORA", "r": 8})");
+  auto peft = run_gaggle({"inspect", (dir / "peft").string()});
+  CHECK(peft.exit_code == 2);
+  CHECK_THAT(peft.err, Catch::Contains("PEFT adapter") && Catch::Contains("gaggle import-peft"));
 }
