@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a fuzzer with clang (-fsanitize=fuzzer,address,undefined) and runs it for N
 # seconds (default 60) from its seed corpus. No LibTorch involved.
-#   fuzz/run.sh [safetensors|tensor_delta|bundle_text|pool_tasks|model_config|signing] [seconds]
+#   fuzz/run.sh [safetensors|tensor_delta|bundle_text|pool_tasks|model_config|signing|peft_config] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:-safetensors}
@@ -18,10 +18,12 @@ embedded_schemas() {
   cmake -DOUT="$out/embedded_schemas.cpp" -DINPUTS="$schemas" -P cmake/EmbedSchemas.cmake >&2
   echo "$out/embedded_schemas.cpp"
 }
+bundle="lib/bundle/*.cpp lib/bundle/detail/*.cpp"
+defines=""
 case "$target" in
   safetensors) sources="fuzz/safetensors_fuzz.cpp lib/io/safetensors.cpp $io" ;;
   tensor_delta) sources="fuzz/tensor_delta_fuzz.cpp lib/bundle/tensor_delta.cpp $io" ;;
-  bundle_text) sources="fuzz/bundle_text_fuzz.cpp $(ls lib/io/*.cpp lib/bundle/*.cpp | tr '\n' ' ') $(embedded_schemas)" ;;
+  bundle_text) sources="fuzz/bundle_text_fuzz.cpp $(ls lib/io/*.cpp $bundle | tr '\n' ' ') $(embedded_schemas)" ;;
   pool_tasks)
     sources="fuzz/pool_tasks_fuzz.cpp lib/hub/pool.cpp lib/tasks/task_data.cpp $(ls lib/io/*.cpp | tr '\n' ' ')"
     sources="$sources $(embedded_schemas)" ;;
@@ -30,14 +32,20 @@ case "$target" in
     sources="$sources lib/model/architecture.cpp lib/model/t5_config.cpp lib/model/llama_config.cpp"
     sources="$sources lib/model/token_format.cpp lib/model/detail/config_fields.cpp" ;;
   signing)
-    sources="fuzz/signing_fuzz.cpp $(ls lib/io/*.cpp lib/bundle/*.cpp | tr '\n' ' ') $(embedded_schemas)"
+    sources="fuzz/signing_fuzz.cpp $(ls lib/io/*.cpp $bundle | tr '\n' ' ') $(embedded_schemas)"
     sources="$sources lib/hub/known_hosts.cpp" ;;
+  peft_config)
+    sources="fuzz/peft_config_fuzz.cpp $(ls lib/io/*.cpp $bundle | tr '\n' ' ') $(embedded_schemas)"
+    sources="$sources lib/model/t5_config.cpp lib/model/detail/config_fields.cpp"
+    defines="-DGAGGLE_SOURCE_DIR=\"$PWD\"" ;;
   *)
-    echo "fuzz: unknown target '$target' (safetensors, tensor_delta, bundle_text, pool_tasks, model_config, signing)" >&2
+    echo "fuzz: unknown target '$target' (safetensors, tensor_delta, bundle_text, pool_tasks, model_config, signing," \
+      "peft_config)" >&2
     exit 2 ;;
 esac
 # shellcheck disable=SC2086
-clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Ilib $sources -lcrypto -o "$out/${target}_fuzz"
+clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Ilib $defines $sources -lcrypto -lpcre2-8 \
+  -o "$out/${target}_fuzz"
 cp -n fuzz/corpus/"$target"/* "$out/corpus-$target/" 2>/dev/null || true
 # Inputs up to 8 KiB: a bundle manifest's seed is 5 KiB. An input that takes over 5 s is a
 # finding (libFuzzer's default waits 20 minutes): a parser must not hang on what it is sent.

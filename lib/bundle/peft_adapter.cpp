@@ -4,12 +4,12 @@
 #include <cmath>
 #include <cstring>
 #include <map>
-#include <regex>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "bundle/contents.h"
+#include "bundle/detail/module_pattern.h"
 #include "bundle/lora_scaling.h"
 #include "bundle/manifest.h"
 #include "io/atomic_file.h"
@@ -177,14 +177,13 @@ PeftConfig read_config(const fs::path& path) {
   return c;
 }
 
-// Python's re.fullmatch(pattern, text), as far as std::regex's ECMAScript grammar agrees
-// with Python's for the patterns people write for module names.
+// Python's re.fullmatch(pattern, text), with bounded work (bundle/detail/module_pattern.h).
 bool full_match(const std::string& pattern, const std::string& text, const std::string& source, const std::string& field) {
-  try {
-    return std::regex_match(text, std::regex(pattern, std::regex::ECMAScript));
-  } catch (const std::regex_error& e) {
-    malformed(source, "field '" + field + "': '" + pattern + "' is not a regular expression gaggle can read (" + e.what() + ")");
-  }
+  const detail::PatternMatch m = detail::full_match_module_pattern(pattern, text);
+  if (!m.error.empty())
+    malformed(source,
+              "field '" + field + "': '" + pattern + "' is not a regular expression gaggle can use (" + m.error + ")");
+  return m.matched;
 }
 
 // PEFT's rule for target_modules / exclude_modules: a string is a regex matched against

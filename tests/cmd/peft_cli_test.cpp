@@ -67,6 +67,24 @@ TEST_CASE("import-peft refuses an adapter_config.json with a number beyond a dou
   CHECK_FALSE(fs::exists(dir / "out"));
 }
 
+TEST_CASE("import-peft refuses a target_modules pattern that would backtrack without end", "[cmd][peft]") {
+  // std::regex backtracked without limit on such patterns, against each module path (a
+  // downloaded adapter could stall the import); PCRE2 stops at its work limit.
+  TempDir dir;
+  fs::create_directories(dir / "adapter");
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"})
+    fs::copy_file(data_dir() / "peft/t5-peft-made" / f, dir / "adapter" / f);
+  auto config = nlohmann::json::parse(read_text(dir / "adapter/adapter_config.json"));
+  config["target_modules"] = "((.*)*)*z?(.*)*$q";
+  write_text(dir / "adapter/adapter_config.json", config.dump(2));
+  auto r = run_gaggle({"import-peft", (dir / "adapter").string(), "--base",
+                       (data_dir() / "golden/t5-v1_1-tiny").string(), "--name", "x", "--out", (dir / "out").string()});
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("adapter_config.json") && Catch::Contains("target_modules") &&
+                        Catch::Contains("more work than any module-name pattern needs"));
+  CHECK_FALSE(fs::exists(dir / "out"));
+}
+
 TEST_CASE("import-peft --help names what it refuses and what comes next", "[cmd][peft]") {
   auto r = run_gaggle({"import-peft", "--help"});
   CHECK(r.exit_code == 0);
