@@ -18,7 +18,7 @@ embedded_schemas() {
   cmake -DOUT="$out/embedded_schemas.cpp" -DINPUTS="$schemas" -P cmake/EmbedSchemas.cmake >&2
   echo "$out/embedded_schemas.cpp"
 }
-bundle="lib/bundle/*.cpp lib/bundle/detail/*.cpp"
+bundle="lib/bundle/*.cpp"
 defines=""
 case "$target" in
   safetensors) sources="fuzz/safetensors_fuzz.cpp lib/io/safetensors.cpp $io" ;;

@@ -9,12 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/contents.h"
-#include "bundle/detail/module_pattern.h"
 #include "bundle/lora_scaling.h"
 #include "bundle/manifest.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
 #include "io/json_file.h"
+#include "io/pattern.h"
 #include "io/safetensors.h"
 #include "io/sha256.h"
 
@@ -177,9 +177,9 @@ PeftConfig read_config(const fs::path& path) {
   return c;
 }
 
-// Python's re.fullmatch(pattern, text), with bounded work (bundle/detail/module_pattern.h).
+// Python's re.fullmatch(pattern, text), with bounded work (io/pattern.h).
 bool full_match(const std::string& pattern, const std::string& text, const std::string& source, const std::string& field) {
-  const detail::PatternMatch m = detail::full_match_module_pattern(pattern, text);
+  const io::PatternMatch m = io::Pattern(pattern, io::Pattern::Anchor::full).match(text);
   if (!m.error.empty())
     malformed(source,
               "field '" + field + "': '" + pattern + "' is not a regular expression gaggle can use (" + m.error + ")");

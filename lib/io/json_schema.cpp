@@ -3,12 +3,12 @@
 #include <cmath>
 #include <map>
 #include <mutex>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 
 #include "io/error.h"
 #include "io/json_file.h"
+#include "io/pattern.h"
 
 namespace gaggle::io {
 namespace detail {
@@ -64,17 +64,16 @@ std::string type_name(const json& v) {
   return v.type_name();
 }
 
-const std::regex& compiled(const std::string& pattern) {
+const Pattern& compiled(const std::string& pattern) {
   static std::mutex mu;
-  static std::map<std::string, std::regex> cache;
+  static std::map<std::string, Pattern> cache;
   std::lock_guard lock(mu);
   auto it = cache.find(pattern);
   if (it == cache.end()) {
-    try {
-      it = cache.emplace(pattern, std::regex(pattern, std::regex::ECMAScript)).first;
-    } catch (const std::regex_error& e) {
-      throw_error(ErrorCode::invalid, "io", "schema: pattern '" + pattern + "' is not a valid regular expression: " + e.what());
-    }
+    it = cache.emplace(pattern, Pattern(pattern, Pattern::Anchor::search)).first;
+    if (!it->second.error().empty())
+      throw_error(ErrorCode::invalid, "io",
+                  "schema: pattern '" + pattern + "' is not a valid regular expression: " + it->second.error());
   }
   return it->second;
 }
@@ -146,8 +145,12 @@ class Validator {
       add(ptr, "is too short (" + std::to_string(len) + " characters, at least " + m->dump() + ")");
     if (auto m = s.find("maxLength"); m != s.end() && len > m->get<std::size_t>())
       add(ptr, "is too long (" + std::to_string(len) + " characters, at most " + m->dump() + ")");
-    if (auto p = s.find("pattern"); p != s.end() && !std::regex_search(str, compiled(p->get<std::string>())))
-      add(ptr, "\"" + (str.size() > 80 ? str.substr(0, 80) + "..." : str) + "\" does not match pattern '" + p->get<std::string>() + "'");
+    if (auto p = s.find("pattern"); p != s.end()) {
+      const PatternMatch m = compiled(p->get<std::string>()).match(str);
+      if (!m.matched)
+        add(ptr, "\"" + (str.size() > 80 ? str.substr(0, 80) + "..." : str) + "\" does not match pattern '" +
+                     p->get<std::string>() + "'" + (m.error.empty() ? "" : " (" + m.error + ")"));
+    }
   }
 
   void check_number(const json& v, const json& s, const std::string& ptr) {

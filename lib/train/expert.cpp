@@ -2,11 +2,10 @@
 
 #include <torch/torch.h>
 
-#include <regex>
-
 #include "bundle/manifest.h"
 #include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/pattern.h"
 #include "io/sha256.h"
 #include "model/fingerprint.h"
 #include "model/base_model.h"
@@ -36,8 +35,8 @@ fs::path work_dir_for(const fs::path& out_dir, const std::string& suffix) {
 }
 
 ExpertResult train_expert(const ExpertOptions& options) {
-  static const std::regex name_pattern("^[a-z0-9][a-z0-9._-]{0,63}$");
-  if (!std::regex_match(options.name, name_pattern))
+  static const io::Pattern name_pattern("[a-z0-9][a-z0-9._-]{0,63}", io::Pattern::Anchor::full);
+  if (!name_pattern.match(options.name).matched)
     throw_error(ErrorCode::usage, kRoom, "--name '" + options.name + "' is not a valid expert name",
                 "use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit");
   if (options.out_dir.empty()) throw_error(ErrorCode::usage, kRoom, "no --out directory");

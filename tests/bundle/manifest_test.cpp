@@ -70,6 +70,12 @@ TEST_CASE("manifests that fail their schema are refused with the field's pointer
   CHECK_THAT(with("/files/0/parts_url", "https://store/blobs"), Catch::Contains("/files/0/parts_url:"));
   CHECK_THAT(with("/files/0/parts_url", "https://store/blobs/"),
              Catch::Contains("/files/0: file 'adapter.safetensors' has a parts_url but no safetensors index"));
+  // Long strings, inside the 1 MB limit, are checked without a crash: the schema's patterns
+  // ran through std::regex, whose recursion overflowed the stack on a 300 KB URL.
+  CHECK_THAT(with("/files/0/url", "https://x/" + std::string(300000, 'a')),
+             Catch::Contains("/files/0/url: is too long (300010 characters"));
+  CHECK_THAT(with("/description", std::string(500000, 'd')), Catch::Contains("/description: is too long"));
+  CHECK_THAT(with("/files/0/path", std::string(300000, 'p')), Catch::Contains("/files/0/path:"));
 }
 
 TEST_CASE("manifest paths stay inside the bundle", "[bundle][manifest]") {
