@@ -9,7 +9,7 @@ seconds=${2:-60}
 out=build-fuzz
 mkdir -p "$out" "$out/corpus-$target"
 command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (apt-get install clang)" >&2; exit 1; }
-io="lib/io/dtype.cpp lib/io/error.cpp lib/io/mapped_file.cpp lib/io/atomic_file.cpp lib/io/sha256.cpp"
+io="lib/io/dtype.cpp lib/io/error.cpp lib/io/mapped_file.cpp lib/io/atomic_file.cpp lib/io/sha256.cpp lib/io/json_file.cpp"
 # The JSON Schemas the build embeds (manifests, pools validate against them), made here the
 # way the build makes them; prints the generated file.
 embedded_schemas() {

@@ -7,7 +7,32 @@
 
 namespace gaggle::io {
 
+int json_nesting_depth(std::string_view text, int limit) {
+  int depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest && (deepest = depth) > limit) return deepest;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
 nlohmann::json parse_json(std::string_view text, const std::string& source) {
+  if (json_nesting_depth(text) > kMaxJsonNesting)
+    throw_error(ErrorCode::invalid, "io",
+                source + ": JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
   try {
     return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {

@@ -8,6 +8,7 @@
 
 #include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/json_file.h"
 
 namespace gaggle::io {
 namespace {
@@ -102,6 +103,8 @@ SafetensorsHeader SafetensorsHeader::parse(std::span<const std::byte> image, con
 
   const char* text = reinterpret_cast<const char*>(image.data() + 8);
   nlohmann::json header;
+  if (json_nesting_depth(std::string_view(text, n)) > kMaxJsonNesting)
+    bad(source, "header nests deeper than " + std::to_string(kMaxJsonNesting) + " levels");
   try {
     header = nlohmann::json::parse(text, text + n);
   } catch (const nlohmann::json::parse_error& e) {

@@ -8,6 +8,7 @@
 
 #include "io/atomic_file.h"
 #include "io/error.h"
+#include "io/json_file.h"
 
 namespace gaggle::tasks {
 namespace fs = std::filesystem;
@@ -42,6 +43,9 @@ void validate(Example& e, const std::string& source, bool fill_target) {
 
 Example example_from_json_line(std::string_view line, const std::string& source) {
   nlohmann::json j;
+  if (io::json_nesting_depth(line) > io::kMaxJsonNesting)
+    throw_error(ErrorCode::invalid, kRoom,
+                source + ": JSON nested deeper than " + std::to_string(io::kMaxJsonNesting) + " levels");
   try {
     j = nlohmann::json::parse(line);
   } catch (const nlohmann::json::exception& e) {

@@ -76,6 +76,10 @@ TEST_CASE("manifests that fail their schema are refused with the field's pointer
              Catch::Contains("/files/0/url: is too long (300010 characters"));
   CHECK_THAT(with("/description", std::string(500000, 'd')), Catch::Contains("/description: is too long"));
   CHECK_THAT(with("/files/0/path", std::string(300000, 'p')), Catch::Contains("/files/0/path:"));
+  // Deep nesting in a field the schema lets through (copying it recursed per level).
+  std::string deep = valid_manifest().dump();
+  deep.insert(deep.size() - 1, R"(, "extra": )" + std::string(200000, '[') + std::string(200000, ']'));
+  CHECK_THROWS_WITH(parse_manifest(deep, "manifest.json"), Catch::Contains("nested deeper than 64 levels"));
 }
 
 TEST_CASE("manifest paths stay inside the bundle", "[bundle][manifest]") {

@@ -64,6 +64,9 @@ TEST_CASE("bad lines name the file, the line and the field", "[tasks][task_data]
   // (found by fuzz/run.sh pool_tasks).
   check(ok + "{\"input\": \"a\", \"target\": \"b\", \"n\": 945e1945}", "", "invalid JSON");
   check(ok + "[1, 2]", "", "JSON object");
+  check(ok + "{\"input\": \"a\", \"target\": \"b\", \"deep\": " + std::string(100000, '[') + std::string(100000, ']') +
+            "}",
+        "", "nested deeper than 64 levels");
   check(ok + "{\"target\": \"b\"}", "input", "missing");
   check(ok + "{\"input\": 3, \"target\": \"b\"}", "input", "must be a string");
   check(ok + "{\"input\": \"a\"}", "target", "missing");
