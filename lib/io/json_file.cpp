@@ -1,5 +1,7 @@
 #include "io/json_file.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
@@ -21,7 +23,8 @@ int json_nesting_depth(std::string_view text, int limit) {
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
-      if (++depth > deepest && (deepest = depth) > limit) return deepest;
+      deepest = std::max(deepest, ++depth);
+      if (deepest > limit) return deepest;  // deep enough to refuse: no need to read on
     } else if (c == ']' || c == '}') {
       --depth;
     }
