@@ -118,8 +118,7 @@ PeftConfig read_config(const fs::path& path) {
   if (size > kConfigMaxBytes)
     malformed(c.source, "is " + std::to_string(size) + " bytes; an adapter configuration is at most 1 MB");
   const std::string text = io::read_file(path);
-  if (io::json_nesting_depth(text) > io::kMaxJsonNesting)
-    malformed(c.source, "JSON nested deeper than " + std::to_string(io::kMaxJsonNesting) + " levels");
+  if (std::string why = io::json_nesting_problem(text); !why.empty()) malformed(c.source, why);
   try {
     c.raw = ordered_json::parse(text);
   } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for a number like 1e999

@@ -8,7 +8,6 @@
 #include "io/error.h"
 #include "io/json_file.h"
 #include "io/json_schema.h"
-#include "io/pattern.h"
 
 namespace fs = std::filesystem;
 
@@ -76,10 +75,6 @@ Pool parse_pool(const std::string& text, const std::string& source) {
   pool.updated = get_string(j, "updated", source, "", false);
   auto bs = j.find("bundles");
   if (bs == j.end() || !bs->is_array()) bad(source, "/bundles", "missing or not an array");
-  using io::Pattern;
-  static const Pattern name_re("[a-z0-9][a-z0-9._-]{0,63}", Pattern::Anchor::full);
-  static const Pattern version_re("[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?", Pattern::Anchor::full);
-  static const Pattern sha_re("[0-9a-f]{64}", Pattern::Anchor::full);
   for (std::size_t i = 0; i < bs->size(); ++i) {
     const auto& b = (*bs)[i];
     std::string at = "/bundles/" + std::to_string(i);
@@ -91,9 +86,7 @@ Pool parse_pool(const std::string& text, const std::string& source) {
     e.principal = get_string(b, "principal", source, at, false);
     e.key_fingerprint = get_string(b, "key_fingerprint", source, at, false);
     e.manifest_sha256 = get_string(b, "manifest_sha256", source, at);
-    if (!name_re.match(e.name).matched) bad(source, at + "/name", "'" + e.name + "' is not a bundle name");
-    if (!version_re.match(e.version).matched) bad(source, at + "/version", "'" + e.version + "' is not a version");
-    if (!sha_re.match(e.manifest_sha256).matched) bad(source, at + "/manifest_sha256", "not 64 hex digits");
+    // name, version and manifest_sha256 have passed pool.schema.json's patterns above.
     if (!safe_relative(e.path)) bad(source, at + "/path", "'" + e.path + "' is not a safe relative path");
     if (auto by = b.find("bytes"); by != b.end()) {
       if (!by->is_number_unsigned() && !(by->is_number_integer() && by->get<std::int64_t>() >= 0))

@@ -32,10 +32,14 @@ int json_nesting_depth(std::string_view text, int limit) {
   return deepest;
 }
 
+std::string json_nesting_problem(std::string_view text) {
+  if (json_nesting_depth(text) <= kMaxJsonNesting) return "";
+  return "JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels";
+}
+
 nlohmann::json parse_json(std::string_view text, const std::string& source) {
-  if (json_nesting_depth(text) > kMaxJsonNesting)
-    throw_error(ErrorCode::invalid, "io",
-                source + ": JSON nested deeper than " + std::to_string(kMaxJsonNesting) + " levels");
+  if (std::string why = json_nesting_problem(text); !why.empty())
+    throw_error(ErrorCode::invalid, "io", source + ": " + why);
   try {
     return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {

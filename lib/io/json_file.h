@@ -17,6 +17,10 @@ inline constexpr int kMaxJsonNesting = 64;
 // counting stops at limit + 1. Cheap: one pass over the bytes, no parse.
 int json_nesting_depth(std::string_view text, int limit = kMaxJsonNesting);
 
+// "JSON nested deeper than 64 levels" when `text` nests past kMaxJsonNesting, else "": for
+// readers that parse JSON themselves and report it in their own words (parse_json checks it).
+std::string json_nesting_problem(std::string_view text);
+
 // Parses `text`; `source` names it in errors ("manifest.json: invalid JSON at byte 17: ...").
 // Nesting deeper than kMaxJsonNesting is an error too.
 nlohmann::json parse_json(std::string_view text, const std::string& source);

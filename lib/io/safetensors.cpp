@@ -103,8 +103,7 @@ SafetensorsHeader SafetensorsHeader::parse(std::span<const std::byte> image, con
 
   const char* text = reinterpret_cast<const char*>(image.data() + 8);
   nlohmann::json header;
-  if (json_nesting_depth(std::string_view(text, n)) > kMaxJsonNesting)
-    bad(source, "header nests deeper than " + std::to_string(kMaxJsonNesting) + " levels");
+  if (std::string why = json_nesting_problem(std::string_view(text, n)); !why.empty()) bad(source, "header: " + why);
   try {
     header = nlohmann::json::parse(text, text + n);
   } catch (const nlohmann::json::parse_error& e) {

@@ -43,9 +43,8 @@ void validate(Example& e, const std::string& source, bool fill_target) {
 
 Example example_from_json_line(std::string_view line, const std::string& source) {
   nlohmann::json j;
-  if (io::json_nesting_depth(line) > io::kMaxJsonNesting)
-    throw_error(ErrorCode::invalid, kRoom,
-                source + ": JSON nested deeper than " + std::to_string(io::kMaxJsonNesting) + " levels");
+  if (std::string why = io::json_nesting_problem(line); !why.empty())
+    throw_error(ErrorCode::invalid, kRoom, source + ": " + why);
   try {
     j = nlohmann::json::parse(line);
   } catch (const nlohmann::json::exception& e) {

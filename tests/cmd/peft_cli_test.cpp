@@ -4,11 +4,29 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <functional>
+#include <string>
 
 #include "support/test_support.h"
 
 using namespace gaggle::test;
 namespace fs = std::filesystem;
+
+namespace {
+
+// Copies the tests/data/peft fixture `fixture` into dir/adapter with its adapter_config.json
+// text passed through `edit`, and imports it onto the golden tiny T5 as dir/out.
+CommandResult import_edited(const TempDir& dir, const std::string& fixture,
+                            const std::function<std::string(const std::string&)>& edit) {
+  fs::create_directories(dir / "adapter");
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"})
+    fs::copy_file(data_dir() / "peft" / fixture / f, dir / "adapter" / f);
+  write_text(dir / "adapter/adapter_config.json", edit(read_text(dir / "adapter/adapter_config.json")));
+  return run_gaggle({"import-peft", (dir / "adapter").string(), "--base", (data_dir() / "golden/t5-v1_1-tiny").string(),
+                     "--name", "x", "--out", (dir / "out").string()});
+}
+
+}  // namespace
 
 TEST_CASE("import-peft then export-peft reproduces the adapter PEFT loaded", "[cmd][peft]") {
   TempDir dir;
@@ -53,14 +71,9 @@ TEST_CASE("import-peft refuses an adapter_config.json with a number beyond a dou
   // nlohmann reports such a number as out_of_range, not parse_error; it used to escape the
   // reader and end the process (the same escape fuzz/run.sh pool_tasks found in task lines).
   TempDir dir;
-  fs::create_directories(dir / "adapter");
-  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"})
-    fs::copy_file(data_dir() / "peft/t5-written" / f, dir / "adapter" / f);
-  std::string config = read_text(dir / "adapter/adapter_config.json");
-  config.insert(config.find('{') + 1, "\"r_extra\": 945e1945, ");
-  write_text(dir / "adapter/adapter_config.json", config);
-  auto r = run_gaggle({"import-peft", (dir / "adapter").string(), "--base",
-                       (data_dir() / "golden/t5-v1_1-tiny").string(), "--name", "x", "--out", (dir / "out").string()});
+  auto r = import_edited(dir, "t5-written", [](std::string config) {
+    return config.insert(config.find('{') + 1, "\"r_extra\": 945e1945, ");
+  });
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::StartsWith("gaggle: error: "));
   CHECK_THAT(r.err, Catch::Contains("adapter_config.json") && Catch::Contains("invalid JSON"));
@@ -71,14 +84,11 @@ TEST_CASE("import-peft refuses a target_modules pattern that would backtrack wit
   // std::regex backtracked without limit on such patterns, against each module path (a
   // downloaded adapter could stall the import); PCRE2 stops at its work limit.
   TempDir dir;
-  fs::create_directories(dir / "adapter");
-  for (const char* f : {"adapter_config.json", "adapter_model.safetensors"})
-    fs::copy_file(data_dir() / "peft/t5-peft-made" / f, dir / "adapter" / f);
-  auto config = nlohmann::json::parse(read_text(dir / "adapter/adapter_config.json"));
-  config["target_modules"] = "((.*)*)*z?(.*)*$q";
-  write_text(dir / "adapter/adapter_config.json", config.dump(2));
-  auto r = run_gaggle({"import-peft", (dir / "adapter").string(), "--base",
-                       (data_dir() / "golden/t5-v1_1-tiny").string(), "--name", "x", "--out", (dir / "out").string()});
+  auto r = import_edited(dir, "t5-peft-made", [](const std::string& text) {
+    auto config = nlohmann::json::parse(text);
+    config["target_modules"] = "((.*)*)*z?(.*)*$q";
+    return config.dump(2);
+  });
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains("adapter_config.json") && Catch::Contains("target_modules") &&
                         Catch::Contains("more work than any sensible pattern needs"));

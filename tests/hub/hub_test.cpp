@@ -105,6 +105,12 @@ TEST_CASE("pool.json round-trips and rejects what it cannot trust", "[hub][pool]
   CHECK(code_of("[1]") == ErrorCode::invalid);
   CHECK(code_of("{\"format_version\":1,\"bundles\":[{\"name\":\"A B\",\"version\":\"1.0.0\",\"path\":\"x\",\"manifest_sha256\":\"" +
                 sha + "\"}]}") == ErrorCode::invalid);
+  CHECK(code_of("{\"format_version\":1,\"bundles\":[{\"name\":\"a\",\"version\":\"1.0\",\"path\":\"x\",\"manifest_"
+                "sha256\":\"" +
+                sha + "\"}]}") == ErrorCode::invalid);
+  CHECK(code_of("{\"format_version\":1,\"bundles\":[{\"name\":\"a\",\"version\":\"1.0.0\",\"path\":\"x\",\"manifest_"
+                "sha256\":\"" +
+                sha.substr(1) + "\"}]}") == ErrorCode::invalid);
   TempDir dir;
   try {
     gaggle::hub::read_pool(dir.path());
