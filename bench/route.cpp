@@ -15,6 +15,8 @@
 // --index ivf (issue #15, item 2): routed_ms routes through an ivf index over each module's
 // keys; exact_ms is the same experts routed exactly, and recall the share of tokens
 // (over every routed module's inputs, for the model) whose top-k set is the exact one.
+// --device cuda (issue #15, item 4): everything on the GPU, each timing waited for, and
+// beside the times tokens/s and the float32 GEMM rate of that GPU (the roofline).
 // --token-tasks T with --families F, for the model: F tasks, each a small vocabulary of
 // its own; every family of gates is the direction its task's tokens take at that module
 // (as a gate trained on the task's data aligns with them), and the batch's sequences come
@@ -23,6 +25,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -44,6 +47,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "flops.h"
 #include "model/runtime.h"
 #include "model/t5.h"
 #include "route/detail/packed_keys.h"
@@ -69,6 +73,7 @@ struct RouteBenchOptions {
   std::string factor_dtype = "f32";      // the experts' factors in f32 or bf16
   std::string mapped;                    // --layer: write the experts here and route from their memory map
   std::string share_experts = "auto";    // model: modules of one shape share experts (auto: above 6 GB)
+  std::string device = "cpu";            // where the model, tokens and experts live (cpu, cuda, cuda:N)
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
 };
 
@@ -330,9 +335,38 @@ void print(const nlohmann::ordered_json& j, bool json) {
   for (const auto& [k, v] : j.items()) std::cout << k << ": " << v.dump() << "\n";
 }
 
+// A GPU runs kernels asynchronously: a timed computation ends when its device is done.
+std::function<void()> waited(const at::Device& device, std::function<void()> fn) {
+  if (!device.is_cuda()) return fn;
+  return [device, fn = std::move(fn)] {
+    fn();
+    torch::cuda::synchronize(device.has_index() ? device.index() : -1);
+  };
+}
+
+void to_device(Experts& e, const at::Device& device) {
+  e.A = e.A.to(device);
+  e.B = e.B.to(device);
+  e.keys = e.keys.to(device);
+}
+
+// On a GPU: tokens/s through base and routed, and the achieved rate of the base
+// computation (`base_flops`) against the GPU's float32 GEMM (8192², measured here).
+void add_gpu_figures(nlohmann::ordered_json& j, const RouteBenchOptions& o, double tokens, double base_flops,
+                     double base_ms, double routed_ms) {
+  if (!at::Device(o.device).is_cuda()) return;
+  const auto gemm = model::measure_gemm(8192, 5, o.device);
+  j["gemm_gflops"] = gemm.gflops;
+  j["base_tokens_per_s"] = tokens / (base_ms / 1e3);
+  j["routed_tokens_per_s"] = tokens / (routed_ms / 1e3);
+  j["base_gflops"] = base_flops / (base_ms / 1e3) / 1e9;
+  j["base_over_roofline"] = base_flops / (base_ms / 1e3) / 1e9 / gemm.gflops;
+}
+
 int run_layer(const RouteBenchOptions& o) {
   c10::InferenceMode guard;
   const std::int64_t d = o.d_model, n = o.experts, r = o.rank, k = o.top_k, t = o.tokens;
+  const at::Device device(o.device);
   at::manual_seed(0);
   auto u = at::randn({t, d});
   auto w = at::randn({d, d}) * (1.0 / std::sqrt(static_cast<double>(d)));
@@ -364,6 +398,8 @@ int run_layer(const RouteBenchOptions& o) {
     if (o.token_tasks > 0) pick = at::randperm(n, at::kLong).index_select(0, pick);
     u = u + o.token_signal * e.keys.index_select(0, pick);
   }
+  u = u.to(device), w = w.to(device);
+  to_device(e, device);
   route::RoutedLinearOptions options;
   options.top_k = static_cast<int>(k);
   auto layer = std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options);
@@ -385,12 +421,12 @@ int run_layer(const RouteBenchOptions& o) {
   const std::int64_t read_before = storage_read_bytes();
   // The routed layer as the model's hooked linears run it (forward: W u, then the update
   // added into it), alternated with the base round by round.
-  const Alternated timed = alternate_runs([&] { sink = at::linear(u, w); }, [&] { sink = layer->forward(u, w); },
-                                          repeats);
+  const Alternated timed = alternate_runs(waited(device, [&] { sink = at::linear(u, w); }),
+                                          waited(device, [&] { sink = layer->forward(u, w); }), repeats);
   const double base_ms = timed.a_ms, routed_ms = timed.b_ms;
   // What the routed passes read of the experts (before the exact reference runs).
   const std::int64_t routed_read = storage_read_bytes() - read_before;
-  double exact_ms = ivf ? median_ms([&] { sink = exact->forward(u, w); }, repeats) : routed_ms;
+  double exact_ms = ivf ? median_ms(waited(device, [&] { sink = exact->forward(u, w); }), repeats) : routed_ms;
   // The same layer with forward() over the whole batch (W u, then route, then update),
   // alternated with the one-pass forward: the one pass's gain on this machine, this run.
   double whole_batch_ratio = 0, whole_batch_ms = 0;
@@ -398,16 +434,17 @@ int run_layer(const RouteBenchOptions& o) {
     route::RoutedLinearOptions whole = options;
     whole.one_pass_forward = false;
     route::RoutedLinear whole_batch(e.A, e.B, e.keys, whole);
-    const Alternated against = alternate_runs([&] { sink = whole_batch.forward(u, w); },
-                                              [&] { sink = layer->forward(u, w); }, repeats);
+    const Alternated against = alternate_runs(waited(device, [&] { sink = whole_batch.forward(u, w); }),
+                                              waited(device, [&] { sink = layer->forward(u, w); }), repeats);
     whole_batch_ms = against.a_ms, whole_batch_ratio = against.b_over_a;
   }
   // Where the routed time goes: the routing decision (LN, score GEMM, softmax, top-k) and
   // the grouped LoRA update given a routing (base output precomputed).
   route::Routing routing;
-  double route_ms = median_ms([&] { routing = layer->route(u, /*keep_scores=*/false); }, repeats);  // as apply does
+  double route_ms =
+      median_ms(waited(device, [&] { routing = layer->route(u, /*keep_scores=*/false); }), repeats);  // as apply does
   auto base_out = at::mm(u, w.t());
-  double combine_ms = median_ms([&] { sink = layer->combine(u, base_out, routing); }, repeats);
+  double combine_ms = median_ms(waited(device, [&] { sink = layer->combine(u, base_out, routing); }), repeats);
   // Of the routing decision: the raw scores u · key (what the fused decision computes;
   // LayerNorm is folded into it) and the rest (token moments, the score transform, top-k,
   // the softmax's normaliser and the weights). The scores as the layer makes them: by our
@@ -423,17 +460,18 @@ int run_layer(const RouteBenchOptions& o) {
       });
     }, repeats);
   } else {
-    scores_ms = median_ms([&] { sink = at::mm(u, e.keys.t()); }, repeats);
+    scores_ms = median_ms(waited(device, [&] { sink = at::mm(u, e.keys.t()); }), repeats);
   }
   const double dense_gb = static_cast<double>(t) * n * r * 4 / 1e9;
   double dense_ms = -1;
   if (!o.no_dense && dense_gb <= o.dense_max_gb) {
     DenseAdapter dense(layer);  // stacks every expert: made only when it runs
-    dense_ms = median_ms([&] { sink = dense.apply(u, at::mm(u, w.t())); }, repeats);
+    dense_ms = median_ms(waited(device, [&] { sink = dense.apply(u, at::mm(u, w.t())); }), repeats);
   }
 
   auto j = common(o);
   j["mode"] = "layer";
+  j["device"] = o.device;
   j["tokens"] = t;
   j["base_ms"] = base_ms;
   j["routed_ms"] = routed_ms;
@@ -490,6 +528,7 @@ int run_layer(const RouteBenchOptions& o) {
   // The distinct experts these tokens' routing chose: the update reads their factors.
   j["experts_chosen"] = std::get<0>(at::_unique(layer->route(u).topk_index.reshape({-1}))).numel();
   j["peak_rss_bytes"] = peak_rss_bytes();
+  add_gpu_figures(j, o, static_cast<double>(t), 2 * base_macs * static_cast<double>(t), base_ms, routed_ms);
   if (!mapped_path.empty()) {
     // The experts the routing of these tokens chooses, and the bytes of their factors.
     const std::int64_t chosen = j["experts_chosen"];
@@ -511,15 +550,17 @@ int run_model(const RouteBenchOptions& o) {
   c.num_layers = c.num_decoder_layers = o.layers, c.num_heads = o.heads, c.gated = true;
   c.tie_word_embeddings = false;
   at::manual_seed(0);
+  const at::Device device(o.device);
   auto model = model::make_t5(c);
   model->eval();
+  model->to(device);
   c10::InferenceMode guard;
   auto ids = at::randint(2, c.vocab_size, {o.batch, o.seq}, at::kLong);
   auto mask = at::ones({o.batch, o.seq}, at::kLong);
   auto dec = at::randint(2, c.vocab_size, {o.batch, o.seq}, at::kLong);
   const int repeats = o.repeats > 0 ? o.repeats : 3;
   at::Tensor sink;
-  auto forward = [&] { sink = model->forward(ids, mask, dec); };
+  auto forward = waited(device, [&] { sink = model->forward(ids, mask, dec); });
   // --token-tasks: a batch from a few tasks, and each module's task centres from one
   // forward over a sequence of every task.
   std::map<std::string, at::Tensor> centres_of;
@@ -535,14 +576,16 @@ int run_model(const RouteBenchOptions& o) {
       capture[name] = std::make_shared<TaskCentres>(families);
       model->set_adapter(name, capture[name]);
     }
-    model->forward(calibration_ids, at::ones({families, o.seq}, at::kLong), calibration_dec);
+    model->forward(calibration_ids.to(device), at::ones({families, o.seq}, at::kLong).to(device),
+                   calibration_dec.to(device));
     model->clear_adapters();
-    for (const auto& [name, adapter] : capture) centres_of[name] = adapter->centres();
+    for (const auto& [name, adapter] : capture) centres_of[name] = adapter->centres().cpu();
     auto in_batch = at::randperm(families, at::kLong).narrow(0, 0, std::min(o.token_tasks, families));
     auto task_of_sequence = in_batch.index_select(0, at::randint(in_batch.size(0), {o.batch}, at::kLong));
     ids = task_ids(task_vocabulary, task_of_sequence, o.seq);
     dec = task_ids(task_vocabulary, task_of_sequence, o.seq);
   }
+  ids = ids.to(device), mask = mask.to(device), dec = dec.to(device);
 
   // Experts for every linear. Each module gets its own tensors (as an assembled model
   // has) unless that would not fit or --share-experts always: then modules of one shape
@@ -575,7 +618,8 @@ int run_model(const RouteBenchOptions& o) {
       apply_factor_dtype(e, o);
     }
     // Each module's own keys around its own task centres (the factors may still be shared).
-    if (tasks) e.keys = keys_around(centres_of.at(name), o.experts);
+    if (tasks) e.keys = keys_around(centres_of.at(name), o.experts).to(device);
+    if (!shared) to_device(e, device);
     if (ivf && (!shared || tasks)) {
       auto t0 = std::chrono::steady_clock::now();
       e.index = std::make_shared<route::IvfIndex>(route::build_ivf_index(e.keys, clusters));
@@ -625,6 +669,7 @@ int run_model(const RouteBenchOptions& o) {
 
   auto j = common(o);
   j["mode"] = "model";
+  j["device"] = o.device;
   j["d_ff"] = c.d_ff;
   j["layers"] = o.layers;
   j["vocab"] = c.vocab_size;
@@ -665,6 +710,9 @@ int run_model(const RouteBenchOptions& o) {
   j["experts_shared_across_modules"] = share;
   j["base_bytes"] = model->num_parameters() * 4;
   j["peak_rss_bytes"] = peak_rss_bytes();
+  // Tokens on both sides; the base's matmul FLOPs (t5_pass_flops: projections, attention, LM head).
+  add_gpu_figures(j, o, 2.0 * static_cast<double>(tokens), t5_pass_flops(c, o.batch, o.seq, o.seq).total(), base_ms,
+                  routed_ms);
   print(j, o.json);
   return 0;
 }
@@ -723,6 +771,10 @@ Runner setup_bench_route(CLI::App& sub) {
   sub.add_option("--mapped", o->mapped,
                  "--layer: write the experts to DIR/experts.safetensors and route from its memory map, as an "
                  "assembled model does, its pages cold; reports the bytes the routed passes read from storage");
+  sub.add_option("--device", o->device,
+                 "cpu, cuda or cuda:N: where the model, tokens and experts live; on a GPU the JSON adds tokens/s "
+                 "and the base's rate against that GPU's float32 GEMM")
+      ->capture_default_str();
   return [o]() -> int {
     if (o->layer && o->share_experts != "auto") {
       std::cerr << "gaggle-bench: error: --share-experts is for the model's modules; --layer times one\n";
@@ -745,6 +797,14 @@ Runner setup_bench_route(CLI::App& sub) {
       std::cerr << "gaggle-bench: error: --token-tasks for the model needs --families: one task per family of gates\n";
       return 2;
     }
+    if (o->device != "cpu" && (o->index == "ivf" || !o->mapped.empty())) {
+      // The index's search and the memory-mapped factors are CPU code; on a GPU the
+      // routed layer scores every key (design.md §5).
+      std::cerr << "gaggle-bench: error: --index ivf and --mapped run on the CPU only; drop them for --device "
+                << o->device << "\n";
+      return 2;
+    }
+    model::configure_runtime({model::torch_threads(), o->device});  // an unknown or absent device: a clear error
     o->top_k = std::min(o->top_k, o->experts);  // N = 1: k = 1 (reported as top_k)
     return o->layer ? run_layer(*o) : run_model(*o);
   };

@@ -50,21 +50,28 @@ std::string loaded_blas_library() {
   return "";
 }
 
-GemmMeasurement measure_gemm(int n, int repeats) {
+GemmMeasurement measure_gemm(int n, int repeats, const std::string& device) {
   torch::NoGradGuard no_grad;
-  auto a = torch::randn({n, n});
-  auto b = torch::randn({n, n});
+  const torch::Device where(device);
+  // Kernels on a GPU run asynchronously: a timing must wait for them to finish.
+  auto wait = [&] {
+    if (where.is_cuda()) torch::cuda::synchronize(where.has_index() ? where.index() : -1);
+  };
+  auto a = torch::randn({n, n}, torch::TensorOptions().device(where));
+  auto b = torch::randn({n, n}, torch::TensorOptions().device(where));
   auto c = torch::mm(a, b);  // warm-up
+  wait();
   std::vector<double> times;
   for (int i = 0; i < std::max(1, repeats); ++i) {
     auto t0 = std::chrono::steady_clock::now();
     c = torch::mm(a, b);
+    wait();
     times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(times.begin(), times.end());
   GemmMeasurement m;
   m.n = n;
-  m.threads = at::get_num_threads();
+  m.threads = where.is_cpu() ? at::get_num_threads() : 0;
   m.seconds = times[times.size() / 2];
   m.gflops = 2.0 * n * n * static_cast<double>(n) / m.seconds / 1e9;
   return m;

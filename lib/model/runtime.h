@@ -22,11 +22,13 @@ std::string loaded_blas_library();
 
 struct GemmMeasurement {
   int n = 0;
-  int threads = 0;
+  int threads = 0;     // CPU threads (0 for a GPU)
   double seconds = 0;  // median of the repeats
   double gflops = 0;
 };
-// Times an n×n float32 matmul on the CPU.
-GemmMeasurement measure_gemm(int n, int repeats);
+// Times an n×n float32 matmul on `device` ("cpu", "cuda" or "cuda:N"; a GPU's timing
+// waits for the device, and threads is 0 there). Float32 as the models run: on a GPU
+// that is LibTorch's default precision, not TF32.
+GemmMeasurement measure_gemm(int n, int repeats, const std::string& device = "cpu");
 
 }  // namespace gaggle::model

@@ -13,6 +13,7 @@
 #include "io/llama2c_checkpoint.h"
 #include "model/conformance.h"
 #include "model/llama.h"
+#include "support/test_devices.h"
 #include "support/test_support.h"
 
 using namespace gaggle;
@@ -36,7 +37,9 @@ double max_diff(const json& want, const json& got) {
 
 TEST_CASE("Llama matches Hugging Face on llama-tiny", "[model][llama]") {
   const fs::path dir = test::data_dir() / "golden/llama-tiny";
-  auto model = model::load_llama(dir);
+  auto device = GENERATE(from_range(test::test_devices()));
+  INFO("device " << device);
+  auto model = model::load_llama(dir, {device});
   CHECK(model->config().num_key_value_heads == 2);
   const json want = io::read_json_file(dir / "case.json");
   const json got = model::run_llama_case(*model, want, "llama-tiny");
@@ -53,11 +56,13 @@ TEST_CASE("Llama matches Hugging Face on llama-tiny", "[model][llama]") {
 }
 
 TEST_CASE("Llama matches llama2.c's run.c on stories260K after conversion", "[model][llama]") {
+  auto device = GENERATE(from_range(test::test_devices()));
+  INFO("device " << device);
   test::TempDir tmp;
   auto header = io::convert_llama2c_to_hf(test::data_dir() / "llama-stories260k/stories260K.bin", tmp / "hf");
   CHECK(header.shared_classifier);
   CHECK(header.n_kv_heads == 4);
-  auto model = model::load_llama(tmp / "hf");
+  auto model = model::load_llama(tmp / "hf", {device});
   CHECK(model->config().tie_word_embeddings);
   const json want = io::read_json_file(test::data_dir() / "golden/llama-stories260k/case.json");
   const json got = model::run_llama_case(*model, want, "llama-stories260k");

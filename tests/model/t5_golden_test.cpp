@@ -12,6 +12,7 @@
 #include "model/conformance.h"
 #include "model/scoring.h"
 #include "model/t5.h"
+#include "support/test_devices.h"
 #include "support/test_support.h"
 
 using namespace gaggle;
@@ -66,8 +67,10 @@ at::Tensor ids(const json& j) {
 
 TEST_CASE("T5 matches Hugging Face on the golden cases", "[model][t5]") {
   auto name = GENERATE(as<std::string>{}, "t5-v1_0-tiny", "t5-v1_1-tiny");
+  auto device = GENERATE(from_range(test::test_devices()));
+  INFO("device " << device);
   const fs::path dir = test::data_dir() / "golden" / name;
-  auto model = model::load_t5(dir);
+  auto model = model::load_t5(dir, {device});
   const json want = io::read_json_file(dir / "case.json");
   const json got = model::run_t5_case(*model, want, name);
   for (const char* key : {"encoder_last_hidden_state", "logits", "label_logits", "label_token_logprobs", "label_nll_sum",
