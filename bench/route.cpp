@@ -74,6 +74,7 @@ struct RouteBenchOptions {
   std::string mapped;                    // --layer: write the experts here and route from their memory map
   std::string share_experts = "auto";    // model: modules of one shape share experts (auto: above 6 GB)
   std::string device = "cpu";            // where the model, tokens and experts live (cpu, cuda, cuda:N)
+  std::string update = "auto";           // auto, per-expert or bucketed (the LibTorch-ops update, on the CPU too)
   double dense_max_gb = 8;  // skip the dense figure when its [T, N·r] buffer would exceed this
 };
 
@@ -335,6 +336,17 @@ void print(const nlohmann::ordered_json& j, bool json) {
   for (const auto& [k, v] : j.items()) std::cout << k << ": " << v.dump() << "\n";
 }
 
+// --update: which implementation of the update the routed layers run.
+route::RoutedLinearOptions layer_options(const RouteBenchOptions& o) {
+  using Update = route::RoutedLinearOptions::GenericUpdate;
+  route::RoutedLinearOptions options;
+  if (o.update != "auto") {
+    options.force_generic = true;
+    options.generic_update = o.update == "bucketed" ? Update::bucketed : Update::per_expert;
+  }
+  return options;
+}
+
 // A GPU runs kernels asynchronously: a timed computation ends when its device is done.
 std::function<void()> waited(const at::Device& device, std::function<void()> fn) {
   if (!device.is_cuda()) return fn;
@@ -400,7 +412,7 @@ int run_layer(const RouteBenchOptions& o) {
   }
   u = u.to(device), w = w.to(device);
   to_device(e, device);
-  route::RoutedLinearOptions options;
+  route::RoutedLinearOptions options = layer_options(o);
   options.top_k = static_cast<int>(k);
   auto layer = std::make_shared<route::RoutedLinear>(e.A, e.B, e.keys, options);
   // --index ivf: `layer` routes through the index; `exact` is the same experts routed exactly.
@@ -491,6 +503,7 @@ int run_layer(const RouteBenchOptions& o) {
   j["token_signal"] = o.token_signal;
   j["token_tasks"] = o.token_tasks;
   j["factor_dtype"] = o.factor_dtype;
+  j["update"] = o.update;
   // Multiply-adds per token: the base layer, the k chosen experts' update, exact routing's scores.
   const double base_macs = static_cast<double>(d) * d, update_macs = k * r * 2.0 * d;
   const double extra = static_cast<double>(n) * d + update_macs;
@@ -604,7 +617,7 @@ int run_model(const RouteBenchOptions& o) {
   double build_ms = 0;
   std::vector<std::shared_ptr<route::RoutedLinear>> layers, exact_layers;
   std::vector<Experts> experts_of;  // per module (the same tensors and index where shared)
-  route::RoutedLinearOptions options;
+  route::RoutedLinearOptions options = layer_options(o);
   options.top_k = static_cast<int>(o.top_k);
   for (const auto& name : names) {
     auto shape = model::t5_linear_shape(c, name);  // [d_out, d_in]
@@ -685,6 +698,7 @@ int run_model(const RouteBenchOptions& o) {
   j["families"] = o.families;
   j["token_tasks"] = o.token_tasks;
   j["factor_dtype"] = o.factor_dtype;
+  j["update"] = o.update;
   if (ivf) {
     j["exact_ms"] = exact_timed.b_ms;
     j["exact_over_base"] = exact_timed.b_over_a;
@@ -774,6 +788,12 @@ Runner setup_bench_route(CLI::App& sub) {
   sub.add_option("--device", o->device,
                  "cpu, cuda or cuda:N: where the model, tokens and experts live; on a GPU the JSON adds tokens/s "
                  "and the base's rate against that GPU's float32 GEMM")
+      ->capture_default_str();
+  sub.add_option("--update", o->update,
+                 "The routed update: auto (the CPU's kernels on CPU float32, batched buckets of experts on a GPU), "
+                 "per-expert (two LibTorch matmuls per chosen expert) or bucketed (a few batched matmuls); the last "
+                 "two also on the CPU, with the decision as LibTorch ops")
+      ->check(CLI::IsMember({"auto", "per-expert", "bucketed"}))
       ->capture_default_str();
   return [o]() -> int {
     if (o->layer && o->share_experts != "auto") {

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "io/error.h"
+#include "route/detail/bucketed_update.h"
 #include "route/detail/cblas.h"
 #include "route/detail/expert_factors.h"
 #include "route/detail/fused_routing.h"
@@ -37,6 +38,34 @@ bool plain_cpu(const at::Tensor& t, at::ScalarType type) {
 }
 
 using detail::ExpertFactors;
+
+// The experts' factors as one [N, ...] tensor, without a copy where they already lie back
+// to back in one storage (a stacked tensor's unbind()); undefined where they do not.
+at::Tensor view_as_stacked(const std::vector<at::Tensor>& parts) {
+  const at::Tensor& first = parts[0];
+  const std::int64_t step = first.numel();
+  for (std::size_t e = 0; e < parts.size(); ++e) {
+    const at::Tensor& p = parts[e];
+    if (!p.is_contiguous() || !p.is_alias_of(first) || p.sizes() != first.sizes() ||
+        p.scalar_type() != first.scalar_type() ||
+        p.storage_offset() != first.storage_offset() + static_cast<std::int64_t>(e) * step)
+      return {};
+  }
+  std::vector<std::int64_t> sizes{static_cast<std::int64_t>(parts.size())}, strides{step};
+  sizes.insert(sizes.end(), first.sizes().begin(), first.sizes().end());
+  strides.insert(strides.end(), first.strides().begin(), first.strides().end());
+  return first.as_strided(sizes, strides, first.storage_offset());
+}
+
+// The factors stacked for the bucketed update: a view where possible, else one copy that
+// the experts' own tensors are then pointed into (the same memory as before).
+at::Tensor stack_in_place(std::vector<at::Tensor>& parts) {
+  at::Tensor stacked = view_as_stacked(parts);
+  if (stacked.defined()) return stacked;
+  stacked = at::stack(parts);
+  for (std::size_t e = 0; e < parts.size(); ++e) parts[e] = stacked[static_cast<std::int64_t>(e)];
+  return stacked;
+}
 
 // Row updates of the grouped kernel, vectorised (the build's -O2 leaves these loops
 // scalar) and cloned for AVX2 where the CPU has it. Element-wise: results are the same.
@@ -409,6 +438,13 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
       options_.top_k >= 1 && options_.top_k <= n_,
       "top-k " + std::to_string(options_.top_k) + " must be between 1 and the " + std::to_string(n_) + " experts");
   scale_ = options_.lora_scale > 0 ? options_.lora_scale : 1.0 / static_cast<double>(r_);
+  // Off the CPU the update gathers the chosen experts' factors from one stacked tensor
+  // each (detail/bucketed_update.h). Not for factors that train: their gradients must
+  // reach the caller's tensors, not a copy.
+  if (!keys_.device().is_cpu() && !requires_grad_) {
+    stacked_A_ = stack_in_place(A_);
+    stacked_B_ = stack_in_place(B_);
+  }
 }
 
 at::Tensor RoutedLinear::stacked_A() const { return at::stack(A_); }
@@ -465,10 +501,23 @@ at::Tensor RoutedLinear::combine_into(const at::Tensor& u, const at::Tensor& bas
     out = grouped_combine_cpu(u2.contiguous(), base2.contiguous(), ExpertFactors{a_of_, b_of_, a16_of_, b16_of_}, r_,
                               routing, scale_, trace_, detail::row_major_sgemm(),
                               in_place && !base2.requires_grad());
+  } else if (bucketed(u2, base2)) {
+    at::NoGradGuard no_grad;
+    // On the CPU (tests and benchmarks ask for it) the factors are stacked for the call.
+    out = detail::bucketed_update(u2, base2, stacked_A_.defined() ? stacked_A_ : at::stack(A_),
+                                  stacked_B_.defined() ? stacked_B_ : at::stack(B_), routing.topk_index,
+                                  routing.topk_weight, scale_, trace_);
   } else {
     out = grouped_combine_generic(u2, base2, A_, B_, routing, scale_, trace_);
   }
   return out.reshape(base_out.sizes());
+}
+
+bool RoutedLinear::bucketed(const at::Tensor& u2, const at::Tensor& base2) const {
+  using Update = RoutedLinearOptions::GenericUpdate;
+  if (options_.generic_update == Update::per_expert) return false;
+  if (at::GradMode::is_enabled() && (u2.requires_grad() || base2.requires_grad() || requires_grad_)) return false;
+  return options_.generic_update == Update::bucketed || !u2.device().is_cpu();
 }
 
 // RoutedLinear::apply and set_tokens: routed_linear_tokens.cpp (the trace counts real tokens only).

@@ -25,7 +25,9 @@
 // the shapes allow (detail/lora_rows.h), otherwise a gather and two small BLAS GEMMs per
 // chunk of rows. Factors in bfloat16 (gaggle assemble --factor-dtype bf16) halve the bytes
 // a large pool streams; the one-pass kernel widens them as it loads them. Elsewhere (CUDA,
-// other dtypes, autograd) the gather-and-GEMM algorithm runs as LibTorch ops.
+// other dtypes, autograd) the gather-and-GEMM algorithm runs as LibTorch ops: off the CPU
+// as a few batched products over buckets of experts (detail/bucketed_update.h), so that
+// the kernels launched do not grow with N; under autograd two products per chosen expert.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -54,6 +56,12 @@ struct RoutedLinearOptions {
   double arrow_temperature = 10.0;
   double renorm_eps = 1e-6;
   bool force_generic = false;  // tests and benchmarks: run the LibTorch-ops path on CPU too
+  // The LibTorch-ops update (CUDA, other dtypes, autograd, force_generic): per_expert, two
+  // products per chosen expert; bucketed, a few batched products whatever N
+  // (detail/bucketed_update.h; not under autograd); automatic, bucketed off the CPU and
+  // per expert on it.
+  enum class GenericUpdate { automatic, per_expert, bucketed };
+  GenericUpdate generic_update = GenericUpdate::automatic;
   // forward() in one pass over the tokens where the CPU kernel runs (routed_linear_forward.cpp);
   // false: W u over the whole batch, then route and update (benchmarks compare the two).
   bool one_pass_forward = true;
@@ -144,7 +152,13 @@ class RoutedLinear : public model::LinearAdapter {
   // while the block's rows are in cache. Empty where it does not apply.
   at::Tensor one_pass_forward(const at::Tensor& u2, const at::Tensor& weight) const;
 
+  // Whether combine_into() runs detail::bucketed_update for these tensors.
+  bool bucketed(const at::Tensor& u2, const at::Tensor& base2) const;
+
   std::vector<at::Tensor> A_, B_;  // per expert: [r, d_in], [d_out, r]
+  // Off the CPU: the same factors as [N, r, d_in] and [N, d_out, r], which A_ and B_ then
+  // view (the bucketed update gathers from them); undefined on the CPU.
+  at::Tensor stacked_A_, stacked_B_;
   at::Tensor keys_;
   std::vector<float> key_sum_;  // Σ_j keys[e][j], when the keys are CPU float32 (fused_route)
   // Keys up to this size are scored per block of tokens while the block is in cache

@@ -26,19 +26,29 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using Update = route::RoutedLinearOptions::GenericUpdate;
+
 struct Variant {
   std::string device;
-  bool generic;  // the LibTorch-op path instead of the CPU's grouped kernel
+  bool generic;   // the LibTorch-op path instead of the CPU's grouped kernel
+  Update update;  // the generic path's update
 };
 
-// On the CPU the grouped kernel and the generic path; on a GPU the generic path.
+// On the CPU the grouped kernel and the generic path with each update; on a GPU the
+// generic path as it runs there (bucketed) and per expert.
 std::vector<Variant> variants() {
   std::vector<Variant> v;
   for (const auto& device : test::test_devices()) {
-    if (device == "cpu") v.push_back({device, false});
-    v.push_back({device, true});
+    if (device == "cpu") v.push_back({device, false, Update::automatic});
+    v.push_back({device, true, Update::per_expert});
+    v.push_back({device, true, Update::bucketed});
   }
   return v;
+}
+
+const char* describe(const Variant& v) {
+  if (!v.generic) return " (grouped kernel)";
+  return v.update == Update::bucketed ? " (generic path, bucketed)" : " (generic path, per expert)";
 }
 
 }  // namespace
@@ -52,8 +62,7 @@ TEST_CASE("every golden routing case matches the reference", "[route][golden]") 
   int cases = 0;
   for (const auto& entry : fs::directory_iterator(dir)) {
     if (entry.path().extension() != ".safetensors") continue;
-    DYNAMIC_SECTION(entry.path().filename().string()
-                    << " on " << device << (generic ? " (generic path)" : " (grouped kernel)")) {
+    DYNAMIC_SECTION(entry.path().filename().string() << " on " << device << describe(variant)) {
       ++cases;
       auto meta = io::read_json_file(fs::path(entry.path()).replace_extension(".json"));
       auto file = std::make_shared<const io::SafetensorsFile>(io::SafetensorsFile::open(entry.path()));
@@ -65,6 +74,7 @@ TEST_CASE("every golden routing case matches the reference", "[route][golden]") 
       options.top_k = meta["top_k"].get<int>();
       options.lora_scale = meta["lora_scale"].get<double>();
       options.force_generic = generic;
+      options.generic_update = variant.update;
       at::Tensor keys;
       if (meta["router"] == "arrow") {
         options.score = route::ScoreKind::abs_dot;

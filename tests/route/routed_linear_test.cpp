@@ -3,9 +3,11 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "io/error.h"
@@ -67,7 +69,11 @@ at::Tensor dense_reference(const at::Tensor& u, const at::Tensor& base, const Ex
 
 TEST_CASE("routed layer equals the dense reference on random cases", "[route][routed_linear]") {
   at::NoGradGuard no_grad;
-  const bool generic = GENERATE(false, true);
+  using Update = route::RoutedLinearOptions::GenericUpdate;
+  // The CPU kernel, then the LibTorch-ops path with each of its updates.
+  const auto path = GENERATE(as<std::pair<bool, Update>>{}, std::pair{false, Update::automatic},
+                             std::pair{true, Update::per_expert}, std::pair{true, Update::bucketed});
+  const bool generic = path.first;
   const int k = GENERATE(1, 2, 3);
   const auto kind = GENERATE(route::ScoreKind::layer_norm_dot, route::ScoreKind::abs_dot);
   const std::int64_t n = 9, r = 4, d_in = 24, d_out = 20;
@@ -81,6 +87,7 @@ TEST_CASE("routed layer equals the dense reference on random cases", "[route][ro
   options.top_k = k;
   options.score = kind;
   options.force_generic = generic;
+  options.generic_update = path.second;
   route::RoutedLinear layer(e.A, e.B, keys, options);
   auto y = layer.apply(u, base);
   REQUIRE(y.sizes() == base.sizes());
@@ -90,6 +97,49 @@ TEST_CASE("routed layer equals the dense reference on random cases", "[route][ro
   auto dense = base.reshape({-1, d_out}) + route::dense_routed_update(u, e.A, e.B, routing, 1.0 / r);
   CHECK(max_diff(y.reshape({-1, d_out}), dense) < 1e-5);
   CHECK(routing.topk_index.sizes() == at::IntArrayRef{33, k});
+}
+
+TEST_CASE("the bucketed update equals the per-expert one on skewed routings, and traces the same counts",
+          "[route][routed_linear]") {
+  at::NoGradGuard no_grad;
+  using Update = route::RoutedLinearOptions::GenericUpdate;
+  // 300 tokens, most of them drawn to expert 3 (one bucket of 512 slots' capacity), the
+  // rest spread (buckets of 1 to 64); one expert alone (k = 1); factors in bfloat16.
+  struct Case {
+    std::int64_t n;
+    int k;
+    bool bf16;
+  };
+  for (const Case c : {Case{17, 2, false}, Case{17, 3, true}, Case{1, 1, false}}) {
+    INFO("n " << c.n << ", k " << c.k << (c.bf16 ? ", bf16" : ""));
+    const std::int64_t r = 4, d_in = 24, d_out = 20, t = 300;
+    auto e = random_experts(c.n, r, d_in, d_out, 23);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(24);
+    auto u = at::randn({t, d_in}, gen, at::kFloat);
+    u.narrow(0, 0, 200).add_(4 * e.gates[c.n > 3 ? 3 : 0]);
+    auto base = at::randn({t, d_out}, gen, at::kFloat);
+    auto keys = route::phatgoose_keys(e.gates);
+    auto A = c.bf16 ? e.A.to(at::kBFloat16) : e.A, B = c.bf16 ? e.B.to(at::kBFloat16) : e.B;
+    route::RoutedLinearOptions options;
+    options.top_k = c.k;
+    options.force_generic = true;
+    options.generic_update = Update::per_expert;
+    route::RoutedLinear per_expert(A, B, keys, options);
+    options.generic_update = Update::bucketed;
+    route::RoutedLinear bucketed(A, B, keys, options);
+    std::vector<std::int64_t> trace_per_expert(c.n), trace_bucketed(c.n);
+    per_expert.set_trace(&trace_per_expert);
+    bucketed.set_trace(&trace_bucketed);
+    auto routing = per_expert.route(u);
+    auto want = per_expert.combine(u, base, routing);
+    auto got = bucketed.combine(u, base, routing);
+    CHECK(max_diff(got, want) < 1e-5);
+    CHECK(trace_bucketed == trace_per_expert);
+    CHECK(*std::max_element(trace_bucketed.begin(), trace_bucketed.end()) >= 200);  // the skew is there
+    // Zero tokens: the base back, untouched.
+    CHECK(at::equal(bucketed.combine(u.narrow(0, 0, 0), base.narrow(0, 0, 0), bucketed.route(u.narrow(0, 0, 0))),
+                    base.narrow(0, 0, 0)));
+  }
 }
 
 TEST_CASE("grouped kernel handles groups larger than one chunk and many threads", "[route][routed_linear]") {
