@@ -24,6 +24,7 @@
 #   QUICKSTART_TRAIN   training examples per task generated (default 1000)
 #   QUICKSTART_THREADS compute threads per command (default 1: fastest for a model this
 #                      small on a small, busy machine; 0 = every core)
+#   QUICKSTART_DEVICE  where training and evaluation run: cpu (default), cuda or cuda:N
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -34,6 +35,7 @@ GATE_STEPS="${QUICKSTART_GATE_STEPS:-100}"
 LIMIT="${QUICKSTART_LIMIT:-200}"
 TRAIN="${QUICKSTART_TRAIN:-1000}"
 THREADS="${QUICKSTART_THREADS:-1}"
+DEVICE="${QUICKSTART_DEVICE:-cpu}"
 EXPERTS=(color translate count next)
 HELD_OUT=(color_reworded translate_reworded next_reworded color_next translate_next)
 
@@ -62,10 +64,11 @@ for t in "${EXPERTS[@]}"; do
   step "    expert '$t': LoRA, $STEPS steps"
   "$GAGGLE" train-expert --base "$BASE" --data "tasks/train/$t.jsonl" --valid "tasks/validation/$t.jsonl" \
     --out "experts/$t" --name "$t" --steps "$STEPS" --batch-size 16 --eval-every 100 --save-every 0 \
-    --log-every 20 --threads "$THREADS" --license CC0-1.0 --description "quickstart expert: the '$t' skill of the synthetic suite"
+    --log-every 20 --threads "$THREADS" --device "$DEVICE" --license CC0-1.0 --description "quickstart expert: the '$t' skill of the synthetic suite"
   step "    gate of '$t': $GATE_STEPS steps"
   "$GAGGLE" train-gate --base "$BASE" --expert "experts/$t" --data "tasks/train/$t.jsonl" --steps "$GATE_STEPS" \
-    --batch-size 16 --save-every 0 --avg-act-examples 200 --embed-examples 200 --threads "$THREADS"
+    --batch-size 16 --save-every 0 --avg-act-examples 200 --embed-examples 200 --threads "$THREADS" \
+    --device "$DEVICE"
 done
 
 step "3/7 making a signing key and a local hub"
@@ -90,7 +93,7 @@ tasks_args=()
 for t in "${HELD_OUT[@]}"; do tasks_args+=("tasks/heldout/$t.jsonl"); done
 # The assembled model (routed/) against the base and the merged experts of the same pool.
 "$GAGGLE" eval --model routed --base "$BASE" --pool pool --routers merged --with-base \
-  --tasks "${tasks_args[@]}" --limit "$LIMIT" --threads "$THREADS" --report report/quickstart.json
+  --tasks "${tasks_args[@]}" --limit "$LIMIT" --threads "$THREADS" --device "$DEVICE" --report report/quickstart.json
 
 step "done in $(((SECONDS - start) / 60))m$(((SECONDS - start) % 60))s"
 gaggle_path=$(command -v "$GAGGLE")  # as the user can type it after this script
