@@ -503,9 +503,14 @@ at::Tensor RoutedLinear::combine_into(const at::Tensor& u, const at::Tensor& bas
                               in_place && !base2.requires_grad());
   } else if (bucketed(u2, base2)) {
     at::NoGradGuard no_grad;
-    // On the CPU (tests and benchmarks ask for it) the factors are stacked for the call.
-    out = detail::bucketed_update(u2, base2, stacked_A_.defined() ? stacked_A_ : at::stack(A_),
-                                  stacked_B_.defined() ? stacked_B_ : at::stack(B_), routing.topk_index,
+    // On the CPU (tests and benchmarks ask for it) the factors are viewed as stacked, or
+    // stacked for the call.
+    auto stacked = [](const at::Tensor& kept, const std::vector<at::Tensor>& parts) {
+      if (kept.defined()) return kept;
+      at::Tensor view = view_as_stacked(parts);
+      return view.defined() ? view : at::stack(parts);
+    };
+    out = detail::bucketed_update(u2, base2, stacked(stacked_A_, A_), stacked(stacked_B_, B_), routing.topk_index,
                                   routing.topk_weight, scale_, trace_);
   } else {
     out = grouped_combine_generic(u2, base2, A_, B_, routing, scale_, trace_);
