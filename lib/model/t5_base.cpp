@@ -62,7 +62,9 @@ std::vector<std::vector<double>> T5ModelImpl::rank_classification_nll(const Toke
 
 TokenRows T5ModelImpl::generate(const TokenRows& prompts, std::int64_t max_new_tokens) {
   Batch batch = make_batch(prompts, {}, config_.pad_token_id);
-  at::Tensor out = greedy(batch.input_ids, batch.attention_mask, max_new_tokens, /*stop_at_eos=*/true).contiguous();
+  // On the host: the rows are read through data_ptr (a GPU's tensor would be device memory).
+  at::Tensor out =
+      greedy(batch.input_ids, batch.attention_mask, max_new_tokens, /*stop_at_eos=*/true).to(at::kCPU).contiguous();
   TokenRows rows;
   for (std::int64_t b = 0; b < out.size(0); ++b) {
     at::Tensor row = out[b].slice(0, 1).contiguous();  // without decoder_start_token_id

@@ -134,12 +134,25 @@ TEST_CASE("a padded batch equals each sequence alone", "[model][t5]") {
 
 TEST_CASE("cached generation equals uncached", "[model][t5]") {
   auto name = GENERATE(as<std::string>{}, "t5-v1_0-tiny", "t5-v1_1-tiny");
-  auto model = model::load_t5(test::data_dir() / "golden" / name);
-  auto batch = model::make_batch({{5, 17, 33, 9, 61, 2, 44, 1}, {8, 1}, {70, 71, 72, 1}}, {}, 0);
+  auto device = GENERATE(from_range(test::test_devices()));
+  INFO("device " << device);
+  auto model = model::load_t5(test::data_dir() / "golden" / name, {device});
+  const model::TokenRows prompts = {{5, 17, 33, 9, 61, 2, 44, 1}, {8, 1}, {70, 71, 72, 1}};
+  auto batch = model::make_batch(prompts, {}, 0);
   for (bool stop : {false, true}) {
     at::Tensor cached = model->greedy(batch.input_ids, batch.attention_mask, 25, stop);
     at::Tensor uncached = model->greedy_uncached(batch.input_ids, batch.attention_mask, 25, stop);
     CHECK(at::equal(cached, uncached));
+  }
+  // generate(): greedy's tokens after the start token, as host rows (from a GPU too).
+  const model::TokenRows rows = model->generate(prompts, 25);
+  const at::Tensor want =
+      model->greedy(batch.input_ids, batch.attention_mask, 25, true).to(at::kCPU).slice(1, 1).contiguous();
+  REQUIRE(rows.size() == prompts.size());
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    const at::Tensor row = want[static_cast<std::int64_t>(b)];
+    CHECK(rows[b] ==
+          std::vector<std::int64_t>(row.data_ptr<std::int64_t>(), row.data_ptr<std::int64_t>() + row.numel()));
   }
   // Step-by-step logits through the cache equal the full decoder pass.
   c10::InferenceMode guard;
