@@ -39,34 +39,6 @@ bool plain_cpu(const at::Tensor& t, at::ScalarType type) {
 
 using detail::ExpertFactors;
 
-// The experts' factors as one [N, ...] tensor, without a copy where they already lie back
-// to back in one storage (a stacked tensor's unbind()); undefined where they do not.
-at::Tensor view_as_stacked(const std::vector<at::Tensor>& parts) {
-  const at::Tensor& first = parts[0];
-  const std::int64_t step = first.numel();
-  for (std::size_t e = 0; e < parts.size(); ++e) {
-    const at::Tensor& p = parts[e];
-    if (!p.is_contiguous() || !p.is_alias_of(first) || p.sizes() != first.sizes() ||
-        p.scalar_type() != first.scalar_type() ||
-        p.storage_offset() != first.storage_offset() + static_cast<std::int64_t>(e) * step)
-      return {};
-  }
-  std::vector<std::int64_t> sizes{static_cast<std::int64_t>(parts.size())}, strides{step};
-  sizes.insert(sizes.end(), first.sizes().begin(), first.sizes().end());
-  strides.insert(strides.end(), first.strides().begin(), first.strides().end());
-  return first.as_strided(sizes, strides, first.storage_offset());
-}
-
-// The factors stacked for the bucketed update: a view where possible, else one copy that
-// the experts' own tensors are then pointed into (the same memory as before).
-at::Tensor stack_in_place(std::vector<at::Tensor>& parts) {
-  at::Tensor stacked = view_as_stacked(parts);
-  if (stacked.defined()) return stacked;
-  stacked = at::stack(parts);
-  for (std::size_t e = 0; e < parts.size(); ++e) parts[e] = stacked[static_cast<std::int64_t>(e)];
-  return stacked;
-}
-
 // Row updates of the grouped kernel, vectorised (the build's -O2 leaves these loops
 // scalar) and cloned for AVX2 where the CPU has it. Element-wise: results are the same.
 [[gnu::target_clones("avx2", "default"), gnu::optimize("O3")]] void add_into(float* __restrict out,
@@ -442,8 +414,8 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
   // each (detail/bucketed_update.h). Not for factors that train: their gradients must
   // reach the caller's tensors, not a copy.
   if (!keys_.device().is_cpu() && !requires_grad_) {
-    stacked_A_ = stack_in_place(A_);
-    stacked_B_ = stack_in_place(B_);
+    stacked_A_ = detail::stack_in_place(A_);
+    stacked_B_ = detail::stack_in_place(B_);
   }
 }
 
@@ -507,7 +479,7 @@ at::Tensor RoutedLinear::combine_into(const at::Tensor& u, const at::Tensor& bas
     // stacked for the call.
     auto stacked = [](const at::Tensor& kept, const std::vector<at::Tensor>& parts) {
       if (kept.defined()) return kept;
-      at::Tensor view = view_as_stacked(parts);
+      at::Tensor view = detail::view_as_stacked(parts);
       return view.defined() ? view : at::stack(parts);
     };
     out = detail::bucketed_update(u2, base2, stacked(stacked_A_, A_), stacked(stacked_B_, B_), routing.topk_index,

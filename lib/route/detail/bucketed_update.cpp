@@ -64,4 +64,30 @@ at::Tensor bucketed_update(const at::Tensor& u, const at::Tensor& base, const at
   return out;
 }
 
+at::Tensor view_as_stacked(const std::vector<at::Tensor>& parts) {
+  if (parts.empty()) return {};
+  const at::Tensor& first = parts[0];
+  const std::int64_t step = first.numel();
+  for (std::size_t e = 0; e < parts.size(); ++e) {
+    const at::Tensor& p = parts[e];
+    if (!p.is_contiguous() || !p.is_alias_of(first) || p.sizes() != first.sizes() ||
+        p.scalar_type() != first.scalar_type() ||
+        p.storage_offset() != first.storage_offset() + static_cast<std::int64_t>(e) * step)
+      return {};
+  }
+  std::vector<std::int64_t> sizes{static_cast<std::int64_t>(parts.size())}, strides{step};
+  sizes.insert(sizes.end(), first.sizes().begin(), first.sizes().end());
+  strides.insert(strides.end(), first.strides().begin(), first.strides().end());
+  return first.as_strided(sizes, strides, first.storage_offset());
+}
+
+at::Tensor stack_in_place(std::vector<at::Tensor>& parts) {
+  if (parts.empty()) return {};
+  at::Tensor stacked = view_as_stacked(parts);
+  if (stacked.defined()) return stacked;
+  stacked = at::stack(parts);
+  for (std::size_t e = 0; e < parts.size(); ++e) parts[e] = stacked[static_cast<std::int64_t>(e)];
+  return stacked;
+}
+
 }  // namespace gaggle::route::detail

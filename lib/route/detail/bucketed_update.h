@@ -25,4 +25,13 @@ at::Tensor bucketed_update(const at::Tensor& u, const at::Tensor& base, const at
                            const at::Tensor& topk_index, const at::Tensor& topk_weight, double scale,
                            std::vector<std::int64_t>* trace);
 
+// The experts' factors (each [r, d] or [d, r], all one shape and dtype) as one [N, ...]
+// tensor without a copy, where they lie back to back in one storage (a stacked tensor's
+// unbind()); undefined where they do not.
+at::Tensor view_as_stacked(const std::vector<at::Tensor>& parts);
+
+// The same, or else one stacked copy into which `parts` are then pointed (each becomes a
+// view of it), so that the factors take no more memory than before.
+at::Tensor stack_in_place(std::vector<at::Tensor>& parts);
+
 }  // namespace gaggle::route::detail
