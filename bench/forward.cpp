@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <string>
 #include <vector>
 
 #include "bench.h"
@@ -93,12 +94,10 @@ Runner setup_bench_forward(CLI::App& sub) {
     std::printf("forward: %.3f s median of %zu (min %.3f s)\n", t, times.size(), times.front());
     std::printf("throughput: %.0f tokens/s (encoder + decoder tokens), %.1f sequences/s\n", tokens / t, o->batch / t);
     std::printf("compute: %.1f GFLOP per forward, %.1f GFLOP/s achieved\n", flops / 1e9, flops / t / 1e9);
-    if (cuda)
-      std::printf("roofline: gemm %d^2 %.1f GFLOP/s median (%s, float32) -> %.0f tokens/s ideal\n", g.n, g.gflops,
-                  o->device.c_str(), tokens / (flops / (g.gflops * 1e9)));
-    else
-      std::printf("roofline: gemm %d^2 %.1f GFLOP/s median on %d threads (cpu) -> %.0f tokens/s ideal\n", g.n, g.gflops,
-                  g.threads, tokens / (flops / (g.gflops * 1e9)));
+    const std::string where =
+        cuda ? "(" + o->device + ", float32)" : "on " + std::to_string(g.threads) + " threads (cpu)";
+    std::printf("roofline: gemm %d^2 %.1f GFLOP/s median %s -> %.0f tokens/s ideal\n", g.n, g.gflops, where.c_str(),
+                tokens / (flops / (g.gflops * 1e9)));
     std::printf("ratio to roofline: %.2f (median of per-run ratios; min %.2f, max %.2f)\n", ratios[ratios.size() / 2],
                 ratios.front(), ratios.back());
     const char* wait = std::getenv("OMP_WAIT_POLICY");

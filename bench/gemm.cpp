@@ -1,6 +1,7 @@
 // gaggle-bench gemm — the float32 matmul roofline of this machine.
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 #include "bench.h"
 #include "model/runtime.h"
@@ -18,12 +19,9 @@ Runner setup_bench_gemm(CLI::App& sub) {
     std::cout << describe_run();
     model::configure_runtime({model::torch_threads(), *device});
     auto m = model::measure_gemm(*n, *repeats, *device);
-    if (m.threads > 0)
-      std::printf("gemm %dx%d float32: %.2f ms, %.1f GFLOP/s on %d threads\n", m.n, m.n, m.seconds * 1e3, m.gflops,
-                  m.threads);
-    else
-      std::printf("gemm %dx%d float32 on %s: %.3f ms, %.1f GFLOP/s\n", m.n, m.n, device->c_str(), m.seconds * 1e3,
-                  m.gflops);
+    const std::string where = m.threads > 0 ? std::to_string(m.threads) + " threads" : *device;
+    std::printf("gemm %dx%d float32: %.2f ms, %.1f GFLOP/s on %s\n", m.n, m.n, m.seconds * 1e3, m.gflops,
+                where.c_str());
     return 0;
   };
 }

@@ -419,8 +419,8 @@ RoutedLinear::RoutedLinear(std::vector<at::Tensor> A, std::vector<at::Tensor> B,
   }
 }
 
-at::Tensor RoutedLinear::stacked_A() const { return at::stack(A_); }
-at::Tensor RoutedLinear::stacked_B() const { return at::stack(B_); }
+at::Tensor RoutedLinear::stacked_A() const { return stacked_A_.defined() ? stacked_A_ : detail::view_or_stack(A_); }
+at::Tensor RoutedLinear::stacked_B() const { return stacked_B_.defined() ? stacked_B_ : detail::view_or_stack(B_); }
 
 void RoutedLinear::set_index(std::shared_ptr<const IvfIndex> index, std::int64_t probe, double probe_margin) {
   if (index) {
@@ -475,15 +475,9 @@ at::Tensor RoutedLinear::combine_into(const at::Tensor& u, const at::Tensor& bas
                               in_place && !base2.requires_grad());
   } else if (bucketed(u2, base2)) {
     at::NoGradGuard no_grad;
-    // On the CPU (tests and benchmarks ask for it) the factors are viewed as stacked, or
-    // stacked for the call.
-    auto stacked = [](const at::Tensor& kept, const std::vector<at::Tensor>& parts) {
-      if (kept.defined()) return kept;
-      at::Tensor view = detail::view_as_stacked(parts);
-      return view.defined() ? view : at::stack(parts);
-    };
-    out = detail::bucketed_update(u2, base2, stacked(stacked_A_, A_), stacked(stacked_B_, B_), routing.topk_index,
-                                  routing.topk_weight, scale_, trace_);
+    // On the CPU (tests and benchmarks ask for it) the factors may be stacked for the call.
+    out = detail::bucketed_update(u2, base2, stacked_A(), stacked_B(), routing.topk_index, routing.topk_weight, scale_,
+                                  trace_);
   } else {
     out = grouped_combine_generic(u2, base2, A_, B_, routing, scale_, trace_);
   }

@@ -119,8 +119,9 @@ class RoutedLinear : public model::LinearAdapter {
   int top_k() const { return options_.top_k; }
   double lora_scale() const { return scale_; }
   const RoutedLinearOptions& options() const { return options_; }
-  // The experts' factors stacked into new tensors [N, r, d_in] and [N, d_out, r] (a copy:
-  // for references and benchmarks, not the routed path).
+  // The experts' factors as [N, r, d_in] and [N, d_out, r]: the layer's own stack off the
+  // CPU, or a view where they lie back to back (never write to either), else a new
+  // stacked copy (detail::view_or_stack).
   at::Tensor stacked_A() const;
   at::Tensor stacked_B() const;
   const at::Tensor& keys() const { return keys_; }

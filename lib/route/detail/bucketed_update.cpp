@@ -81,11 +81,14 @@ at::Tensor view_as_stacked(const std::vector<at::Tensor>& parts) {
   return first.as_strided(sizes, strides, first.storage_offset());
 }
 
+at::Tensor view_or_stack(const std::vector<at::Tensor>& parts) {
+  at::Tensor view = view_as_stacked(parts);
+  return view.defined() ? view : at::stack(parts);
+}
+
 at::Tensor stack_in_place(std::vector<at::Tensor>& parts) {
   if (parts.empty()) return {};
-  at::Tensor stacked = view_as_stacked(parts);
-  if (stacked.defined()) return stacked;
-  stacked = at::stack(parts);
+  at::Tensor stacked = view_or_stack(parts);
   for (std::size_t e = 0; e < parts.size(); ++e) parts[e] = stacked[static_cast<std::int64_t>(e)];
   return stacked;
 }

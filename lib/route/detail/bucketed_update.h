@@ -30,8 +30,11 @@ at::Tensor bucketed_update(const at::Tensor& u, const at::Tensor& base, const at
 // unbind()); undefined where they do not.
 at::Tensor view_as_stacked(const std::vector<at::Tensor>& parts);
 
-// The same, or else one stacked copy into which `parts` are then pointed (each becomes a
-// view of it), so that the factors take no more memory than before.
+// view_as_stacked(parts) where it is defined, else at::stack(parts), a new copy.
+at::Tensor view_or_stack(const std::vector<at::Tensor>& parts);
+
+// view_or_stack(parts), with `parts` then pointed into the result (each becomes a view of
+// it): where that made a copy, the factors still take no more memory than before.
 at::Tensor stack_in_place(std::vector<at::Tensor>& parts);
 
 }  // namespace gaggle::route::detail
