@@ -147,15 +147,17 @@ int inspect_bundle(const InspectOptions& opt) {
                                              : "none: unsigned (sign with 'gaggle sign')");
   if (std::string description = text_field(body, "description"); !description.empty())
     std::printf("description:   %s\n", description.c_str());
+  std::vector<std::string> paths;  // printable, measured for the column and then printed
   std::size_t width = 4;
-  for (const auto& f : m.files) width = std::max(width, io::terminal_safe(f.path).size());
+  for (const auto& f : m.files) width = std::max(width, paths.emplace_back(io::terminal_safe(f.path)).size());
   std::printf("\n%zu file%s:\n", m.files.size(), m.files.size() == 1 ? "" : "s");
-  for (const auto& f : m.files) {
+  for (std::size_t i = 0; i < m.files.size(); ++i) {
+    const auto& f = m.files[i];
     std::string where = f.remote() ? "remote: " + io::terminal_safe(f.url.empty() ? f.parts_url : f.url)
                                    : (present(f) ? "" : "MISSING");
     if (f.tensors) where = std::to_string(f.tensors->tensors.size()) + " tensors" + (where.empty() ? "" : ", " + where);
-    std::printf("  %-*s  %10s%s\n", static_cast<int>(width), io::terminal_safe(f.path).c_str(),
-                human_bytes(f.size).c_str(), where.empty() ? "" : ("  " + where).c_str());
+    std::printf("  %-*s  %10s%s\n", static_cast<int>(width), paths[i].c_str(), human_bytes(f.size).c_str(),
+                where.empty() ? "" : ("  " + where).c_str());
   }
   return kExitSuccess;
 }
